@@ -1,0 +1,39 @@
+# The two commands a new user runs: `make demo` and `make test`.
+# Each creates .venv when missing and installs what it needs.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint dovecot clean
+
+demo: $(STAMP)
+	$(BIN)/leadhub demo
+
+test: $(STAMP) dovecot
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+# The IMAP tests run a real Dovecot on loopback. Installed when missing and
+# apt is usable; the package's own service is kept from starting.
+dovecot:
+	@if command -v dovecot >/dev/null 2>&1 || test -x /usr/sbin/dovecot; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing dovecot-imapd for the IMAP tests"; \
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null); \
+		status=$$?; rm -f /usr/sbin/policy-rc.d; exit $$status; \
+	else echo "dovecot-imapd is not installed and apt is not usable: IMAP tests will be skipped"; fi
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache

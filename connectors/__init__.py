@@ -1,0 +1,1 @@
+"""I/O only: sources that yield raw items, sinks, and the ledger."""

@@ -1,0 +1,153 @@
+"""The intake flow: sources -> ledger -> parse, normalize, dedupe -> ledger.
+
+Every raw item is committed to the ledger (with its source checkpoint) before
+it is processed; processing marks it in the same transaction that writes its
+lead and contact, so a crash between or inside the steps loses and doubles
+nothing: the next run picks up the items still marked new.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+import flows  # noqa: F401  (Prefect settings before prefect is imported)
+from connectors.files import FilesSource
+from connectors.ledger import Ledger
+from leadhub.logs import install_masking
+from leadhub.progress import report
+from leadhub.settings import Settings, load_settings
+from transforms.dedupe import ContactBook, primary_identities
+from transforms.items import lead_from_item
+from transforms.records import Lead, ParseSkip, RawItem, Rejection
+
+PROCESS_BATCH = 1000
+
+
+@task(cache_policy=NO_CACHE)
+def collect_files(source: FilesSource, store: Path) -> Counter:
+    """Read changed inputs into the ledger, one transaction per file."""
+    logger = get_run_logger()
+    ledger = Ledger(store)
+    stats: Counter = Counter()
+    try:
+        paths = source.discover()
+        for done, batch in enumerate(source.batches(ledger.checkpoint), start=1):
+            added = ledger.store_raw_items(batch.items, checkpoint=batch.checkpoint)
+            stats["read"] += len(batch.items)
+            stats["new_items"] += added
+            logger.info("%s: %d items, %d new", batch.path, len(batch.items), added)
+            report("read", done, len(paths))
+        stats["ignored_files"] += len(source.ignored)
+    finally:
+        ledger.close()
+    return stats
+
+
+@task(cache_policy=NO_CACHE)
+def process_pending(settings: Settings) -> Counter:
+    """Turn every raw item still marked new into a lead, a skip or a quarantine."""
+    logger = get_run_logger()
+    ledger = Ledger(settings.store)
+    rules = (settings.mail_rules(), settings.submission_rules(), settings.normalize_rules())
+    stats: Counter = Counter()
+    try:
+        while items := ledger.pending_items(PROCESS_BATCH):
+            outcomes = [(item, lead_from_item(item, *rules)) for item in items]
+            _record_batch(ledger, outcomes, stats)
+            report("process", stats["processed_items"])
+        for reason, count in stats.items():
+            if reason.startswith("reason:"):
+                logger.warning("%d item(s) %s", count, reason.removeprefix("reason:"))
+    finally:
+        ledger.close()
+    return Counter({k: v for k, v in stats.items() if not k.startswith("reason:")})
+
+
+def _record_batch(
+    ledger: Ledger, outcomes: list[tuple[RawItem, Lead | ParseSkip | Rejection]], stats: Counter
+) -> None:
+    # Oldest inquiry first, whatever order the files came in: the contact key
+    # and the first-touch source then do not depend on file order.
+    outcomes.sort(key=lambda pair: (_when(pair), pair[0].item_id))
+    leads = [outcome for _, outcome in outcomes if isinstance(outcome, Lead)]
+    book = ledger.load_book(i for lead in leads for i in primary_identities(lead))
+    known_before = set(book.contacts)
+    with ledger.transaction() as db:
+        for item, outcome in outcomes:
+            stats["processed_items"] += 1
+            if isinstance(outcome, ParseSkip):
+                ledger.mark_item(db, item.item_id, "skipped", outcome.reason)
+                stats["skipped"] += 1
+                stats["reason:skipped: " + outcome.reason.partition(":")[0]] += 1
+            elif isinstance(outcome, Rejection):
+                ledger.mark_item(db, item.item_id, "quarantined", outcome.reason)
+                stats["quarantined"] += 1
+                stats["reason:quarantined: " + outcome.reason.partition(" (")[0]] += 1
+            elif ledger.lead_exists(outcome.lead_id):
+                # The same inquiry again (a re-sent mail, a provider retry).
+                ledger.mark_item(db, item.item_id, "processed", lead_id=outcome.lead_id)
+                stats["duplicate_items"] += 1
+            else:
+                _add_lead(ledger, db, book, item, outcome, stats)
+        ledger.save_book(db, book)
+    stats["updated_contacts"] += len(book.changed & known_before)
+
+
+def _add_lead(ledger, db, book: ContactBook, item: RawItem, lead: Lead, stats: Counter) -> None:
+    resolution = book.add(lead)
+    ledger.save_lead(db, lead, resolution.contact_key, item.item_id)
+    ledger.mark_item(db, item.item_id, "processed", lead_id=lead.lead_id)
+    stats["new_leads"] += 1
+    stats["new_contacts"] += resolution.is_new
+    stats["merged_contacts"] += len(resolution.merged)
+    stats["unmatched_source"] += not lead.source_matched
+
+
+def _when(pair: tuple[RawItem, object]) -> str:
+    item, outcome = pair
+    moment = outcome.received_at if isinstance(outcome, Lead) else item.received_at
+    return moment.isoformat()
+
+
+@flow(name="intake", log_prints=False)
+def intake(
+    config: str | None = None, paths: list[str] | None = None, store: str | None = None
+) -> dict[str, int]:
+    """Ingest the config's sources (or just `paths`) and process what is new."""
+    install_masking()
+    settings = load_settings(Path(config) if config else None, store=store)
+    if paths:
+        sources = [
+            FilesSource(
+                name="files",
+                paths=[Path(p) for p in paths],
+                csv_delimiter=settings.csv.delimiter,
+                csv_encoding=settings.csv.encoding,
+            )
+        ]
+    else:
+        sources = [
+            FilesSource(
+                name=s.name,
+                paths=s.paths,
+                default_form=s.form,
+                csv_delimiter=settings.csv.delimiter,
+                csv_encoding=settings.csv.encoding,
+            )
+            for s in settings.sources
+        ]
+    ledger = Ledger(settings.store)
+    run_id = ledger.start_run("intake")
+    stats: Counter = Counter()
+    try:
+        for source in sources:
+            stats += collect_files(source, settings.store)
+        stats += process_pending(settings)
+    finally:
+        ledger.finish_run(run_id, dict(stats))
+        ledger.close()
+    return dict(stats)

@@ -1,0 +1,253 @@
+"""The `leadhub` command: demo, ingest, run, export, status, replay, check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from leadhub import SAMPLES_DIR
+from leadhub.errors import FatalError
+from leadhub.logs import install_masking
+from leadhub.progress import listen
+from leadhub.settings import Settings, load_settings
+from transforms.exports import PRESETS
+from transforms.masking import mask_pii
+
+app = typer.Typer(
+    help="LeadHub: mail and web-form leads in, clean deduplicated contacts out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML config (see config/leadhub.example.yaml)"),
+]
+DbOption = Annotated[
+    Path | None, typer.Option("--db", help="the SQLite store (default leadhub.db)")
+]
+
+SUMMARY_ROWS = (
+    ("read", "items read"),
+    ("new_items", "new items stored"),
+    ("new_contacts", "new contacts"),
+    ("updated_contacts", "updated contacts"),
+    ("merged_contacts", "contacts merged"),
+    ("new_leads", "new leads"),
+    ("duplicate_items", "repeats of known leads"),
+    ("skipped", "skipped (not leads)"),
+    ("quarantined", "quarantined (need review)"),
+    ("unmatched_source", f"leads with source {'Другое'!r} (no rule matched)"),
+)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def _settings(config: Path | None, db: Path | None) -> Settings:
+    try:
+        return load_settings(config, store=str(db) if db else None)
+    except FatalError as error:
+        raise _fail(str(error)) from None
+
+
+def _run_intake(config: Path | None, db: Path | None, paths: list[Path] | None) -> dict[str, int]:
+    """Run the intake flow (the same one Prefect deploys) with a progress bar."""
+    from flows.intake import intake  # Prefect is imported only for commands that need it
+
+    install_masking()
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        bars: dict[str, int] = {}
+
+        def show(stage: str, done: int, total: int | None) -> None:
+            if stage not in bars:
+                label = {"read": "reading inputs", "process": "processing items"}.get(stage, stage)
+                bars[stage] = progress.add_task(label, total=total)
+            progress.update(bars[stage], completed=done, total=total)
+
+        stop = listen(show)
+        bars["start"] = progress.add_task("starting (local Prefect API)", total=None)
+        try:
+            return intake(
+                config=str(config) if config else None,
+                paths=[str(p) for p in paths] if paths else None,
+                store=str(db) if db else None,
+            )
+        except FatalError as error:
+            raise _fail(str(error)) from None
+        finally:
+            stop()
+
+
+def _summary(stats: dict[str, int], title: str) -> None:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key, label in SUMMARY_ROWS:
+        table.add_row(label, str(stats.get(key, 0)))
+    console.print(table)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path], typer.Argument(help=".eml/.mbox/.csv/.json/.jsonl files or folders")
+    ],
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Ingest files and folders into the store, then process what is new."""
+    stats = _run_intake(config, db, paths)
+    _summary(stats, "Ingest summary")
+
+
+@app.command()
+def run(config: ConfigOption = None, db: DbOption = None) -> None:
+    """Run the intake flow once for every source in the config."""
+    if config is None:
+        raise _fail("run needs --config FILE (its sources: say what to read)")
+    settings = _settings(config, db)
+    if not settings.sources:
+        raise _fail(f"{config}: sources is empty; add at least one source")
+    _summary(_run_intake(config, db, None), "Run summary")
+
+
+@app.command()
+def replay(config: ConfigOption = None, db: DbOption = None) -> None:
+    """Process quarantined items again (after a config fix)."""
+    from connectors.ledger import Ledger
+
+    settings = _settings(config, db)
+    ledger = Ledger(settings.store)
+    try:
+        requeued = ledger.requeue()
+    finally:
+        ledger.close()
+    console.print(f"{requeued} quarantined item(s) queued again")
+    stats = _run_intake(config, db, [])
+    _summary(stats, "Replay summary")
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder for the CSV files")],
+    preset: Annotated[str, typer.Option(help="looker")] = "looker",
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write contacts.csv, leads.csv and needs_review.csv."""
+    from flows.export import export_tables
+
+    if preset not in PRESETS:
+        raise _fail(f"--preset {preset!r} is unknown; choose one of: {', '.join(PRESETS)}")
+    settings = _settings(config, db)
+    try:
+        files = export_tables(settings, out, preset)
+    except FatalError as error:
+        raise _fail(str(error)) from None
+    for name, path in files.items():
+        console.print(f"{name:>13}: {path}")
+
+
+@app.command()
+def status(db: DbOption = None, config: ConfigOption = None) -> None:
+    """Counts, last runs, and the items that need review with their reasons."""
+    from connectors.ledger import Ledger
+
+    settings = _settings(config, db)
+    if not settings.store.exists():
+        raise _fail(f"{settings.store} does not exist yet: run `leadhub ingest` or `leadhub run`")
+    ledger = Ledger(settings.store)
+    try:
+        _print_status(ledger)
+    finally:
+        ledger.close()
+
+
+def _print_status(ledger) -> None:
+    counts = ledger.counts()
+    table = Table(title=f"Store {ledger.path}", show_header=False, title_justify="left")
+    for key in (
+        "contacts",
+        "contacts_merged",
+        "leads",
+        "items_processed",
+        "items_new",
+        "items_skipped",
+        "items_quarantined",
+    ):
+        table.add_row(key.replace("_", " "), str(counts.get(key, 0)))
+    console.print(table)
+    runs = Table(title="Last runs", title_justify="left")
+    for column in ("run", "command", "started", "finished", "new leads", "quarantined"):
+        runs.add_column(column)
+    for row in ledger.last_runs():
+        stats = json.loads(row["stats"])
+        runs.add_row(
+            str(row["run_id"]),
+            row["command"],
+            row["started_at"],
+            row["finished_at"] or "[red]did not finish[/]",
+            str(stats.get("new_leads", 0)),
+            str(stats.get("quarantined", 0)),
+        )
+    console.print(runs)
+    review = Table(title="Needs review", title_justify="left")
+    for column in ("item", "state", "reason"):
+        review.add_column(column)
+    for row in ledger.review_items():
+        review.add_row(row["item_id"], row["state"], mask_pii(row["reason"]))
+    console.print(review)
+
+
+@app.command()
+def check(config: ConfigOption = None) -> None:
+    """Validate the config: every key and value, secrets present."""
+    settings = _settings(config, None)
+    console.print(f"config OK: {len(settings.sources)} source(s), store {settings.store}")
+
+
+@app.command()
+def demo(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="where the demo store and CSVs go")
+    ] = Path("demo-output"),
+) -> None:
+    """Ingest the bundled sample mail, form posts and CSVs, and export them."""
+    from flows.export import export_tables
+
+    store = out / "leadhub.db"
+    _reset_demo(out, store)
+    console.print(f"Ingesting the bundled samples from {SAMPLES_DIR} ...")
+    stats = _run_intake(None, store, [SAMPLES_DIR])
+    _summary(stats, "Demo summary")
+    files = export_tables(_settings(None, store), out)
+    console.print("\n[bold]Done.[/] Open these files:")
+    for name, path in files.items():
+        console.print(f"  {name:>13}: {path.resolve()}")
+    console.print(f"  {'store':>13}: {store.resolve()}  (leadhub status --db {store})")
+
+
+def _reset_demo(out: Path, store: Path) -> None:
+    """The demo starts from an empty store each time, so its numbers repeat."""
+    if out.exists() and not out.is_dir():
+        raise _fail(f"--out {out} is a file; give a folder")
+    for path in (store, Path(f"{store}-wal"), Path(f"{store}-shm")):
+        path.unlink(missing_ok=True)

@@ -1,0 +1,130 @@
+"""Form posts and CSV rows: flat label/value records mapped onto a lead."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from transforms.emails import normalize_email
+from transforms.fields import FieldMap
+from transforms.phones import find_phones
+from transforms.records import Channel, ParsedLead
+
+_SOURCE_KEYS = (
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+    "referrer",
+    "source",
+)
+_DATE_FORMATS = (
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+    "%d.%m.%y",
+    "%d/%m/%Y",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+    "%m/%d/%Y %H:%M:%S",
+)
+
+
+@dataclass(frozen=True)
+class SubmissionRules:
+    fields: FieldMap
+    region: str
+
+
+def flatten(record: Mapping[str, object], prefix: str = "") -> list[tuple[str, str]]:
+    """Nested JSON to label/value pairs (`contact.phone`), lists joined by commas."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in record.items():
+        label = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            pairs += flatten(value, label)
+        elif isinstance(value, list):
+            pairs.append((label, ", ".join(str(v) for v in value if v not in (None, ""))))
+        elif value is not None:
+            pairs.append((label, str(value)))
+    return pairs
+
+
+def parse_submission(
+    record: Mapping[str, object],
+    channel: Channel,
+    rules: SubmissionRules,
+    default_form: str = "",
+    fallback_time: datetime | None = None,
+) -> ParsedLead:
+    """A web-form post (channel `form`) or an imported row (channel `import`)."""
+    pairs = flatten(record)
+    fields, _ = _map(pairs, rules.fields)
+    form = fields.get("form", default_form)
+    received_at, _ = parse_datetime(fields.get("received_at", ""))
+    lead = ParsedLead(
+        lead_id=_lead_id(channel, form, fields.get("submission_id", ""), pairs),
+        channel=channel,
+        received_at=received_at or fallback_time or datetime.now(UTC),
+        name=fields.get("name", ""),
+        phones=_phones(fields.get("phone", ""), rules.region),
+        emails=[e for e in (normalize_email(p) for p in fields.get("email", "").split(",")) if e],
+        company=fields.get("company", ""),
+        position=fields.get("position", ""),
+        city=fields.get("city", ""),
+        message=fields.get("message", ""),
+        kind=channel,
+        raw_source={key: fields[key] for key in _SOURCE_KEYS if fields.get(key)},
+    )
+    if channel == "form" and form:
+        lead.raw_source["form"] = form
+    if not lead.emails and fields.get("email"):
+        lead.emails = [fields["email"]]  # kept as typed so normalize can flag it
+    return lead
+
+
+def parse_datetime(text: str) -> tuple[datetime | None, bool]:
+    """Dates as people export them; (None, False) when text is not one."""
+    text = text.strip()
+    if not text:
+        return None, True
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    for fmt in _DATE_FORMATS if parsed is None else ():
+        try:
+            parsed = datetime.strptime(text, fmt)
+            break
+        except ValueError:
+            continue
+    if parsed is None:
+        return None, False
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)), True
+
+
+def _map(pairs: list[tuple[str, str]], field_map: FieldMap) -> tuple[dict, dict]:
+    """Nested labels are tried whole and by their last part (`contact.phone`)."""
+    return field_map.map_pairs(
+        (label if field_map.field_for(label) else label.rpartition(".")[2], value)
+        for label, value in pairs
+    )
+
+
+def _phones(text: str, region: str) -> list[str]:
+    if not text:
+        return []
+    return find_phones(text, region) or [text]
+
+
+def _lead_id(channel: Channel, form: str, submission_id: str, pairs: list) -> str:
+    if submission_id and channel == "form":
+        return f"form:{form or 'form'}:{submission_id}"
+    digest = hashlib.sha256(json.dumps(sorted(pairs), ensure_ascii=False).encode()).hexdigest()
+    prefix = f"form:{form or 'form'}" if channel == "form" else "import"
+    return f"{prefix}:{digest[:24]}"

@@ -1,0 +1,63 @@
+"""Bytes to text when the charset is unknown or wrong (Russian mail and CSVs)."""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+_CYRILLIC = re.compile(r"[а-яёА-ЯЁ]")
+_LOWER_CYRILLIC = re.compile(r"[а-яё]")
+
+
+def decode_text(data: bytes, declared: str | None = None) -> tuple[str, str]:
+    """Decode bytes, trusting a declared charset only when it decodes cleanly.
+
+    Returns the text and the encoding used. Undeclared 8-bit text is UTF-8 if
+    it decodes as such, else cp1251 or koi8-r: Russian prose is mostly
+    lower-case, and the wrong one of the two turns it mostly upper-case.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8) :].decode("utf-8", "replace"), "utf-8-sig"
+    if declared:
+        encoding = _known_encoding(declared)
+        if encoding:
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError:
+                pass
+            else:
+                if encoding not in ("cp1251", "koi8-r") or _looks_russian(text):
+                    return text, encoding
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    best = max(("cp1251", "koi8_r"), key=lambda enc: _russian_score(data.decode(enc, "replace")))
+    return data.decode(best, "replace"), best
+
+
+def repair_header(value: str) -> str:
+    """A raw 8-bit header (no encoded-word) arrives surrogate-escaped: decode it."""
+    if not any("\udc80" <= char <= "\udcff" for char in value):
+        return value
+    return decode_text(value.encode("utf-8", "surrogateescape"))[0]
+
+
+def _known_encoding(name: str) -> str | None:
+    try:
+        return codecs.lookup(name.strip().strip('"').lower()).name
+    except LookupError:
+        return None
+
+
+def _russian_score(text: str) -> float:
+    cyrillic = len(_CYRILLIC.findall(text))
+    if not cyrillic:
+        return 0.0
+    return len(_LOWER_CYRILLIC.findall(text)) / cyrillic
+
+
+def _looks_russian(text: str) -> bool:
+    """A declared cp1251/koi8-r that yields mostly capitals was the other one."""
+    cyrillic = len(_CYRILLIC.findall(text))
+    return cyrillic < 20 or _russian_score(text) >= 0.5

@@ -298,28 +298,13 @@ class Ledger:
         """Write changed contacts, their identities, and merges (leads follow)."""
         stamp = now()
         for loser, survivor in book.merged_into.items():
-            db.execute(
-                "UPDATE contacts SET merged_into = ?, updated_at = ? WHERE contact_key = ?",
-                (survivor, stamp, loser),
-            )
+            self._upsert_contact(db, book.retired[loser], stamp, merged_into=survivor)
             db.execute("UPDATE leads SET contact_key = ? WHERE contact_key = ?", (survivor, loser))
             db.execute(
                 "UPDATE contacts SET merged_into = ? WHERE merged_into = ?", (survivor, loser)
             )
         for key in book.changed:
-            contact = book.contacts[key]
-            values = asdict(contact)
-            values["first_seen"] = _time(contact.first_seen)
-            values["last_seen"] = _time(contact.last_seen)
-            columns = ", ".join(_CONTACT_COLUMNS)
-            marks = ", ".join(f":{c}" for c in _CONTACT_COLUMNS)
-            updates = ", ".join(f"{c} = excluded.{c}" for c in _CONTACT_COLUMNS[1:])
-            db.execute(
-                f"INSERT INTO contacts ({columns}, merged_into, updated_at) VALUES ({marks},"
-                f" NULL, :updated_at) ON CONFLICT (contact_key) DO UPDATE SET {updates},"
-                " merged_into = NULL, updated_at = excluded.updated_at",
-                {**values, "updated_at": stamp},
-            )
+            self._upsert_contact(db, book.contacts[key], stamp)
         for (kind, value), key in book.identities.items():
             if key in book.changed:
                 db.execute(
@@ -327,6 +312,22 @@ class Ledger:
                     " DO UPDATE SET contact_key = excluded.contact_key",
                     (kind, value, key),
                 )
+
+    def _upsert_contact(
+        self, db: sqlite3.Connection, contact: Contact, stamp: str, merged_into: str | None = None
+    ) -> None:
+        values = asdict(contact)
+        values["first_seen"] = _time(contact.first_seen)
+        values["last_seen"] = _time(contact.last_seen)
+        columns = ", ".join(_CONTACT_COLUMNS)
+        marks = ", ".join(f":{c}" for c in _CONTACT_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _CONTACT_COLUMNS[1:])
+        db.execute(
+            f"INSERT INTO contacts ({columns}, merged_into, updated_at) VALUES ({marks},"
+            f" :merged_into, :updated_at) ON CONFLICT (contact_key) DO UPDATE SET {updates},"
+            " merged_into = excluded.merged_into, updated_at = excluded.updated_at",
+            {**values, "merged_into": merged_into, "updated_at": stamp},
+        )
 
     def save_lead(self, db: sqlite3.Connection, lead: Lead, contact_key: str, item_id: str) -> None:
         db.execute(

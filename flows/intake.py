@@ -8,11 +8,13 @@ nothing: the next run picks up the items still marked new.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import MissingContextError
 
 import flows  # noqa: F401  (Prefect settings before prefect is imported)
 from connectors.files import FilesSource
@@ -27,10 +29,18 @@ from transforms.records import Lead, ParseSkip, RawItem, Rejection
 PROCESS_BATCH = 1000
 
 
+def _logger() -> logging.Logger | logging.LoggerAdapter:
+    """The Prefect run logger, or a plain one when a step runs outside a flow."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("leadhub.intake")
+
+
 @task(cache_policy=NO_CACHE)
 def collect_files(source: FilesSource, store: Path) -> Counter:
     """Read changed inputs into the ledger, one transaction per file."""
-    logger = get_run_logger()
+    logger = _logger()
     ledger = Ledger(store)
     stats: Counter = Counter()
     try:
@@ -48,14 +58,14 @@ def collect_files(source: FilesSource, store: Path) -> Counter:
 
 
 @task(cache_policy=NO_CACHE)
-def process_pending(settings: Settings) -> Counter:
+def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH) -> Counter:
     """Turn every raw item still marked new into a lead, a skip or a quarantine."""
-    logger = get_run_logger()
+    logger = _logger()
     ledger = Ledger(settings.store)
     rules = (settings.mail_rules(), settings.submission_rules(), settings.normalize_rules())
     stats: Counter = Counter()
     try:
-        while items := ledger.pending_items(PROCESS_BATCH):
+        while items := ledger.pending_items(batch_size):
             outcomes = [(item, lead_from_item(item, *rules)) for item in items]
             _record_batch(ledger, outcomes, stats)
             report("process", stats["processed_items"])

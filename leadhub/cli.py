@@ -114,6 +114,10 @@ def ingest(
     config: ConfigOption = None,
 ) -> None:
     """Ingest files and folders into the store, then process what is new."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise _fail(f"no such file or folder: {', '.join(missing)}")
+    _settings(config, db)
     stats = _run_intake(config, db, paths)
     _summary(stats, "Ingest summary")
 
@@ -184,6 +188,8 @@ def status(db: DbOption = None, config: ConfigOption = None) -> None:
 def _print_status(ledger) -> None:
     counts = ledger.counts()
     table = Table(title=f"Store {ledger.path}", show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
     for key in (
         "contacts",
         "contacts_merged",

@@ -45,6 +45,7 @@ class ContactBook:
     contacts: dict[str, Contact] = field(default_factory=dict)
     identities: dict[Identity, str] = field(default_factory=dict)
     merged_into: dict[str, str] = field(default_factory=dict)
+    retired: dict[str, Contact] = field(default_factory=dict)
     changed: set[str] = field(default_factory=set)
     _members: dict[str, set[Identity]] = field(default_factory=dict)
 
@@ -74,6 +75,7 @@ class ContactBook:
 
     def _merge(self, loser_key: str, into: str) -> None:
         loser = self.contacts.pop(loser_key)
+        self.retired[loser_key] = loser
         self.contacts[into] = merge_contacts(self.contacts[into], loser)
         for identity in self._members.pop(loser_key, set()):
             self._point(identity, into)
@@ -87,35 +89,42 @@ class ContactBook:
 
 
 def apply_lead(contact: Contact, lead: Lead) -> Contact:
-    """LeadHub's fields: blanks are filled, nothing a contact has is replaced."""
-    first_seen = _earliest(contact.first_seen, lead.received_at)
-    is_first = first_seen == lead.received_at and contact.first_seen != first_seen
-    return replace(
-        contact,
-        name=contact.name or lead.name,
-        phone=contact.phone or (lead.phone if lead.phone_valid else ""),
-        phone_display=contact.phone_display or (lead.phone_display if lead.phone_valid else ""),
-        email=contact.email or lead.email,
-        company=contact.company or lead.company,
-        legal_form=contact.legal_form or (lead.legal_form if lead.company else ""),
-        position=contact.position or lead.position,
-        city=contact.city or lead.city,
-        source=lead.source if is_first or not contact.source else contact.source,
-        first_seen=first_seen,
-        last_seen=_latest(contact.last_seen, lead.received_at),
-        leads_count=contact.leads_count + 1,
+    """LeadHub's own fields: a lead fills the blanks; a lead older than anything
+    seen so far (a late import of an old list) also takes precedence, so the
+    contact is the same whatever order the leads arrive in."""
+    from_lead = Contact(
+        contact_key=contact.contact_key,
+        name=lead.name,
+        phone=lead.phone if lead.phone_valid else "",
+        phone_display=lead.phone_display if lead.phone_valid else "",
+        email=lead.email,
+        company=lead.company,
+        legal_form=lead.legal_form if lead.company else "",
+        position=lead.position,
+        city=lead.city,
+        source=lead.source,
+        first_seen=lead.received_at,
+        last_seen=lead.received_at,
+        leads_count=1,
     )
+    if contact.first_seen is None or lead.received_at < contact.first_seen:
+        return merge_contacts(from_lead, contact)
+    return merge_contacts(contact, from_lead)
 
 
 def merge_contacts(survivor: Contact, loser: Contact) -> Contact:
+    """The survivor's values, blanks filled from the loser; a phone keeps its
+    display and a company its legal form."""
+    phone_from = survivor if survivor.phone else loser
+    company_from = survivor if survivor.company else loser
     return replace(
         survivor,
         name=survivor.name or loser.name,
-        phone=survivor.phone or loser.phone,
-        phone_display=survivor.phone_display or loser.phone_display,
+        phone=phone_from.phone,
+        phone_display=phone_from.phone_display,
         email=survivor.email or loser.email,
-        company=survivor.company or loser.company,
-        legal_form=survivor.legal_form or loser.legal_form,
+        company=company_from.company,
+        legal_form=company_from.legal_form,
         position=survivor.position or loser.position,
         city=survivor.city or loser.city,
         source=survivor.source or loser.source,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 _EMAIL = re.compile(r"([\w.+'-])[\w.+'-]*(@[\w-]+(?:\.[\w-]+)+)")
-# Runs of 7+ digits with the usual separators: keep the first 2 and last 2.
+# Runs of 9+ digits with the usual separators: keep the first 2 and last 2.
 _PHONE = re.compile(r"(?<![\w])(\+?\d[\d\s().-]{5,}\d)(?![\w])")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def mask_pii(text: str) -> str:
@@ -17,7 +18,7 @@ def mask_pii(text: str) -> str:
 
 def _mask_phone(match: re.Match[str]) -> str:
     digits = re.sub(r"\D", "", match.group(1))
-    if len(digits) < 7:
+    if len(digits) < 9 or _DATE.match(match.group(1)):
         return match.group(1)
     prefix = "+" if match.group(1).startswith("+") else ""
     return f"{prefix}{digits[:2]}{'*' * (len(digits) - 4)}{digits[-2:]}"

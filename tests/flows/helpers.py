@@ -1,0 +1,30 @@
+"""Helpers for the flow tests: the bundled samples and a store snapshot."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+def snapshot(store: Path) -> dict[str, list[tuple]]:
+    """Everything a user could see in the store, without write timestamps."""
+    db = sqlite3.connect(store)
+    try:
+        return {
+            "contacts": db.execute(
+                "SELECT contact_key, name, phone, phone_display, email, company, legal_form,"
+                " position, city, source, first_seen, last_seen, leads_count, merged_into"
+                " FROM contacts ORDER BY contact_key").fetchall(),
+            "identities": db.execute(
+                "SELECT * FROM contact_identities ORDER BY kind, value").fetchall(),
+            "leads": db.execute(
+                "SELECT lead_id, contact_key, raw_item_id, received_at, channel, source, name,"
+                " phone, email, message FROM leads ORDER BY lead_id").fetchall(),
+            "items": db.execute(
+                "SELECT item_id, state, reason, lead_id FROM raw_items ORDER BY item_id"
+            ).fetchall(),
+        }
+    finally:
+        db.close()

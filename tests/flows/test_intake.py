@@ -1,0 +1,168 @@
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from connectors.files import FilesSource
+from connectors.ledger import Ledger
+from flows.intake import collect_files, intake, process_pending
+from leadhub.settings import load_settings
+
+from .helpers import SAMPLES, snapshot
+
+EXPECTED_SAMPLE_TOTALS = {  # samples/EXPECTED.md
+    "read": 54, "new_items": 54, "new_leads": 48, "new_contacts": 43, "merged_contacts": 1,
+    "duplicate_items": 1, "skipped": 4, "quarantined": 1,
+}
+
+
+def _steps(store: Path, batch_size: int = 1000) -> None:
+    """The flow's two steps without the Prefect API, as a crash test needs."""
+    settings = load_settings(store=str(store))
+    collect_files.fn(FilesSource("files", [SAMPLES]), store)
+    process_pending.fn(settings, batch_size=batch_size)
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory):
+    store = tmp_path_factory.mktemp("clean") / "leadhub.db"
+    _steps(store)
+    return snapshot(store)
+
+
+def test_flow_ingests_the_samples_with_the_expected_totals(prefect_api, tmp_path, clean_run):
+    stats = intake(paths=[str(SAMPLES)], store=str(tmp_path / "leadhub.db"))
+    assert {key: stats.get(key, 0) for key in EXPECTED_SAMPLE_TOTALS} == EXPECTED_SAMPLE_TOTALS
+    assert len(snapshot(tmp_path / "leadhub.db")["leads"]) == 48
+    assert snapshot(tmp_path / "leadhub.db") == clean_run
+
+
+def test_second_run_changes_nothing(prefect_api, tmp_path):
+    store = tmp_path / "leadhub.db"
+    intake(paths=[str(SAMPLES)], store=str(store))
+    before = snapshot(store)
+    stats = intake(paths=[str(SAMPLES)], store=str(store))
+    assert stats.get("new_items", 0) == 0 and stats.get("new_leads", 0) == 0
+    assert snapshot(store) == before
+
+
+def test_reingest_after_lost_checkpoints_changes_nothing(tmp_path, clean_run):
+    store = tmp_path / "leadhub.db"
+    _steps(store)
+    db = sqlite3.connect(store)
+    db.execute("DELETE FROM checkpoints")
+    db.commit()
+    db.close()
+    _steps(store)
+    assert snapshot(store) == clean_run
+
+
+def test_order_of_inputs_does_not_change_the_result(tmp_path, clean_run):
+    store = tmp_path / "leadhub.db"
+    settings = load_settings(store=str(store))
+    for part in sorted(SAMPLES.iterdir(), reverse=True):
+        if part.suffix != ".md":
+            collect_files.fn(FilesSource("files", [part]), store)
+            process_pending.fn(settings)
+    assert snapshot(store)["contacts"] == clean_run["contacts"]
+
+
+def test_crash_between_collect_and_process_loses_nothing(tmp_path, clean_run):
+    store = tmp_path / "leadhub.db"
+    collect_files.fn(FilesSource("files", [SAMPLES]), store)  # then the process "dies"
+    _steps(store)
+    assert snapshot(store) == clean_run
+
+
+def test_crash_inside_a_processing_batch_rolls_the_batch_back(tmp_path, clean_run, monkeypatch):
+    store = tmp_path / "leadhub.db"
+    calls = {"n": 0}
+    original = Ledger.save_lead
+
+    def failing_save_lead(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 20:
+            raise RuntimeError("power cut")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Ledger, "save_lead", failing_save_lead)
+    with pytest.raises(RuntimeError, match="power cut"):
+        _steps(store, batch_size=15)
+    partial = snapshot(store)
+    assert 0 < len(partial["leads"]) < 48  # the first batch was committed, the second was not
+    monkeypatch.setattr(Ledger, "save_lead", original)
+    _steps(store)
+    assert snapshot(store) == clean_run
+
+
+KILLABLE = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    import flows.intake as intake
+    original = intake._record_batch
+
+    def slow_batch(*args, **kwargs):
+        original(*args, **kwargs)
+        time.sleep(0.3)
+
+    intake._record_batch = slow_batch
+    from connectors.files import FilesSource
+    from leadhub.settings import load_settings
+    store = Path(sys.argv[1])
+    intake.collect_files.fn(FilesSource("files", [Path(sys.argv[2])]), store)
+    intake.process_pending.fn(load_settings(store=str(store)), batch_size=4)
+    """
+)
+
+
+@pytest.mark.slow
+def test_process_killed_mid_run_then_run_again_loses_and_doubles_nothing(tmp_path, clean_run):
+    store = tmp_path / "leadhub.db"
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLABLE, str(store), str(SAMPLES)],
+        env={**os.environ, "PYTHONPATH": str(SAMPLES.parent)},
+    )
+    deadline = time.monotonic() + 60
+    processed = 0
+    while time.monotonic() < deadline and child.poll() is None:
+        if store.exists():
+            db = sqlite3.connect(store, timeout=5)
+            try:
+                processed = db.execute(
+                    "SELECT COUNT(*) FROM raw_items WHERE state != 'new'").fetchone()[0]
+            except sqlite3.OperationalError:
+                processed = 0
+            db.close()
+            if processed >= 8:
+                break
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert 8 <= processed < 54, "the kill should land in the middle of processing"
+    _steps(store)
+    assert snapshot(store) == clean_run
+
+
+def test_replay_after_config_fix_turns_quarantine_into_a_lead(tmp_path):
+    store = tmp_path / "leadhub.db"
+    (tmp_path / "crm.csv").write_text("Клиент;Мобильник\nИван;8 912 345-67-89\n", encoding="utf-8")
+    settings = load_settings(store=str(store))
+    collect_files.fn(FilesSource("files", [tmp_path / "crm.csv"]), store)
+    assert process_pending.fn(settings)["quarantined"] == 1
+
+    config = tmp_path / "leadhub.yaml"
+    config.write_text("field_aliases:\n  phone: [Мобильник]\n", encoding="utf-8")
+    fixed = load_settings(config, store=str(store))
+    ledger = Ledger(store)
+    assert ledger.requeue() == 1
+    ledger.close()
+    stats = process_pending.fn(fixed)
+    assert (stats["new_leads"], stats.get("quarantined", 0)) == (1, 0)
+    assert snapshot(store)["leads"][0][1] == "+79123456789"

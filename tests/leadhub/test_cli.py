@@ -1,0 +1,112 @@
+import csv
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from connectors.files import FilesSource
+from flows.intake import collect_files, process_pending
+from leadhub import cli
+from leadhub.cli import app
+from leadhub.settings import load_settings
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def sample_store(tmp_path_factory):
+    store = tmp_path_factory.mktemp("cli") / "leadhub.db"
+    collect_files.fn(FilesSource("files", [SAMPLES]), store)
+    process_pending.fn(load_settings(store=str(store)))
+    return store
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    """Tables wider than a test runner's 80 columns, so cells are not wrapped."""
+    monkeypatch.setattr(cli.console, "width", 200)
+
+
+def _numbers(output: str) -> dict[str, str]:
+    return dict(re.findall(r"│ ([^│]+?)\s+│\s+(\d+) │", output))
+
+
+def test_check_reports_bad_key_and_exits_non_zero(tmp_path):
+    config = tmp_path / "leadhub.yaml"
+    config.write_text("stor: x.db\n")
+    result = runner.invoke(app, ["check", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "stor: unknown key" in result.stderr
+
+
+def test_check_accepts_the_example():
+    result = runner.invoke(app, ["check", "--config", "config/leadhub.example.yaml"])
+    assert result.exit_code == 0, result.stderr
+    assert "config OK" in result.stdout
+
+
+def test_ingest_of_a_missing_path_fails_clearly(tmp_path):
+    result = runner.invoke(app, ["ingest", str(tmp_path / "nope"), "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == 2
+    assert "no such file or folder" in result.stderr
+
+
+def test_run_needs_a_config():
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 2
+    assert "run needs --config" in result.stderr
+
+
+def test_export_writes_the_three_tables(sample_store, tmp_path):
+    result = runner.invoke(app, ["export", "--db", str(sample_store), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.stderr
+    with (tmp_path / "contacts.csv").open(encoding="utf-8", newline="") as handle:
+        contacts = list(csv.DictReader(handle))
+    assert list(contacts[0])[:13] == [
+        "contact_key", "name", "phone", "phone_display", "email", "company", "legal_form",
+        "position", "city", "source", "first_seen", "last_seen", "leads_count"]
+    assert len(contacts) == 42
+    ivan = next(c for c in contacts if c["contact_key"] == "+79123456789")
+    assert (ivan["phone_display"], ivan["leads_count"]) == ("+7 (912) 345-67-89", "3")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", ivan["first_seen"])
+    with (tmp_path / "leads.csv").open(encoding="utf-8", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 48
+    with (tmp_path / "needs_review.csv").open(encoding="utf-8", newline="") as handle:
+        review = list(csv.DictReader(handle))
+    assert sorted(r["state"] for r in review) == ["quarantined"] + ["skipped"] * 4
+    assert all(r["reason"] for r in review)
+
+
+def test_export_rejects_an_unknown_preset(sample_store, tmp_path):
+    result = runner.invoke(app, ["export", "--db", str(sample_store), "--out", str(tmp_path),
+                                 "--preset", "tableau"])
+    assert result.exit_code == 2
+    assert "choose one of: looker" in result.stderr
+
+
+def test_status_shows_counts_and_review_reasons(sample_store):
+    result = runner.invoke(app, ["status", "--db", str(sample_store)])
+    assert result.exit_code == 0, result.stderr
+    numbers = _numbers(result.stdout)
+    assert (numbers["contacts"], numbers["contacts merged"], numbers["leads"],
+            numbers["items quarantined"]) == ("42", "1", "48", "1")
+    assert "no phone or email to reach the person" in result.stdout
+    assert "bounce" in result.stdout
+
+
+def test_status_of_a_missing_store_says_what_to_do(tmp_path):
+    result = runner.invoke(app, ["status", "--db", str(tmp_path / "none.db")])
+    assert result.exit_code == 2
+    assert "run `leadhub ingest`" in result.stderr
+
+
+@pytest.mark.slow
+def test_demo_twice_gives_the_same_numbers(prefect_api, tmp_path):
+    first = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    second = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    assert first.exit_code == second.exit_code == 0, first.stderr
+    assert _numbers(first.stdout) == _numbers(second.stdout)
+    assert _numbers(first.stdout)["new leads"] == "48"
+    assert (tmp_path / "contacts.csv").exists() and (tmp_path / "leads.csv").exists()

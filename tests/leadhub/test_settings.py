@@ -1,0 +1,80 @@
+from pathlib import Path
+
+import pytest
+
+from leadhub.errors import ConfigError
+from leadhub.settings import load_settings
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "leadhub.example.yaml"
+
+
+def _config(tmp_path, text: str) -> Path:
+    path = tmp_path / "leadhub.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_documented_example_is_valid():
+    settings = load_settings(EXAMPLE)
+    assert settings.sources[0].name == "imports"
+    assert settings.store == EXAMPLE.parent / "leadhub.db"
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        pytest.param("regoin: RU\n", "regoin: unknown key", id="misspelt-key"),
+        pytest.param("region: XX\n", "region: 'XX' is not a two-letter region", id="bad-region"),
+        pytest.param("sources:\n  - type: imap\n", "sources[0].type is 'imap'",
+                     id="source-type-not-available"),
+        pytest.param("sources:\n  - type: files\n", "sources.0.paths: Field required",
+                     id="source-missing-paths"),
+        pytest.param("sources:\n  - type: files\n    paths: [a]\n    folder: b\n",
+                     "sources.0.folder: unknown key", id="unknown-source-key"),
+        pytest.param("phone_display: fancy\n", "phone_display", id="bad-display-style"),
+        pytest.param("timezone: Mars/Base\n", "timezone: 'Mars/Base' is not a time zone",
+                     id="bad-timezone"),
+        pytest.param("source_rules:\n  - category: Телевизор\n    utm_source: [tv]\n",
+                     "source_rules[0].category 'Телевизор' is not in source_categories",
+                     id="rule-category-not-in-list"),
+        pytest.param("source_rules:\n  - category: Сайт\n    utm: [x]\n",
+                     "source_rules[0] has unknown field(s) ['utm']", id="rule-unknown-field"),
+        pytest.param("csv:\n  delimiter: '|'\n", "csv.delimiter", id="bad-delimiter"),
+        pytest.param("- just\n- a list\n", "must be a mapping", id="not-a-mapping"),
+        pytest.param("store: [unclosed\n", "not valid YAML", id="broken-yaml"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path, text, names):
+    with pytest.raises(ConfigError) as error:
+        load_settings(_config(tmp_path, text))
+    assert names in str(error.value)
+
+
+def test_secrets_come_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEADHUB_TEST_STORE", "from-env.db")
+    settings = load_settings(_config(tmp_path, "store: ${LEADHUB_TEST_STORE}\n"))
+    assert settings.store == tmp_path / "from-env.db"
+
+
+def test_missing_environment_variable_names_key_and_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv("LEADHUB_NOT_SET", raising=False)
+    with pytest.raises(ConfigError, match="store: environment variable LEADHUB_NOT_SET"):
+        load_settings(_config(tmp_path, "store: ${LEADHUB_NOT_SET}\n"))
+
+
+def test_paths_are_relative_to_the_config_file(tmp_path):
+    settings = load_settings(
+        _config(tmp_path, "sources:\n  - type: files\n    paths: [inbox/]\n"))
+    assert settings.sources[0].paths == [tmp_path / "inbox"]
+
+
+def test_field_aliases_add_to_the_built_in_ones(tmp_path):
+    settings = load_settings(_config(tmp_path, "field_aliases:\n  phone: [Мобильник]\n"))
+    fields = settings.field_map()
+    assert fields.field_for("Мобильник") == "phone"
+    assert fields.field_for("Телефон") == "phone"
+
+
+def test_missing_config_file_is_reported(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_settings(tmp_path / "nope.yaml")

@@ -1,0 +1,56 @@
+from datetime import UTC, datetime
+
+from transforms.normalize import normalize_lead
+from transforms.records import Lead, ParsedLead, Rejection
+
+
+def _parsed(**fields) -> ParsedLead:
+    return ParsedLead(lead_id="x", channel="form", received_at=datetime(2026, 1, 1, tzinfo=UTC),
+                      **fields)
+
+
+def test_full_lead(normalize_rules):
+    lead = normalize_lead(
+        _parsed(name=" иван  петров", phones=["8 912 345-67-89"], emails=[" Ivan@Mail.RU"],
+                company="ООО «Ромашка»", raw_source={"utm_source": "avito"}),
+        normalize_rules,
+    )
+    assert isinstance(lead, Lead)
+    assert (lead.name, lead.phone, lead.phone_display, lead.email) == (
+        "Иван Петров", "+79123456789", "+7 (912) 345-67-89", "ivan@mail.ru")
+    assert (lead.company, lead.legal_form, lead.source) == ("Ромашка", "ООО", "Авито")
+    assert lead.warnings == []
+
+
+def test_no_way_to_reach_the_person_is_rejected_with_reason(normalize_rules):
+    result = normalize_lead(_parsed(name="Анна"), normalize_rules)
+    assert isinstance(result, Rejection)
+    assert "no phone or email" in result.reason
+
+
+def test_only_invalid_phone_is_rejected_and_says_which(normalize_rules):
+    result = normalize_lead(_parsed(phones=["+7 000 000"]), normalize_rules)
+    assert isinstance(result, Rejection)
+    assert "'+7 000 000' is not a valid number" in result.reason
+
+
+def test_invalid_phone_with_valid_email_is_kept_and_flagged(normalize_rules):
+    lead = normalize_lead(_parsed(phones=["+7 000 000"], emails=["a@b.ru"]), normalize_rules)
+    assert isinstance(lead, Lead)
+    assert (lead.phone, lead.phone_valid, lead.email) == ("+7 000 000", False, "a@b.ru")
+    assert "phone '+7 000 000' is not a valid number" in lead.warnings
+
+
+def test_missing_name_is_a_warning_not_a_rejection(normalize_rules):
+    lead = normalize_lead(_parsed(phones=["89123456789"]), normalize_rules)
+    assert isinstance(lead, Lead)
+    assert lead.warnings == ["no name"]
+
+
+def test_unmatched_source_is_flagged(normalize_rules):
+    lead = normalize_lead(
+        ParsedLead(lead_id="x", channel="import", received_at=datetime(2026, 1, 1, tzinfo=UTC),
+                   phones=["89123456789"], raw_source={"source": "выставка"}),
+        normalize_rules,
+    )
+    assert (lead.source, lead.source_matched) == ("Другое", False)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -131,6 +133,38 @@ def run(config: ConfigOption = None, db: DbOption = None) -> None:
     if not settings.sources:
         raise _fail(f"{config}: sources is empty; add at least one source")
     _summary(_run_intake(config, db, None), "Run summary")
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    interval: Annotated[int, typer.Option(help="seconds between intake runs", min=10)] = 300,
+    max_runs: Annotated[int, typer.Option(help="stop after this many runs (0: never)")] = 0,
+) -> None:
+    """Run the intake flow on a schedule until stopped (Ctrl-C).
+
+    With PREFECT_API_URL set, the schedule is handed to that Prefect server
+    (runs show in its UI); without it, this process keeps the schedule itself.
+    """
+    if config is None:
+        raise _fail("serve needs --config FILE (its sources: say what to read)")
+    _settings(config, db)
+    if os.environ.get("PREFECT_API_URL"):
+        from flows.intake import intake
+
+        intake.serve(name="intake-local", interval=interval,
+                     parameters={"config": str(config.resolve()),
+                                 "store": str(db.resolve()) if db else None})
+        return
+    runs = 0
+    while not max_runs or runs < max_runs:
+        started = time.monotonic()
+        _summary(_run_intake(config, db, None), f"Run {runs + 1} at {time.strftime('%H:%M:%S')}")
+        runs += 1
+        if max_runs and runs >= max_runs:
+            break
+        time.sleep(max(0.0, interval - (time.monotonic() - started)))
 
 
 @app.command()

@@ -110,3 +110,25 @@ def test_demo_twice_gives_the_same_numbers(prefect_api, tmp_path):
     assert _numbers(first.stdout) == _numbers(second.stdout)
     assert _numbers(first.stdout)["new leads"] == "48"
     assert (tmp_path / "contacts.csv").exists() and (tmp_path / "leads.csv").exists()
+
+
+def test_serve_needs_a_config():
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 2
+    assert "serve needs --config" in result.stderr
+
+
+@pytest.mark.slow
+def test_serve_runs_the_intake_on_its_schedule(prefect_api, tmp_path, monkeypatch):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.jsonl").write_text('{"name": "Анна", "phone": "8 912 345 67 89"}\n')
+    config = tmp_path / "leadhub.yaml"
+    config.write_text("store: leadhub.db\nsources:\n  - type: files\n    paths: [inbox]\n")
+    result = runner.invoke(app, ["serve", "--config", str(config), "--interval", "10",
+                                 "--max-runs", "2"])
+    assert result.exit_code == 0, result.stderr
+    runs = re.findall(r"Run \d at", result.stdout)
+    assert len(runs) == 2
+    assert [n["new leads"] for n in map(_numbers, result.stdout.split("Run 2 at"))] == ["1", "0"]

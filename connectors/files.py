@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from connectors import CheckpointReader
 from leadhub.errors import FatalError
 from transforms.records import RawItem
 from transforms.tables import TableError, read_table
@@ -64,7 +65,7 @@ class FilesSource:
                 found += self._walk(path)
         return found
 
-    def batches(self, checkpoint_of) -> Iterator[FileBatch]:
+    def batches(self, checkpoint_of: CheckpointReader) -> Iterator[FileBatch]:
         """One batch per input whose content changed since its checkpoint."""
         for path in self.discover():
             fingerprint = _fingerprint(path)

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
 import flows  # noqa: F401  (Prefect settings before prefect is imported)
+from connectors import Source
 from connectors.files import FilesSource
 from connectors.ledger import Ledger
 from leadhub.logs import install_masking
 from leadhub.progress import report
-from leadhub.settings import Settings, load_settings
+from leadhub.settings import FilesSourceConfig, Settings, load_settings
 from transforms.dedupe import ContactBook, primary_identities
 from transforms.items import lead_from_item
 from transforms.records import Lead, ParseSkip, RawItem, Rejection
@@ -37,21 +40,32 @@ def _logger() -> logging.Logger | logging.LoggerAdapter:
         return logging.getLogger("leadhub.intake")
 
 
+def files_source(config: FilesSourceConfig, settings: Settings) -> FilesSource:
+    return FilesSource(
+        name=config.name, paths=config.paths, default_form=config.form,
+        csv_delimiter=settings.csv.delimiter, csv_encoding=settings.csv.encoding,
+    )
+
+
+# Every source type of the config, and how to build it: one entry per module.
+SOURCE_BUILDERS: dict[str, Callable[[Any, Settings], Source]] = {"files": files_source}
+
+
 @task(cache_policy=NO_CACHE)
-def collect_files(source: FilesSource, store: Path) -> Counter:
-    """Read changed inputs into the ledger, one transaction per file."""
+def collect(source: Source, store: Path) -> Counter:
+    """Store a source's new raw items in the ledger, each batch with its checkpoint."""
     logger = _logger()
     ledger = Ledger(store)
     stats: Counter = Counter()
     try:
-        paths = source.discover()
         for done, batch in enumerate(source.batches(ledger.checkpoint), start=1):
             added = ledger.store_raw_items(batch.items, checkpoint=batch.checkpoint)
             stats["read"] += len(batch.items)
             stats["new_items"] += added
-            logger.info("%s: %d items, %d new", batch.path, len(batch.items), added)
-            report("read", done, len(paths))
-        stats["ignored_files"] += len(source.ignored)
+            logger.info("%s %s: %d items, %d new", source.name, batch.checkpoint[1],
+                        len(batch.items), added)
+            report("read", done)
+        stats["ignored_files"] += len(getattr(source, "ignored", ()))
     finally:
         ledger.close()
     return stats
@@ -155,7 +169,7 @@ def intake(
     stats: Counter = Counter()
     try:
         for source in sources:
-            stats += collect_files(source, settings.store)
+            stats += collect(source, settings.store)
         stats += process_pending(settings)
     finally:
         ledger.finish_run(run_id, dict(stats))

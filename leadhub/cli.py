@@ -80,7 +80,7 @@ def _run_intake(config: Path | None, db: Path | None, paths: list[Path] | None) 
 
         def show(stage: str, done: int, total: int | None) -> None:
             if stage not in bars:
-                label = {"read": "reading inputs", "process": "processing items"}.get(stage, stage)
+                label = {"read": "reading sources", "process": "processing items"}.get(stage, stage)
                 bars[stage] = progress.add_task(label, total=total)
             progress.update(bars[stage], completed=done, total=total)
 

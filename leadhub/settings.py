@@ -38,7 +38,7 @@ class CsvOptions(_Strict):
     columns: dict[str, str] = Field(default_factory=dict)
 
 
-class FilesSource(_Strict):
+class FilesSourceConfig(_Strict):
     """Files and folders: .eml, maildir, .mbox, .csv, .json, .jsonl."""
 
     type: Literal["files"]
@@ -48,7 +48,7 @@ class FilesSource(_Strict):
     form: str = ""
 
 
-SourceConfig = Annotated[FilesSource, Field(discriminator="type")]
+SourceConfig = Annotated[FilesSourceConfig, Field(discriminator="type")]
 SOURCE_TYPES = ("files",)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from connectors.files import FilesSource
 from connectors.ledger import Ledger
-from flows.intake import collect_files, intake, process_pending
+from flows.intake import collect, intake, process_pending
 from leadhub.settings import load_settings
 
 from .helpers import SAMPLES, snapshot
@@ -25,7 +25,7 @@ EXPECTED_SAMPLE_TOTALS = {  # samples/EXPECTED.md
 def _steps(store: Path, batch_size: int = 1000) -> None:
     """The flow's two steps without the Prefect API, as a crash test needs."""
     settings = load_settings(store=str(store))
-    collect_files.fn(FilesSource("files", [SAMPLES]), store)
+    collect.fn(FilesSource("files", [SAMPLES]), store)
     process_pending.fn(settings, batch_size=batch_size)
 
 
@@ -68,14 +68,14 @@ def test_order_of_inputs_does_not_change_the_result(tmp_path, clean_run):
     settings = load_settings(store=str(store))
     for part in sorted(SAMPLES.iterdir(), reverse=True):
         if part.suffix != ".md":
-            collect_files.fn(FilesSource("files", [part]), store)
+            collect.fn(FilesSource("files", [part]), store)
             process_pending.fn(settings)
     assert snapshot(store)["contacts"] == clean_run["contacts"]
 
 
 def test_crash_between_collect_and_process_loses_nothing(tmp_path, clean_run):
     store = tmp_path / "leadhub.db"
-    collect_files.fn(FilesSource("files", [SAMPLES]), store)  # then the process "dies"
+    collect.fn(FilesSource("files", [SAMPLES]), store)  # then the process "dies"
     _steps(store)
     assert snapshot(store) == clean_run
 
@@ -116,7 +116,7 @@ KILLABLE = textwrap.dedent(
     from connectors.files import FilesSource
     from leadhub.settings import load_settings
     store = Path(sys.argv[1])
-    intake.collect_files.fn(FilesSource("files", [Path(sys.argv[2])]), store)
+    intake.collect.fn(FilesSource("files", [Path(sys.argv[2])]), store)
     intake.process_pending.fn(load_settings(store=str(store)), batch_size=4)
     """
 )
@@ -154,7 +154,7 @@ def test_replay_after_config_fix_turns_quarantine_into_a_lead(tmp_path):
     store = tmp_path / "leadhub.db"
     (tmp_path / "crm.csv").write_text("Клиент;Мобильник\nИван;8 912 345-67-89\n", encoding="utf-8")
     settings = load_settings(store=str(store))
-    collect_files.fn(FilesSource("files", [tmp_path / "crm.csv"]), store)
+    collect.fn(FilesSource("files", [tmp_path / "crm.csv"]), store)
     assert process_pending.fn(settings)["quarantined"] == 1
 
     config = tmp_path / "leadhub.yaml"

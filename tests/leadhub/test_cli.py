@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from connectors.files import FilesSource
-from flows.intake import collect_files, process_pending
+from flows.intake import collect, process_pending
 from leadhub import cli
 from leadhub.cli import app
 from leadhub.settings import load_settings
@@ -18,7 +18,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def sample_store(tmp_path_factory):
     store = tmp_path_factory.mktemp("cli") / "leadhub.db"
-    collect_files.fn(FilesSource("files", [SAMPLES]), store)
+    collect.fn(FilesSource("files", [SAMPLES]), store)
     process_pending.fn(load_settings(store=str(store)))
     return store
 

@@ -12,29 +12,35 @@ _PAIRS = {"«": "»", '"': '"', "“": "”", "„": "“", "'": "'"}
 def split_company(text: str, legal_forms: Mapping[str, Sequence[str]]) -> tuple[str, str]:
     """«ООО "Ромашка"» -> (`Ромашка`, `ООО`); `Acme, Inc.` -> (`Acme`, `Inc`)."""
     name = " ".join(text.split())
-    legal_form = ""
-    for canonical, spellings in legal_forms.items():
-        for spelling in sorted(spellings, key=len, reverse=True):
-            stripped = _strip_form(name, spelling)
-            if stripped is not None:
-                name, legal_form = stripped, canonical
-                break
-        if legal_form:
-            break
-    return _strip_quotes(name), legal_form
+    if not name:
+        return "", ""
+    for canonical, leading, trailing in _patterns(legal_forms):
+        match = leading.match(name) or trailing.match(name)
+        if match:
+            return _strip_quotes(match.group(1)), canonical
+    return _strip_quotes(name), ""
 
 
-def _strip_form(name: str, spelling: str) -> str | None:
-    form = re.escape(spelling).replace(r"\ ", r"\s+")
-    # A form stands at either end of the name, as a separate word, possibly
-    # inside the quotes people put around the whole thing.
-    leading = re.match(rf"^[{_QUOTES}\s]*{form}(?![\w.])[\s,]*(.+)$", name, re.IGNORECASE)
-    if leading:
-        return leading.group(1)
-    trailing = re.match(rf"^(.+?)[\s,]+{form}(?![\w])[{_QUOTES}\s]*$", name, re.IGNORECASE)
-    if trailing:
-        return trailing.group(1)
-    return None
+# Compiled once per legal-forms mapping (the config's), not once per lead.
+_compiled: dict[int, tuple[Mapping, list[tuple[str, re.Pattern, re.Pattern]]]] = {}
+
+
+def _patterns(legal_forms: Mapping[str, Sequence[str]]) -> list[tuple[str, re.Pattern, re.Pattern]]:
+    cached = _compiled.get(id(legal_forms))
+    if cached is None or cached[0] is not legal_forms:
+        cached = (legal_forms, [_form_patterns(c, s) for c, s in legal_forms.items()])
+        _compiled[id(legal_forms)] = cached
+    return cached[1]
+
+
+def _form_patterns(canonical: str, spellings: Sequence[str]) -> tuple[str, re.Pattern, re.Pattern]:
+    """A form stands at either end of the name, as a separate word, possibly
+    inside the quotes people put around the whole thing."""
+    longest_first = sorted(spellings, key=len, reverse=True)
+    forms = "|".join(re.escape(s).replace(r"\ ", r"\s+") for s in longest_first)
+    leading = re.compile(rf"^[{_QUOTES}\s]*(?:{forms})(?![\w.])[\s,]*(.+)$", re.IGNORECASE)
+    trailing = re.compile(rf"^(.+?)[\s,]+(?:{forms})(?!\w)[{_QUOTES}\s]*$", re.IGNORECASE)
+    return canonical, leading, trailing
 
 
 def _strip_quotes(name: str) -> str:

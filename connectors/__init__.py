@@ -1,8 +1,10 @@
 """I/O only: sources that yield raw items, sinks, and the ledger.
 
-A source is anything with a `name` and `batches(checkpoint_of)`: it yields
-batches of raw items, each with the checkpoint to store in the same
-transaction; `checkpoint_of(source, scope)` returns what was stored last.
+A source is anything with a `name`, `scopes()` (what it checkpoints and
+reports health for: a mailbox's folders), `batches(checkpoint_of)`, which
+yields batches of raw items, each with the checkpoint to store in the same
+transaction (`checkpoint_of(source, scope)` returns what was stored last),
+and `acknowledge(batch)`, called once a batch is committed.
 """
 
 from __future__ import annotations
@@ -23,4 +25,8 @@ class Batch(Protocol):
 class Source(Protocol):
     name: str
 
+    def scopes(self) -> list[str]: ...
+
     def batches(self, checkpoint_of: CheckpointReader) -> Iterator[Batch]: ...
+
+    def acknowledge(self, batch: Batch) -> None: ...

@@ -46,6 +46,12 @@ class FilesSource:
     csv_encoding: str | None = None
     ignored: list[Path] = field(default_factory=list)
 
+    def scopes(self) -> list[str]:
+        return ["files"]
+
+    def acknowledge(self, batch: FileBatch) -> None:
+        """Files are left as they are."""
+
     def discover(self) -> list[Path]:
         """Every readable input below the configured paths, in a stable order."""
         found: list[Path] = []

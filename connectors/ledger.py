@@ -107,6 +107,19 @@ MIGRATIONS: list[str] = [
         stats TEXT NOT NULL DEFAULT '{}'
     );
     """,
+    # 2: health of every source scope (a mailbox folder, a files source)
+    """
+    CREATE TABLE source_status (
+        source TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        last_success_at TEXT,
+        last_message_at TEXT,
+        last_error TEXT NOT NULL DEFAULT '',
+        last_error_at TEXT,
+        failing_since TEXT,
+        PRIMARY KEY (source, scope)
+    );
+    """,
 ]
 
 _CONTACT_COLUMNS = [f.name for f in fields(Contact)]
@@ -255,6 +268,38 @@ class Ledger:
                 f"UPDATE raw_items SET state = 'new', reason = '' WHERE state IN ({marks})",
                 states,
             ).rowcount
+
+    # --- source health --------------------------------------------------------
+
+    def record_success(
+        self, source: str, scope: str, last_message_at: datetime | None = None
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO source_status (source, scope, last_success_at, last_message_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (source, scope) DO UPDATE SET"
+                " last_success_at = excluded.last_success_at,"
+                " last_message_at = COALESCE(excluded.last_message_at, last_message_at),"
+                " failing_since = NULL",
+                (source, scope, now(), _time(last_message_at)),
+            )
+
+    def record_failure(self, source: str, scope: str, error: str) -> None:
+        stamp = now()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO source_status (source, scope, last_error, last_error_at,"
+                " failing_since) VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, scope) DO UPDATE"
+                " SET last_error = excluded.last_error, last_error_at = excluded.last_error_at,"
+                " failing_since = COALESCE(failing_since, excluded.failing_since)",
+                (source, scope, error, stamp, stamp),
+            )
+
+    def source_health(self) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT s.*, c.value AS checkpoint FROM source_status s LEFT JOIN checkpoints c"
+            " ON c.source = s.source AND c.scope = s.scope ORDER BY s.source, s.scope"
+        ).fetchall()
 
     # --- contacts and leads --------------------------------------------------
 

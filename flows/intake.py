@@ -21,10 +21,12 @@ from prefect.exceptions import MissingContextError
 import flows  # noqa: F401  (Prefect settings before prefect is imported)
 from connectors import Source
 from connectors.files import FilesSource
+from connectors.imap import ImapSource
 from connectors.ledger import Ledger
+from leadhub.errors import FatalError, TransientError
 from leadhub.logs import install_masking
 from leadhub.progress import report
-from leadhub.settings import FilesSourceConfig, Settings, load_settings
+from leadhub.settings import FilesSourceConfig, ImapSourceConfig, Settings, load_settings
 from transforms.dedupe import ContactBook, primary_identities
 from transforms.items import lead_from_item
 from transforms.records import Lead, ParseSkip, RawItem, Rejection
@@ -47,24 +49,41 @@ def files_source(config: FilesSourceConfig, settings: Settings) -> FilesSource:
     )
 
 
+def imap_source(config: ImapSourceConfig, settings: Settings) -> ImapSource:
+    return ImapSource(config)
+
+
 # Every source type of the config, and how to build it: one entry per module.
-SOURCE_BUILDERS: dict[str, Callable[[Any, Settings], Source]] = {"files": files_source}
+SOURCE_BUILDERS: dict[str, Callable[[Any, Settings], Source]] = {
+    "files": files_source,
+    "imap": imap_source,
+}
 
 
 @task(cache_policy=NO_CACHE)
 def collect(source: Source, store: Path) -> Counter:
-    """Store a source's new raw items in the ledger, each batch with its checkpoint."""
+    """Store a source's new raw items in the ledger, each batch with its checkpoint,
+    then let the source acknowledge them (mark read, move: its policy)."""
     logger = _logger()
     ledger = Ledger(store)
     stats: Counter = Counter()
     try:
         for done, batch in enumerate(source.batches(ledger.checkpoint), start=1):
             added = ledger.store_raw_items(batch.items, checkpoint=batch.checkpoint)
+            source.acknowledge(batch)
             stats["read"] += len(batch.items)
             stats["new_items"] += added
             logger.info("%s %s: %d items, %d new", source.name, batch.checkpoint[1],
                         len(batch.items), added)
             report("read", done)
+    except (FatalError, TransientError) as error:
+        for scope in source.scopes():
+            ledger.record_failure(source.name, scope, str(error))
+        raise
+    else:
+        last_message_at = getattr(source, "last_message_at", {})
+        for scope in source.scopes():
+            ledger.record_success(source.name, scope, last_message_at.get(scope))
         stats["ignored_files"] += len(getattr(source, "ignored", ()))
     finally:
         ledger.close()
@@ -145,33 +164,28 @@ def intake(
     install_masking()
     settings = load_settings(Path(config) if config else None, store=store)
     if paths:
-        sources = [
-            FilesSource(
-                name="files",
-                paths=[Path(p) for p in paths],
-                csv_delimiter=settings.csv.delimiter,
-                csv_encoding=settings.csv.encoding,
-            )
-        ]
+        given = FilesSourceConfig(type="files", paths=[Path(p) for p in paths])
+        sources = [files_source(given, settings)]
     else:
-        sources = [
-            FilesSource(
-                name=s.name,
-                paths=s.paths,
-                default_form=s.form,
-                csv_delimiter=settings.csv.delimiter,
-                csv_encoding=settings.csv.encoding,
-            )
-            for s in settings.sources
-        ]
+        sources = [SOURCE_BUILDERS[each.type](each, settings) for each in settings.sources]
     ledger = Ledger(settings.store)
     run_id = ledger.start_run("intake")
     stats: Counter = Counter()
+    fatal: list[str] = []
     try:
         for source in sources:
-            stats += collect(source, settings.store)
+            # One broken mailbox must not keep the others' leads waiting.
+            try:
+                stats += collect(source, settings.store)
+            except FatalError as error:
+                fatal.append(str(error))
+            except TransientError as error:
+                _logger().error("%s", error)
+                stats["failed_sources"] += 1
         stats += process_pending(settings)
     finally:
-        ledger.finish_run(run_id, dict(stats))
+        ledger.finish_run(run_id, dict(stats, fatal_errors=len(fatal)))
         ledger.close()
+    if fatal:
+        raise FatalError("\n".join(fatal))
     return dict(stats)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -132,7 +133,11 @@ def run(config: ConfigOption = None, db: DbOption = None) -> None:
     settings = _settings(config, db)
     if not settings.sources:
         raise _fail(f"{config}: sources is empty; add at least one source")
-    _summary(_run_intake(config, db, None), "Run summary")
+    stats = _run_intake(config, db, None)
+    _summary(stats, "Run summary")
+    if stats.get("failed_sources"):
+        _warn_failed_sources(stats)
+        raise typer.Exit(code=1)
 
 
 @app.command()
@@ -144,12 +149,13 @@ def serve(
 ) -> None:
     """Run the intake flow on a schedule until stopped (Ctrl-C).
 
-    With PREFECT_API_URL set, the schedule is handed to that Prefect server
+    Mailboxes with IDLE trigger a run within seconds of new mail. With
+    PREFECT_API_URL set, the schedule is handed to that Prefect server
     (runs show in its UI); without it, this process keeps the schedule itself.
     """
     if config is None:
         raise _fail("serve needs --config FILE (its sources: say what to read)")
-    _settings(config, db)
+    settings = _settings(config, db)
     if os.environ.get("PREFECT_API_URL"):
         from flows.intake import intake
 
@@ -157,14 +163,23 @@ def serve(
                      parameters={"config": str(config.resolve()),
                                  "store": str(db.resolve()) if db else None})
         return
-    runs = 0
-    while not max_runs or runs < max_runs:
-        started = time.monotonic()
-        _summary(_run_intake(config, db, None), f"Run {runs + 1} at {time.strftime('%H:%M:%S')}")
-        runs += 1
-        if max_runs and runs >= max_runs:
-            break
-        time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    from flows.serve import serve_locally
+
+    def run_once(number: int) -> None:
+        stats = _run_intake(config, db, None)
+        _summary(stats, f"Run {number} at {time.strftime('%H:%M:%S')}")
+        _warn_failed_sources(stats)
+
+    try:
+        serve_locally(settings, run_once, interval=interval, max_runs=max_runs)
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+def _warn_failed_sources(stats: dict[str, int]) -> None:
+    if stats.get("failed_sources"):
+        err.print(f"[yellow]{stats['failed_sources']} source(s) could not be read this time;"
+                  " `leadhub status` shows why[/]")
 
 
 @app.command()
@@ -215,8 +230,35 @@ def status(db: DbOption = None, config: ConfigOption = None) -> None:
     ledger = Ledger(settings.store)
     try:
         _print_status(ledger)
+        _print_sources(ledger, settings.down_after_minutes)
     finally:
         ledger.close()
+
+
+def _source_state(row, down_after_minutes: int) -> str:
+    if not row["failing_since"]:
+        return "[green]ok[/]"
+    failing = datetime.now(UTC) - datetime.fromisoformat(row["failing_since"])
+    if failing > timedelta(minutes=down_after_minutes):
+        return f"[bold red]DOWN[/] for {_minutes(failing)}"
+    return f"[yellow]failing[/] for {_minutes(failing)}"
+
+
+def _minutes(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
+def _print_sources(ledger, down_after_minutes: int) -> None:
+    table = Table(title="Sources", title_justify="left")
+    for column in ("source", "folder", "state", "last success", "last message", "checkpoint",
+                   "last error"):
+        table.add_column(column)
+    for row in ledger.source_health():
+        table.add_row(row["source"], row["scope"], _source_state(row, down_after_minutes),
+                      row["last_success_at"] or "never", row["last_message_at"] or "",
+                      row["checkpoint"] or "", mask_pii(row["last_error"]))
+    console.print(table)
 
 
 def _print_status(ledger) -> None:

@@ -5,24 +5,36 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+import flows  # noqa: F401  (Prefect settings before prefect is imported)
 from leadhub import CONFIG_DIR
 from leadhub.errors import ConfigError
 from transforms.fields import FieldMap
 from transforms.mail import MailRules
 from transforms.normalize import NormalizeRules
+from transforms.notification_presets import Layout, NotificationPreset
 from transforms.sources import RULE_FIELDS
 from transforms.submissions import SubmissionRules
 
 DEFAULTS_FILE = CONFIG_DIR / "defaults.yaml"
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# ${NAME}: an environment variable; ${secret:NAME}: a Prefect Secret block.
+_SECRET_REF = re.compile(r"\$\{(secret:)?([A-Za-z0-9_][A-Za-z0-9_-]*)\}")
 
 
 class _Strict(BaseModel):
@@ -38,6 +50,42 @@ class CsvOptions(_Strict):
     columns: dict[str, str] = Field(default_factory=dict)
 
 
+class NotificationPresetConfig(_Strict):
+    """A form service's notification mails: how to know them and read their
+    fields (`notification_presets` in config/defaults.yaml says what each key does)."""
+
+    name: str = Field(min_length=1)
+    senders: list[str] = Field(default_factory=list)
+    subjects: list[str] = Field(default_factory=list)
+    field_aliases: dict[str, list[str]] = Field(default_factory=dict)
+    layout: Layout = "label_value"
+    start_after: list[str] = Field(default_factory=list)
+    footer: list[str] = Field(default_factory=list)
+    skip_lines: list[str] = Field(default_factory=list)
+    label_patterns: list[str] = Field(default_factory=list)
+
+    @field_validator("label_patterns")
+    @classmethod
+    def _patterns_name_the_label(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                groups = re.compile(pattern).groupindex
+            except re.error as error:
+                raise ValueError(f"{pattern!r} is not a regular expression: {error}") from None
+            if "label" not in groups:
+                raise ValueError(f"{pattern!r} has no (?P<label>...) group")
+        return patterns
+
+    @model_validator(mode="after")
+    def _can_match(self) -> NotificationPresetConfig:
+        if not self.senders and not self.subjects:
+            raise ValueError(f"preset {self.name!r} has neither senders nor subjects to match")
+        return self
+
+    def preset(self) -> NotificationPreset:
+        return NotificationPreset(**self.model_dump())
+
+
 class FilesSourceConfig(_Strict):
     """Files and folders: .eml, maildir, .mbox, .csv, .json, .jsonl."""
 
@@ -48,17 +96,140 @@ class FilesSourceConfig(_Strict):
     form: str = ""
 
 
-SourceConfig = Annotated[FilesSourceConfig, Field(discriminator="type")]
-SOURCE_TYPES = ("files",)
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_POLICY = re.compile(r"^(leave|seen|move:.+|label:.+)$")
+
+
+class ImapSourceConfig(_Strict):
+    """One mailbox account; every folder listed is watched with its own checkpoint."""
+
+    type: Literal["imap"]
+    name: str
+    host: str
+    port: int | None = None
+    tls: Literal["implicit", "starttls", "none"] = "implicit"
+    username: str
+    password: SecretStr | None = None
+    # an OAuth2 access token (Gmail, Outlook) instead of a password: XOAUTH2
+    oauth2_token: SecretStr | None = None
+    folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
+    # leave | seen | move:FOLDER | label:NAME (Gmail)
+    after_processing: str = "leave"
+    # how far back the first run reaches; nothing older is fetched
+    since: date | None = None
+    max_message_size: int = Field(default=10 * 1024 * 1024, ge=64 * 1024)
+    batch_size: int = Field(default=100, ge=1, le=1000)
+    timeout: float = Field(default=60.0, gt=0)
+    # keep an IDLE connection per folder under `leadhub serve`
+    idle: bool = True
+
+    @field_validator("after_processing")
+    @classmethod
+    def _known_policy(cls, policy: str) -> str:
+        if not _POLICY.match(policy):
+            raise ValueError(f"{policy!r}: use leave, seen, move:FOLDER or label:NAME")
+        return policy
+
+    @model_validator(mode="after")
+    def _credentials_and_transport(self) -> ImapSourceConfig:
+        if (self.password is None) == (self.oauth2_token is None):
+            raise ValueError(f"mailbox {self.name!r}: set exactly one of password, oauth2_token")
+        if self.tls == "none" and self.host not in _LOOPBACK:
+            raise ValueError(
+                f"mailbox {self.name!r}: tls: none sends the password in clear text and is only"
+                " allowed for a server on this machine; use implicit (993) or starttls (143)"
+            )
+        if self.port is None:
+            self.port = 993 if self.tls == "implicit" else 143
+        return self
+
+
+# What a provider signs and where, when a form's auth is `hmac` and the
+# config leaves it out: (header, encoding, prefix, timestamp header, template).
+HMAC_DEFAULTS = {
+    "typeform": ("Typeform-Signature", "base64", "sha256=", None, "{body}"),
+    "tally": ("Tally-Signature", "base64", "", None, "{body}"),
+    "webflow": ("X-Webflow-Signature", "hex", "", "X-Webflow-Timestamp", "{timestamp}:{body}"),
+}
+
+
+class WebhookSourceConfig(_Strict):
+    """One web form posting to POST /forms/{form}."""
+
+    type: Literal["webhook"]
+    form: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    name: str = ""
+    preset: Literal["tilda", "typeform", "google_forms", "cf7", "webflow", "tally", "generic"] = (
+        "generic"
+    )
+    # token: the secret in a header or query parameter; hmac: a signature of
+    # the raw body with the secret; none: only for a form on this machine
+    auth: Literal["token", "hmac", "none"] = "token"
+    secret: SecretStr | None = None
+    token_header: str = "X-LeadHub-Token"
+    token_param: str = "token"
+    signature_header: str | None = None
+    signature_encoding: Literal["hex", "base64"] | None = None
+    signature_prefix: str | None = None
+    timestamp_header: str | None = None
+    signed_content: str | None = None  # e.g. "{timestamp}:{body}"
+    timestamp_tolerance_seconds: int = Field(default=300, ge=1)
+    # form fields that people never fill (hidden from them): filled means a bot
+    honeypot_fields: list[str] = Field(default_factory=list)
+    # a submission whose text contains one of these is quarantined as spam
+    spam_words: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _secret_and_signature(self) -> WebhookSourceConfig:
+        self.name = self.name or f"form-{self.form}"
+        if self.auth != "none" and self.secret is None:
+            raise ValueError(f"form {self.form!r}: auth {self.auth} needs a secret")
+        if self.auth == "hmac":
+            header, encoding, prefix, timestamp, template = HMAC_DEFAULTS.get(
+                self.preset, ("X-LeadHub-Signature", "hex", "", None, "{body}"))
+            self.signature_header = self.signature_header or header
+            self.signature_encoding = self.signature_encoding or encoding
+            if self.signature_prefix is None:
+                self.signature_prefix = prefix
+            self.timestamp_header = self.timestamp_header or timestamp
+            self.signed_content = self.signed_content or template
+        return self
+
+
+class WebSettings(_Strict):
+    """The web-form endpoint served by `leadhub serve`."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_json_depth: int = Field(default=10, ge=2)
+    max_fields: int = Field(default=200, ge=1)
+    # per client address; behind a reverse proxy set trusted_proxies
+    requests_per_minute: int = Field(default=60, ge=1)
+    # addresses of proxies whose X-Forwarded-For is believed
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # seconds to wait for more posts before processing (a burst, one run)
+    process_debounce_seconds: float = Field(default=0.5, ge=0)
+    # a resend of the same content within this window is the same submission
+    duplicate_window_seconds: int = Field(default=600, ge=0)
+
+
+SourceConfig = Annotated[
+    FilesSourceConfig | ImapSourceConfig | WebhookSourceConfig, Field(discriminator="type")
+]
+SOURCE_TYPES = ("files", "imap", "webhook")
 
 
 class Settings(_Strict):
     store: Path = Path("leadhub.db")
+    # a source failing for longer than this is reported as down by `leadhub status`
+    down_after_minutes: int = Field(default=30, ge=1)
     region: str = "RU"
     phone_display: Literal["pretty", "international", "national", "e164"] = "pretty"
     timezone: str = "UTC"
     sources: list[SourceConfig] = Field(default_factory=list)
     csv: CsvOptions = Field(default_factory=CsvOptions)
+    web: WebSettings = Field(default_factory=WebSettings)
     source_categories: list[str]
     source_rules: list[dict[str, Any]]
     fallback_category: str
@@ -67,6 +238,7 @@ class Settings(_Strict):
     robot_senders: list[str]
     form_subjects: list[str]
     position_words: list[str]
+    notification_presets: list[NotificationPresetConfig] = Field(default_factory=list)
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -78,6 +250,15 @@ class Settings(_Strict):
                     f"sources[{index}].type is {kind!r}; this version reads: "
                     + ", ".join(SOURCE_TYPES)
                 )
+        return sources
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_source_names(cls, sources: list) -> list:
+        names = [source.name for source in sources]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(repeated)}")
         return sources
 
     @field_validator("region")
@@ -133,6 +314,7 @@ class Settings(_Strict):
             position_words=self.position_words,
             legal_forms=self.legal_forms,
             region=self.region,
+            presets=[preset.preset() for preset in self.notification_presets],
         )
 
     def submission_rules(self) -> SubmissionRules:
@@ -193,21 +375,37 @@ def _expand_env(value: Any, where: str) -> Any:
     if isinstance(value, list):
         return [_expand_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, str):
-        return _ENV_REF.sub(lambda match: _env(match.group(1), where), value)
+        return _SECRET_REF.sub(lambda match: _secret(match.group(1), match.group(2), where),
+                               value)
     return value
 
 
-def _env(name: str, where: str) -> str:
+def _secret(kind: str | None, name: str, where: str) -> str:
+    if kind:
+        return _prefect_secret(name, where)
     if name not in os.environ:
         raise ConfigError(f"{where}: environment variable {name} is not set")
     return os.environ[name]
+
+
+def _prefect_secret(name: str, where: str) -> str:
+    from prefect.blocks.system import Secret
+
+    try:
+        value = Secret.load(name).get()
+    except (ValueError, RuntimeError) as error:
+        raise ConfigError(
+            f"{where}: Prefect Secret block {name!r} cannot be loaded ({error}); create it with"
+            f" `prefect block create secret` or in the Prefect UI"
+        ) from None
+    return str(value)
 
 
 def _describe(error: ValidationError, path: Path | None) -> str:
     where = f"config {path}" if path else "config"
     lines = []
     for problem in error.errors():
-        key = ".".join(str(part) for part in problem["loc"] if part != "files")
+        key = ".".join(str(part) for part in problem["loc"] if part not in SOURCE_TYPES)
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             message = "unknown key (see config/leadhub.example.yaml for the keys)"

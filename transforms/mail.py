@@ -21,6 +21,13 @@ from transforms.companies import split_company
 from transforms.emails import domain_of, normalize_email
 from transforms.fields import FieldMap
 from transforms.html_text import html_to_text
+from transforms.notification_presets import (
+    GENERIC,
+    NotificationPreset,
+    choose_preset,
+    form_text,
+    notification_pairs,
+)
 from transforms.phones import find_phones
 from transforms.records import ParsedLead, ParseSkip
 from transforms.text import decode_text, repair_header
@@ -47,6 +54,7 @@ _BOUNCE_SUBJECT = re.compile(
 )
 _BOUNCE_SENDERS = ("mailer-daemon", "postmaster", "mail-daemon")
 _CONTACT_FIELDS = {"phone", "email", "name"}
+_ADDRESS_IN_NAME = re.compile(r"<?([\w.+-]+@[\w-]+(?:\.[\w-]+)+)>?")
 _MAX_MESSAGE = 5000
 
 
@@ -60,6 +68,7 @@ class MailRules:
     position_words: Sequence[str]
     legal_forms: Mapping[str, Sequence[str]]
     region: str
+    presets: Sequence[NotificationPreset] = ()
 
 
 def parse_email(
@@ -71,11 +80,12 @@ def parse_email(
     skip = _not_a_lead(message, subject, sender)
     body = _body_text(message)
     clean_body = _strip_quoted(body)
-    fields, _ = rules.fields.map_pairs(_label_pairs(clean_body))
+    preset = choose_preset(sender, subject, rules.presets)
+    pairs, form_body = _form_pairs(clean_body, preset)
+    fields, _ = rules.fields.map_pairs(pairs)
     is_robot = _is_robot(sender, rules.robot_senders)
-    looks_like_form = (is_robot or _matches(subject, rules.form_subjects)) and bool(
-        _CONTACT_FIELDS & fields.keys()
-    )
+    claimed = is_robot or preset is not GENERIC or _matches(subject, rules.form_subjects)
+    looks_like_form = claimed and bool(_CONTACT_FIELDS & fields.keys())
     if skip and not (skip.reason.startswith("bulk") and looks_like_form):
         return skip
 
@@ -86,8 +96,11 @@ def parse_email(
         if a and not _is_robot(a, rules.robot_senders)
     ]
     if looks_like_form:
+        if preset is not GENERIC:
+            # a known template's From is the form service or the site itself
+            people = [(n, a) for n, a in people if a != sender]
         people.reverse()  # Reply-To is the visitor; a human From is the site owner
-        lead = _from_fields(fields, clean_body, rules)
+        lead = _from_fields(fields, form_body, rules)
         lead.kind = "form_notification"
     else:
         lead = _from_direct_inquiry(clean_body, subject, rules)
@@ -101,7 +114,16 @@ def parse_email(
     lead.subject = subject
     lead.received_at = _date(message) or fallback_time or datetime.now(UTC)
     lead.raw_source = _raw_source(fields, mailbox, sender, subject, lead.kind)
+    if lead.kind == "form_notification":
+        lead.raw_source["preset"] = preset.name
     return lead
+
+
+def _form_pairs(body: str, preset: NotificationPreset) -> tuple[list[tuple[str, str]], str]:
+    """The body's label/value pairs, and the text a form's message falls back to."""
+    if preset is GENERIC:
+        return _label_pairs(body), body
+    return notification_pairs(body, preset), form_text(body, preset)
 
 
 def _not_a_lead(message: EmailMessage, subject: str, sender: str) -> ParseSkip | None:
@@ -133,9 +155,12 @@ def _not_a_lead(message: EmailMessage, subject: str, sender: str) -> ParseSkip |
 
 def _from_fields(fields: dict[str, str], body: str, rules: MailRules) -> ParsedLead:
     lead = _empty_lead()
-    lead.name = fields.get("name", "")
+    # `Name <address>` (the From line of a WordPress form mail) holds both
+    name_field = fields.get("name", "")
+    lead.name = " ".join(_ADDRESS_IN_NAME.sub(" ", name_field).split())
     lead.phones = _phones_in_field(fields.get("phone", ""), rules.region)
-    lead.emails = [e for e in (normalize_email(p) for p in _split(fields.get("email", ""))) if e]
+    addresses = _split(fields.get("email", "")) + _ADDRESS_IN_NAME.findall(name_field)
+    lead.emails = list(dict.fromkeys(e for e in map(normalize_email, addresses) if e))
     lead.company = fields.get("company", "")
     lead.position = fields.get("position", "")
     lead.city = fields.get("city", "")

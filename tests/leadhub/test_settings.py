@@ -25,8 +25,8 @@ def test_the_documented_example_is_valid():
     [
         pytest.param("regoin: RU\n", "regoin: unknown key", id="misspelt-key"),
         pytest.param("region: XX\n", "region: 'XX' is not a two-letter region", id="bad-region"),
-        pytest.param("sources:\n  - type: imap\n", "sources[0].type is 'imap'",
-                     id="source-type-not-available"),
+        pytest.param("sources:\n  - type: ftp\n", "sources[0].type is 'ftp'",
+                     id="unknown-source-type"),
         pytest.param("sources:\n  - type: files\n", "sources.0.paths: Field required",
                      id="source-missing-paths"),
         pytest.param("sources:\n  - type: files\n    paths: [a]\n    folder: b\n",
@@ -78,3 +78,69 @@ def test_field_aliases_add_to_the_built_in_ones(tmp_path):
 def test_missing_config_file_is_reported(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_settings(tmp_path / "nope.yaml")
+
+
+IMAP = "sources:\n  - type: imap\n    name: sales\n    username: s@x.ru\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "names"),
+    [
+        pytest.param("    host: imap.yandex.ru\n", "set exactly one of password, oauth2_token",
+                     id="no-credentials"),
+        pytest.param("    host: imap.yandex.ru\n    password: a\n    oauth2_token: b\n",
+                     "set exactly one of password, oauth2_token", id="both-credentials"),
+        pytest.param("    host: imap.yandex.ru\n    password: a\n    tls: none\n",
+                     "only allowed for a server on this machine", id="plain-text-off-loopback"),
+        pytest.param("    host: imap.yandex.ru\n    password: a\n    after_processing: delete\n",
+                     "sources.0.after_processing: 'delete': use leave, seen, move:FOLDER",
+                     id="unknown-policy"),
+        pytest.param("    host: imap.yandex.ru\n    password: a\n    folders: []\n",
+                     "sources.0.folders", id="no-folders"),
+    ],
+)
+def test_bad_mailbox_config_names_the_key(tmp_path, extra, names):
+    with pytest.raises(ConfigError) as error:
+        load_settings(_config(tmp_path, IMAP + extra))
+    assert names in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("tls", "port"),
+    [
+        pytest.param("implicit", 993, id="implicit-tls"),
+        pytest.param("starttls", 143, id="starttls"),
+    ],
+)
+def test_mailbox_port_follows_tls(tmp_path, tls, port):
+    settings = load_settings(_config(tmp_path, IMAP + f"    host: mx.ru\n    password: a\n"
+                                                      f"    tls: {tls}\n"))
+    assert settings.sources[0].port == port
+
+
+def test_mailbox_password_never_shows_in_the_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEADHUB_TEST_SECRET", "hunter2-hunter2")
+    settings = load_settings(_config(
+        tmp_path, IMAP + "    host: mx.ru\n    password: ${LEADHUB_TEST_SECRET}\n"))
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.sources[0])
+    assert settings.sources[0].password.get_secret_value() == "hunter2-hunter2"
+
+
+def test_source_names_are_unique(tmp_path):
+    text = ("sources:\n  - type: files\n    name: a\n    paths: [x]\n"
+            "  - type: files\n    name: a\n    paths: [y]\n")
+    with pytest.raises(ConfigError, match="repeated: a"):
+        load_settings(_config(tmp_path, text))
+
+
+def test_secrets_come_from_prefect_secret_blocks(prefect_api, tmp_path):
+    from prefect.blocks.system import Secret
+
+    Secret(value="from-a-block.db").save("leadhub-test-store", overwrite=True)
+    settings = load_settings(_config(tmp_path, "store: ${secret:leadhub-test-store}\n"))
+    assert settings.store == tmp_path / "from-a-block.db"
+
+
+def test_missing_prefect_secret_block_names_key_and_block(prefect_api, tmp_path):
+    with pytest.raises(ConfigError, match="store: Prefect Secret block 'nope-nope'"):
+        load_settings(_config(tmp_path, "store: ${secret:nope-nope}\n"))

@@ -1,4 +1,10 @@
-"""Every case in tests/cases/mail: an .eml and the parse a person expects."""
+"""Every case in tests/cases/mail: an .eml and the parse a person expects.
+
+`<id>.expected.json` holds `outcome` (lead, skipped or quarantined), maybe
+`reason_contains`, and for a lead any of: kind, preset, name, phones, email,
+company, legal_form, position, city, utm_source, subject, message_contains,
+message_excludes.
+"""
 
 import json
 import re
@@ -41,12 +47,15 @@ def test_mail_case(path, mail_rules, normalize_rules):
         "position": result.position,
         "city": result.city,
         "utm_source": result.raw_source.get("utm_source", ""),
+        "preset": result.raw_source.get("preset", ""),
         "subject": result.subject,
     }
     for key in actual.keys() & expected.keys():
         assert actual[key] == expected[key], key
     if "message_contains" in expected:
         assert expected["message_contains"] in result.message
+    if "message_excludes" in expected:
+        assert expected["message_excludes"] not in result.message
 
 
 def test_there_are_cases():

@@ -1,0 +1,123 @@
+"""The intake flow with a mailbox: a real Dovecot on loopback."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from connectors.imap import ImapSource
+from flows.intake import collect, intake, process_pending
+from flows.serve import serve_locally
+from leadhub.cli import app
+from leadhub.settings import load_settings
+from tests.connectors.dovecot import make_message
+
+from .helpers import snapshot
+
+
+def _config(tmp_path: Path, server, **extra: str) -> Path:
+    lines = [
+        "store: leadhub.db",
+        "sources:",
+        "  - type: imap",
+        "    name: sales",
+        f"    host: {server.host}",
+        f"    port: {server.port}",
+        "    tls: none",
+        "    username: sales",
+        "    password: ${LEADHUB_TEST_IMAP_PASSWORD}",
+        "    timeout: 10",
+        *(f"    {key}: {value}" for key, value in extra.items()),
+    ]
+    path = tmp_path / "leadhub.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def imap_password(monkeypatch):
+    monkeypatch.setenv("LEADHUB_TEST_IMAP_PASSWORD", "secret")
+
+
+def _steps(config: Path) -> None:
+    settings = load_settings(config)
+    for source in settings.sources:
+        collect.fn(ImapSource(source), settings.store)
+    process_pending.fn(settings)
+
+
+def test_recreated_folder_gives_no_duplicate_leads(dovecot, tmp_path):
+    dovecot.create_folder("sales", "Leads")
+    dovecot.append_many("sales", "Leads", [make_message(i) for i in range(5)])
+    config = _config(tmp_path, dovecot, folders="[Leads]")
+    _steps(config)
+    dovecot.delete_folder("sales", "Leads")
+    dovecot.create_folder("sales", "Leads")
+    dovecot.append_many("sales", "Leads", [make_message(i) for i in range(3, 8)])
+    _steps(config)
+    state = snapshot(tmp_path / "leadhub.db")
+    assert len(state["leads"]) == 8  # messages 0..7, each once
+    assert len(state["items"]) == 10  # every fetched message is kept
+
+
+def test_flow_reads_the_mailbox_and_records_its_health(prefect_api, dovecot, tmp_path):
+    dovecot.append_many("sales", "INBOX", [make_message(i) for i in range(20)])
+    stats = intake(config=str(_config(tmp_path, dovecot)))
+    assert (stats["new_items"], stats["new_leads"]) == (20, 20)
+    db = sqlite3.connect(tmp_path / "leadhub.db")
+    row = db.execute("SELECT scope, last_success_at, failing_since FROM source_status").fetchone()
+    db.close()
+    assert row[0] == "INBOX" and row[1] and row[2] is None
+
+
+def test_wrong_password_fails_the_run_and_status_shows_it(prefect_api, dovecot, tmp_path,
+                                                           monkeypatch):
+    dovecot.append("sales", "INBOX", make_message(1))
+    config = _config(tmp_path, dovecot)
+    monkeypatch.setenv("LEADHUB_TEST_IMAP_PASSWORD", "wrong")
+    runner = CliRunner()
+    result = runner.invoke(app, ["run", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "mailbox 'sales'" in result.stderr and "check the password" in result.stderr
+    status = runner.invoke(app, ["status", "--config", str(config)], terminal_width=250)
+    assert "failing" in status.stdout
+    db = sqlite3.connect(tmp_path / "leadhub.db")
+    assert db.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] == 0
+    db.close()
+
+
+def test_serve_ingests_mail_announced_by_idle_within_seconds(prefect_api, dovecot, tmp_path):
+    config = _config(tmp_path, dovecot)
+    settings = load_settings(config)
+    finished = []
+
+    def run_once(number: int) -> None:
+        intake(config=str(config))
+        finished.append(time.monotonic())
+
+    stop = threading.Event()
+    server = threading.Thread(
+        target=serve_locally, args=(settings, run_once),
+        kwargs={"interval": 3600, "max_runs": 2, "stop": stop},
+    )
+    server.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not finished and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # the watcher is in IDLE by now
+        appended = time.monotonic()
+        dovecot.append("sales", "INBOX", make_message(42))
+        server.join(timeout=60)
+    finally:
+        stop.set()
+        server.join(timeout=30)
+    assert len(finished) == 2
+    assert finished[1] - appended < 15  # not the hour-long interval
+    leads = snapshot(tmp_path / "leadhub.db")["leads"]
+    assert len(leads) == 1 and leads[0][7] == "+79120000042"

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from leadhub.errors import FatalError
@@ -237,6 +237,25 @@ class Ledger:
         # it as a revision rather than lose it.
         return self._insert_item(db, item, f"{item_id}@{content_hash[:12]}", content_hash)
 
+    def store_submission(self, item: RawItem, duplicate_window_seconds: int) -> tuple[str, bool]:
+        """Store a web-form post unless it repeats one: the same item id (a
+        provider retry with its submission id) or the same content from the
+        same source within the window. Check and insert are one transaction,
+        so two copies arriving at once cannot both get in. Returns the id of
+        the stored (or earlier) item and whether it was a repeat."""
+        content_hash = hashlib.sha256(item.payload).hexdigest()
+        since = (item.received_at - timedelta(seconds=duplicate_window_seconds))
+        with self.transaction() as db:
+            earlier = db.execute(
+                "SELECT item_id FROM raw_items WHERE item_id = ? OR (source = ? AND"
+                " content_hash = ? AND received_at >= ?) LIMIT 1",
+                (item.item_id, item.source, content_hash, _time(since)),
+            ).fetchone()
+            if earlier:
+                return earlier[0], True
+            self._insert_item(db, item, item.item_id, content_hash)
+        return item.item_id, False
+
     def checkpoint(self, source: str, scope: str) -> str | None:
         row = self.db.execute(
             "SELECT value FROM checkpoints WHERE source = ? AND scope = ?", (source, scope)
@@ -321,6 +340,16 @@ class Ledger:
             ).fetchall()
             book.load(_contact_from_row(row), [(r[0], r[1]) for r in owned])
         return book
+
+    def still_new(self, db: sqlite3.Connection, item_ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(item_ids), 500):
+            chunk = item_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found |= {row[0] for row in db.execute(
+                f"SELECT item_id FROM raw_items WHERE state = 'new' AND item_id IN ({marks})",
+                chunk)}
+        return found
 
     def lead_exists(self, lead_id: str) -> bool:
         return bool(self.db.execute("SELECT 1 FROM leads WHERE lead_id = ?", (lead_id,)).fetchone())

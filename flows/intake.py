@@ -53,7 +53,9 @@ def imap_source(config: ImapSourceConfig, settings: Settings) -> ImapSource:
     return ImapSource(config)
 
 
-# Every source type of the config, and how to build it: one entry per module.
+# Every source type the flow reads, and how to build it: one entry per module.
+# Webhook sources are not here: they push into the ledger through the web
+# endpoint (connectors/webhook.py), and the flow processes what they stored.
 SOURCE_BUILDERS: dict[str, Callable[[Any, Settings], Source]] = {
     "files": files_source,
     "imap": imap_source,
@@ -90,12 +92,12 @@ def collect(source: Source, store: Path) -> Counter:
     return stats
 
 
-@task(cache_policy=NO_CACHE)
-def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH) -> Counter:
+def process_pending_items(settings: Settings, batch_size: int = PROCESS_BATCH) -> Counter:
     """Turn every raw item still marked new into a lead, a skip or a quarantine."""
     logger = _logger()
     ledger = Ledger(settings.store)
-    rules = (settings.mail_rules(), settings.submission_rules(), settings.normalize_rules())
+    rules = (settings.mail_rules(), settings.submission_rules(), settings.normalize_rules(),
+             settings.form_rules())
     stats: Counter = Counter()
     try:
         while items := ledger.pending_items(batch_size):
@@ -110,16 +112,25 @@ def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH) -> Coun
     return Counter({k: v for k, v in stats.items() if not k.startswith("reason:")})
 
 
+@task(cache_policy=NO_CACHE)
+def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH) -> Counter:
+    return process_pending_items(settings, batch_size)
+
+
 def _record_batch(
     ledger: Ledger, outcomes: list[tuple[RawItem, Lead | ParseSkip | Rejection]], stats: Counter
 ) -> None:
     # Oldest inquiry first, whatever order the files came in: the contact key
     # and the first-touch source then do not depend on file order.
     outcomes.sort(key=lambda pair: (_when(pair), pair[0].item_id))
-    leads = [outcome for _, outcome in outcomes if isinstance(outcome, Lead)]
-    book = ledger.load_book(i for lead in leads for i in primary_identities(lead))
-    known_before = set(book.contacts)
     with ledger.transaction() as db:
+        # Read inside the write transaction: another processor (the web
+        # endpoint's, a scheduled run) may have taken some of these meanwhile.
+        still_new = ledger.still_new(db, [item.item_id for item, _ in outcomes])
+        outcomes = [pair for pair in outcomes if pair[0].item_id in still_new]
+        leads = [outcome for _, outcome in outcomes if isinstance(outcome, Lead)]
+        book = ledger.load_book(i for lead in leads for i in primary_identities(lead))
+        known_before = set(book.contacts)
         for item, outcome in outcomes:
             stats["processed_items"] += 1
             if isinstance(outcome, ParseSkip):
@@ -167,7 +178,11 @@ def intake(
         given = FilesSourceConfig(type="files", paths=[Path(p) for p in paths])
         sources = [files_source(given, settings)]
     else:
-        sources = [SOURCE_BUILDERS[each.type](each, settings) for each in settings.sources]
+        sources = [
+            SOURCE_BUILDERS[each.type](each, settings)
+            for each in settings.sources
+            if each.type in SOURCE_BUILDERS
+        ]
     ledger = Ledger(settings.store)
     run_id = ledger.start_run("intake")
     stats: Counter = Counter()

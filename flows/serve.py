@@ -1,13 +1,19 @@
-"""Run the intake flow on a schedule in this process, without a Prefect server,
-and at once when an IDLE connection announces new mail."""
+"""Run LeadHub in this process, without a Prefect server: the intake flow on a
+schedule and at once when an IDLE connection announces new mail, and the
+web-form endpoint."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
+import uvicorn
+
 from connectors.imap import FolderWatcher
+from connectors.webhook import create_app
+from leadhub.errors import FatalError
 from leadhub.settings import ImapSourceConfig, Settings
 
 log = logging.getLogger("leadhub.serve")
@@ -23,6 +29,7 @@ def serve_locally(
     interval: float,
     max_runs: int = 0,
     stop: threading.Event | None = None,
+    watch_mail: bool = True,
 ) -> int:
     """Call `run_once(run_number)` now, then every `interval` seconds or when
     new mail is announced, until `max_runs` runs (0: until `stop` is set)."""
@@ -31,7 +38,7 @@ def serve_locally(
     watchers = [
         FolderWatcher(source, folder, lambda *_: wake.set(), stop)
         for source in settings.sources
-        if isinstance(source, ImapSourceConfig) and source.idle
+        if watch_mail and isinstance(source, ImapSourceConfig) and source.idle
         for folder in source.folders
     ]
     for watcher in watchers:
@@ -52,3 +59,36 @@ def serve_locally(
         for watcher in watchers:
             watcher.join(timeout=15)
     return runs
+
+
+def start_web(settings: Settings) -> WebServer:
+    """The web-form endpoint in a background thread, processing what it stores."""
+    from flows.intake import process_pending_items
+
+    app = create_app(settings, process=lambda: process_pending_items(settings))
+    server = WebServer(uvicorn.Config(app, host=settings.web.host, port=settings.web.port,
+                                      log_level="info", access_log=False))
+    server.start()
+    return server
+
+
+class WebServer(uvicorn.Server):
+    """uvicorn in a thread (it leaves signals to the main thread, which runs
+    the schedule)."""
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self.run, name="web", daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise FatalError(
+                    f"the web endpoint cannot listen on {self.config.host}:{self.config.port}"
+                    " (in use by another program?); set web.port in the config"
+                )
+            time.sleep(0.05)
+        log.info("web forms: http://%s:%d/forms/{form}", self.config.host, self.config.port)
+
+    def stop(self) -> None:
+        self.should_exit = True
+        self.thread.join(timeout=30)

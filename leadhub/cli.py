@@ -53,7 +53,7 @@ SUMMARY_ROWS = (
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -146,34 +146,67 @@ def serve(
     db: DbOption = None,
     interval: Annotated[int, typer.Option(help="seconds between intake runs", min=10)] = 300,
     max_runs: Annotated[int, typer.Option(help="stop after this many runs (0: never)")] = 0,
+    only: Annotated[
+        str | None, typer.Option(help="web: only the web-form endpoint; mail: no endpoint")
+    ] = None,
 ) -> None:
-    """Run the intake flow on a schedule until stopped (Ctrl-C).
+    """Run until stopped (Ctrl-C): the intake on a schedule, mail by IDLE, web forms.
 
-    Mailboxes with IDLE trigger a run within seconds of new mail. With
-    PREFECT_API_URL set, the schedule is handed to that Prefect server
-    (runs show in its UI); without it, this process keeps the schedule itself.
+    Mailboxes with IDLE trigger a run within seconds of new mail; web-form
+    posts are stored at once and processed in the background, and the
+    schedule sweeps up anything left. With PREFECT_API_URL set, the schedule
+    is handed to that Prefect server (runs show in its UI).
     """
     if config is None:
         raise _fail("serve needs --config FILE (its sources: say what to read)")
+    if only not in (None, "web", "mail"):
+        raise _fail(f"--only {only!r}: use web or mail")
     settings = _settings(config, db)
-    if os.environ.get("PREFECT_API_URL"):
+    has_forms = any(source.type == "webhook" for source in settings.sources)
+    if only == "web" and not has_forms:
+        raise _fail(f"--only web: {config} has no source of type webhook")
+    if os.environ.get("PREFECT_API_URL") and only is None and not has_forms:
         from flows.intake import intake
 
         intake.serve(name="intake-local", interval=interval,
                      parameters={"config": str(config.resolve()),
                                  "store": str(db.resolve()) if db else None})
         return
-    from flows.serve import serve_locally
+    from flows.serve import serve_locally, start_web
 
-    def run_once(number: int) -> None:
-        stats = _run_intake(config, db, None)
-        _summary(stats, f"Run {number} at {time.strftime('%H:%M:%S')}")
-        _warn_failed_sources(stats)
-
+    web = None
+    if has_forms and only != "mail":
+        try:
+            web = start_web(settings)
+        except FatalError as error:
+            raise _fail(str(error)) from None
+        console.print(f"web forms at http://{settings.web.host}:{settings.web.port}/forms/<form>")
     try:
-        serve_locally(settings, run_once, interval=interval, max_runs=max_runs)
+        serve_locally(settings, _scheduled_run(config, db, settings, sweep_only=only == "web"),
+                      interval=interval, max_runs=max_runs, watch_mail=only != "web")
     except KeyboardInterrupt:
         console.print("stopped")
+    finally:
+        if web:
+            web.stop()
+
+
+def _scheduled_run(config: Path, db: Path | None, settings: Settings, sweep_only: bool):
+    """One scheduled run: the whole intake flow, or (web only) a sweep that
+    processes whatever the endpoint stored and has not been processed yet."""
+
+    def run_once(number: int) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        if sweep_only:
+            from flows.intake import process_pending_items
+
+            _summary(process_pending_items(settings), f"Sweep {number} at {stamp}")
+            return
+        stats = _run_intake(config, db, None)
+        _summary(stats, f"Run {number} at {stamp}")
+        _warn_failed_sources(stats)
+
+    return run_once
 
 
 def _warn_failed_sources(stats: dict[str, int]) -> None:

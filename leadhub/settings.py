@@ -26,6 +26,7 @@ import flows  # noqa: F401  (Prefect settings before prefect is imported)
 from leadhub import CONFIG_DIR
 from leadhub.errors import ConfigError
 from transforms.fields import FieldMap
+from transforms.form_posts import FormRules
 from transforms.mail import MailRules
 from transforms.normalize import NormalizeRules
 from transforms.notification_presets import Layout, NotificationPreset
@@ -281,6 +282,17 @@ class Settings(_Strict):
         return name
 
     @model_validator(mode="after")
+    def _open_forms_stay_local(self) -> Settings:
+        open_forms = [s.form for s in self.sources
+                      if isinstance(s, WebhookSourceConfig) and s.auth == "none"]
+        if open_forms and self.web.host not in _LOOPBACK:
+            raise ValueError(
+                f"form(s) {', '.join(open_forms)} have auth: none, which is only allowed while"
+                f" web.host is this machine (127.0.0.1); give them a secret"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _rules_use_the_fixed_list(self) -> Settings:
         categories = set(self.source_categories)
         if self.fallback_category not in categories:
@@ -319,6 +331,14 @@ class Settings(_Strict):
 
     def submission_rules(self) -> SubmissionRules:
         return SubmissionRules(fields=self.field_map(), region=self.region)
+
+    def form_rules(self) -> dict[str, FormRules]:
+        return {
+            source.name: FormRules(source.preset, tuple(source.honeypot_fields),
+                                   tuple(source.spam_words))
+            for source in self.sources
+            if isinstance(source, WebhookSourceConfig)
+        }
 
     def normalize_rules(self) -> NormalizeRules:
         return NormalizeRules(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-_NOISE = re.compile(r"[\s_.:*()\[\]\-–—/\\]+")
+_NOISE = re.compile(r"[\s_.:*()\[\]\-–—/\\?!«»\"]+")
 
 
 def label_key(label: str) -> str:

@@ -90,7 +90,9 @@ def _tilda_utm(cookies: str) -> dict[str, str]:
         name, _, value = cookie.strip().partition("=")
         if name == "TILDAUTM":
             tags = (tag.removeprefix("amp;").partition("=") for tag in unquote(value).split("|||"))
-            return {label: unquote(tag) for label, _, tag in tags if label.startswith("utm_") and tag}
+            return {
+                label: unquote(tag) for label, _, tag in tags if label.startswith("utm_") and tag
+            }
     return {}
 
 
@@ -141,7 +143,7 @@ def _typeform_answer(answer: object, titles: Mapping[str, str]) -> tuple[str, st
     elif ref and not _GENERATED_REF.match(ref):
         label = ref
     else:
-        label = titles.get(field_id) or ref or field_id or answer_type
+        label = _question_label(titles.get(field_id, "")) or ref or field_id or answer_type
     return label, _answer_text(answer.get(answer_type))
 
 
@@ -155,8 +157,12 @@ def _google_forms(body: object) -> Submission:
     post = _json_object(body, "Google Forms")
     named_values = post.get("namedValues")
     if not isinstance(named_values, Mapping):
-        raise FormPayloadError("expected namedValues in a Google Forms payload (see the README script)")
-    pairs = [(str(title), _answer_text(answers)) for title, answers in named_values.items()]
+        raise FormPayloadError(
+            "expected namedValues in a Google Forms payload (see the README script)"
+        )
+    pairs = [
+        (_question_label(title), _answer_text(answers)) for title, answers in named_values.items()
+    ]
     return _submission(
         _joined(pairs),
         _text(post.get("responseId")),
@@ -193,7 +199,9 @@ def _webflow(body: object) -> Submission:
     submission = event.get("payload") if "triggerType" in event else event
     trigger = event.get("triggerType", "form_submission")
     if trigger != "form_submission":
-        raise FormPayloadError(f"expected a Webflow form_submission event, got triggerType {trigger!r}")
+        raise FormPayloadError(
+            f"expected a Webflow form_submission event, got triggerType {trigger!r}"
+        )
     if not isinstance(submission, Mapping) or not isinstance(submission.get("data"), Mapping):
         raise FormPayloadError("expected payload.data (the form's fields) in a Webflow payload")
     return _submission(
@@ -209,14 +217,18 @@ def _tally(body: object) -> Submission:
     event = _json_object(body, "Tally")
     event_type = event.get("eventType", "FORM_RESPONSE")
     if event_type != "FORM_RESPONSE":
-        raise FormPayloadError(f"expected a Tally FORM_RESPONSE event, got eventType {event_type!r}")
+        raise FormPayloadError(
+            f"expected a Tally FORM_RESPONSE event, got eventType {event_type!r}"
+        )
     data = event.get("data")
     if not isinstance(data, Mapping) or not isinstance(data.get("fields"), list):
         raise FormPayloadError("expected data.fields in a Tally payload")
     pairs = [pair for field in data["fields"] for pair in _tally_field(field)]
     return _submission(
         _joined(pairs),
-        _text(data.get("responseId")) or _text(data.get("submissionId")) or _text(event.get("eventId")),
+        _text(data.get("responseId"))
+        or _text(data.get("submissionId"))
+        or _text(event.get("eventId")),
         _text(data.get("formName")),
         submitted_at=_text(data.get("createdAt")) or _text(event.get("createdAt")),
     )
@@ -230,7 +242,11 @@ def _tally_field(field: object) -> Pairs:
         return []  # one per option ("Checkboxes (Option 1)": true); the list field has them all
     if isinstance(options, list):
         value = _tally_choices(value, options)
-    label = _TYPED_LABELS.get(field_type) or _text(field.get("label")) or _text(field.get("key"))
+    label = (
+        _TYPED_LABELS.get(field_type)
+        or _question_label(field.get("label"))
+        or _text(field.get("key"))
+    )
     return [(label, _answer_text(value))]
 
 
@@ -250,7 +266,9 @@ def _generic(body: object) -> Submission:
     fields = _joined(flatten(body)) if isinstance(body, Mapping) else _fields(body, "a form")
     top_level = body if isinstance(body, Mapping) else fields
     return _submission(
-        fields, _first_scalar(top_level, _GENERIC_ID_KEYS), _first_scalar(top_level, _GENERIC_FORM_KEYS)
+        fields,
+        _first_scalar(top_level, _GENERIC_ID_KEYS),
+        _first_scalar(top_level, _GENERIC_FORM_KEYS),
     )
 
 
@@ -338,6 +356,11 @@ def _mapping_text(value: Mapping) -> str:
     if "other" in value:
         return _answer_text(value["other"])
     return "; ".join(f"{label}: {text}" for label, text in flatten(value) if text)
+
+
+def _question_label(title: object) -> str:
+    """`Как вы о нас узнали?` -> `Как вы о нас узнали`: field aliases name no question marks."""
+    return _text(title).rstrip("?!:* ").strip()
 
 
 def _text(value: object) -> str:

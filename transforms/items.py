@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
+from transforms.form_posts import FormRules, parse_form_item
 from transforms.mail import MailRules, parse_email
 from transforms.normalize import NormalizeRules, normalize_lead
 from transforms.records import Lead, ParsedLead, ParseSkip, RawItem, Rejection
@@ -11,8 +13,17 @@ from transforms.submissions import SubmissionRules, parse_submission
 
 
 def parse_item(
-    item: RawItem, mail_rules: MailRules, submission_rules: SubmissionRules
+    item: RawItem,
+    mail_rules: MailRules,
+    submission_rules: SubmissionRules,
+    form_rules: Mapping[str, FormRules] | None = None,
 ) -> ParsedLead | ParseSkip | Rejection:
+    """`form_rules` maps a webhook source's name to its form's rules."""
+    if item.meta.get("webhook"):
+        rules = (form_rules or {}).get(item.source)
+        if rules is None:
+            return Rejection(f"no webhook source {item.source!r} in the config any more")
+        return parse_form_item(item, rules, submission_rules)
     if item.kind == "email":
         return parse_email(
             item.payload,
@@ -45,8 +56,9 @@ def lead_from_item(
     mail_rules: MailRules,
     submission_rules: SubmissionRules,
     normalize_rules: NormalizeRules,
+    form_rules: Mapping[str, FormRules] | None = None,
 ) -> Lead | ParseSkip | Rejection:
-    parsed = parse_item(item, mail_rules, submission_rules)
+    parsed = parse_item(item, mail_rules, submission_rules, form_rules)
     if isinstance(parsed, ParsedLead):
         return normalize_lead(parsed, normalize_rules)
     return parsed

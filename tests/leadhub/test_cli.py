@@ -132,3 +132,13 @@ def test_serve_runs_the_intake_on_its_schedule(prefect_api, tmp_path, monkeypatc
     runs = re.findall(r"Run \d at", result.stdout)
     assert len(runs) == 2
     assert [n["new leads"] for n in map(_numbers, result.stdout.split("Run 2 at"))] == ["1", "0"]
+
+
+def test_serve_only_web_needs_a_webhook_source(tmp_path):
+    config = tmp_path / "leadhub.yaml"
+    config.write_text("sources:\n  - type: files\n    paths: [inbox]\n")
+    result = runner.invoke(app, ["serve", "--config", str(config), "--only", "web"])
+    assert result.exit_code == 2
+    assert "has no source of type webhook" in result.stderr
+    result = runner.invoke(app, ["serve", "--config", str(config), "--only", "ftp"])
+    assert result.exit_code == 2 and "use web or mail" in result.stderr

@@ -144,3 +144,20 @@ def test_secrets_come_from_prefect_secret_blocks(prefect_api, tmp_path):
 def test_missing_prefect_secret_block_names_key_and_block(prefect_api, tmp_path):
     with pytest.raises(ConfigError, match="store: Prefect Secret block 'nope-nope'"):
         load_settings(_config(tmp_path, "store: ${secret:nope-nope}\n"))
+
+
+def test_webhook_needs_a_secret_unless_local_and_open(tmp_path):
+    with pytest.raises(ConfigError, match="form 'site': auth token needs a secret"):
+        load_settings(_config(tmp_path, "sources:\n  - {type: webhook, form: site}\n"))
+    with pytest.raises(ConfigError, match="auth: none, which is only allowed while web.host"):
+        load_settings(_config(tmp_path, "web: {host: 0.0.0.0}\n"
+                                        "sources:\n  - {type: webhook, form: a, auth: none}\n"))
+
+
+def test_webhook_hmac_follows_the_preset(tmp_path):
+    settings = load_settings(_config(
+        tmp_path, "sources:\n  - {type: webhook, form: q, preset: typeform, auth: hmac,"
+                  " secret: x}\n"))
+    form = settings.sources[0]
+    assert (form.signature_header, form.signature_encoding, form.signature_prefix) == (
+        "Typeform-Signature", "base64", "sha256=")

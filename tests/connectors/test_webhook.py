@@ -1,0 +1,340 @@
+"""The web-form endpoint over real HTTP: uvicorn on loopback."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from flows.intake import process_pending_items
+from flows.serve import start_web
+from leadhub.settings import load_settings
+
+CASES = Path(__file__).resolve().parents[1] / "cases" / "forms"
+SECRET = "form-secret-123"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _config(tmp_path: Path, forms: str, web: str = "") -> Path:
+    path = tmp_path / "leadhub.yaml"
+    path.write_text(
+        f"store: leadhub.db\nweb:\n  port: {_free_port()}\n  process_debounce_seconds: 0.1\n"
+        f"{web}sources:\n{forms}", encoding="utf-8")
+    return path
+
+
+FORMS = f"""\
+  - {{type: webhook, form: site, preset: tilda, secret: {SECRET}, honeypot_fields: [website]}}
+  - {{type: webhook, form: typeform, preset: typeform, auth: hmac, secret: {SECRET}}}
+  - {{type: webhook, form: webflow, preset: webflow, auth: hmac, secret: {SECRET}}}
+  - {{type: webhook, form: tally, preset: tally, auth: hmac, secret: {SECRET}}}
+  - {{type: webhook, form: google, preset: google_forms, secret: {SECRET}}}
+  - {{type: webhook, form: wp, preset: cf7, secret: {SECRET}}}
+  - {{type: webhook, form: any, preset: generic, secret: {SECRET}}}
+"""
+
+
+class Endpoint:
+    def __init__(self, config: Path):
+        self.settings = load_settings(config)
+        self.server = start_web(self.settings)
+        self.url = f"http://{self.settings.web.host}:{self.settings.web.port}"
+
+    def post(self, form: str, token: str | None = SECRET, **kwargs) -> requests.Response:
+        headers = kwargs.pop("headers", {})
+        if token is not None:
+            headers["X-LeadHub-Token"] = token
+        return requests.post(f"{self.url}/forms/{form}", headers=headers, timeout=10, **kwargs)
+
+    def leads(self, wait: float = 10.0) -> list[tuple]:
+        """Leads once background processing has caught up."""
+        deadline = time.monotonic() + wait
+        while True:
+            db = sqlite3.connect(self.settings.store, timeout=10)
+            pending = db.execute("SELECT COUNT(*) FROM raw_items WHERE state = 'new'").fetchone()[0]
+            leads = db.execute("SELECT lead_id, contact_key, phone, email, name, message, source"
+                               " FROM leads ORDER BY lead_id").fetchall()
+            db.close()
+            if not pending or time.monotonic() > deadline:
+                return leads
+            time.sleep(0.1)
+
+    def items(self) -> list[tuple]:
+        db = sqlite3.connect(self.settings.store, timeout=10)
+        rows = db.execute("SELECT item_id, state, reason FROM raw_items ORDER BY item_id")
+        result = rows.fetchall()
+        db.close()
+        return result
+
+
+@pytest.fixture
+def endpoint(tmp_path):
+    server = Endpoint(_config(tmp_path, FORMS))
+    yield server
+    server.server.stop()
+
+
+def _signed(body: bytes, encoding: str = "base64", prefix: str = "",
+            timestamp: str | None = None) -> str:
+    content = f"{timestamp}:".encode() + body if timestamp else body
+    digest = hmac.new(SECRET.encode(), content, hashlib.sha256).digest()
+    return prefix + (digest.hex() if encoding == "hex" else base64.b64encode(digest).decode())
+
+
+def test_health(endpoint):
+    response = requests.get(f"{endpoint.url}/healthz", timeout=5)
+    assert response.json() == {"status": "ok", "forms": 7}
+
+
+def test_tilda_form_post_becomes_a_lead(endpoint):
+    body = (CASES / "tilda.urlencoded.txt").read_text(encoding="utf-8").strip()
+    response = endpoint.post("site", data=body.encode(),
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 202, response.text
+    assert response.json()["submission_id"].startswith("form:site:")
+    [lead] = endpoint.leads()
+    assert lead[2].startswith("+7") and lead[6] in ("Сайт", "Реклама")
+
+
+@pytest.mark.parametrize(
+    ("form", "case", "headers"),
+    [
+        pytest.param("typeform", "typeform.json", lambda b: {
+            "Typeform-Signature": _signed(b, prefix="sha256=")}, id="typeform-signed"),
+        pytest.param("tally", "tally.json", lambda b: {"Tally-Signature": _signed(b)},
+                     id="tally-signed"),
+        pytest.param("webflow", "webflow.json", lambda b: {
+            "X-Webflow-Timestamp": (stamp := str(int(time.time() * 1000))),
+            "X-Webflow-Signature": _signed(b, "hex", timestamp=stamp)}, id="webflow-signed"),
+        pytest.param("google", "google_forms.json", lambda b: {}, id="google-forms-token"),
+        pytest.param("wp", "cf7.json", lambda b: {}, id="cf7-token"),
+        pytest.param("any", "generic_nested.json", lambda b: {}, id="generic-nested"),
+    ],
+)
+def test_every_preset_becomes_a_lead(endpoint, form, case, headers):
+    body = (CASES / case).read_bytes()
+    response = endpoint.post(form, token=SECRET if form in ("google", "wp", "any") else None,
+                             data=body, headers={"Content-Type": "application/json",
+                                                 **headers(body)})
+    assert response.status_code == 202, response.text
+    [lead] = endpoint.leads()
+    assert lead[2].startswith("+") or "@" in lead[3]
+
+
+@pytest.mark.parametrize(
+    ("form", "token", "extra"),
+    [
+        pytest.param("site", None, {}, id="missing-token"),
+        pytest.param("site", "wrong", {}, id="wrong-token"),
+        pytest.param("typeform", None, {"Typeform-Signature": "sha256=AAAA"}, id="bad-signature"),
+        pytest.param("typeform", None, {}, id="missing-signature"),
+        pytest.param("webflow", None, {"X-Webflow-Timestamp": "1000000000000",
+                                       "X-Webflow-Signature": "00"}, id="stale-timestamp"),
+    ],
+)
+def test_refused_without_saying_which_part_was_wrong(endpoint, form, token, extra):
+    response = endpoint.post(form, token=token, json={"name": "x", "phone": "89123456789"},
+                             headers=extra)
+    assert response.status_code == 401
+    assert response.json() == {"detail": "unauthorized"}
+    assert endpoint.items() == []
+
+
+def test_signed_webflow_post_replayed_later_is_refused(endpoint):
+    body = (CASES / "webflow.json").read_bytes()
+    old = str(int(time.time() * 1000) - 3_600_000)
+    response = endpoint.post("webflow", token=None, data=body, headers={
+        "Content-Type": "application/json", "X-Webflow-Timestamp": old,
+        "X-Webflow-Signature": _signed(body, "hex", timestamp=old)})
+    assert response.status_code == 401
+
+
+def test_token_in_the_query_string(endpoint):
+    response = requests.post(f"{endpoint.url}/forms/any?token={SECRET}",
+                             json={"phone": "8 912 345 67 89"}, timeout=5)
+    assert response.status_code == 202
+
+
+def test_unknown_form_is_404(endpoint):
+    assert endpoint.post("nope", json={"phone": "1"}).status_code == 404
+
+
+def test_provider_retry_is_acknowledged_and_not_stored_twice(endpoint):
+    post = {"Name": "Анна", "Phone": "+7 912 345 67 89", "tranid": "777:1", "formid": "f1"}
+    first = endpoint.post("site", data=post)
+    again = endpoint.post("site", data=post)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json() == {"status": "duplicate", "submission_id": first.json()["submission_id"]}
+    assert len(endpoint.items()) == 1
+
+
+def test_same_content_without_an_id_is_a_retry_within_the_window(endpoint):
+    post = {"your-name": "Олег", "your-tel": "8 903 123 45 67"}
+    assert endpoint.post("wp", json=post).status_code == 202
+    assert endpoint.post("wp", json=post).json()["status"] == "duplicate"
+    assert len(endpoint.items()) == 1
+
+
+def test_tilda_test_ping_is_answered_and_not_stored(endpoint):
+    response = endpoint.post("site", data={"test": "test"})
+    assert (response.status_code, response.json()) == (200, {"status": "test"})
+    assert endpoint.items() == []
+
+
+def test_honeypot_quarantines_with_the_reason(endpoint):
+    post = {"Name": "Bot", "Phone": "+7 912 000 00 01", "website": "http://spam.example"}
+    assert endpoint.post("site", data=post).status_code == 202
+    assert endpoint.leads() == []
+    [(_, state, reason)] = endpoint.items()
+    assert (state, reason) == ("quarantined", "spam: honeypot field 'website' was filled")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status"),
+    [
+        pytest.param({"data": b"x" * 70_000, "headers": {"Content-Type": "application/json"}},
+                     413, id="body-too-large"),
+        pytest.param({"data": b"[" * 50 + b"]" * 50,
+                      "headers": {"Content-Type": "application/json"}}, 422, id="too-deep"),
+        pytest.param({"json": {f"f{i}": "x" for i in range(300)}}, 422, id="too-many-fields"),
+        pytest.param({"data": b"{not json", "headers": {"Content-Type": "application/json"}},
+                     422, id="broken-json"),
+        pytest.param({"data": b"<xml/>", "headers": {"Content-Type": "application/xml"}},
+                     415, id="xml"),
+        pytest.param({"files": {"cv": ("cv.pdf", b"%PDF", "application/pdf")},
+                      "data": {"phone": "1"}}, 415, id="file-upload"),
+    ],
+)
+def test_limits(endpoint, kwargs, status):
+    response = endpoint.post("any", **kwargs)
+    assert response.status_code == status, response.text
+    assert endpoint.items() == []
+
+
+def test_rate_limit_per_client(tmp_path):
+    server = Endpoint(_config(tmp_path, FORMS, web="  requests_per_minute: 5\n"))
+    try:
+        codes = [server.post("any", json={"phone": f"8912000000{i}"}).status_code
+                 for i in range(7)]
+        assert codes == [202] * 5 + [429] * 2
+        assert server.post("any", json={"phone": "1"}).headers["Retry-After"] == "60"
+    finally:
+        server.server.stop()
+
+
+def test_200_concurrent_submissions(tmp_path):
+    server = Endpoint(_config(tmp_path, FORMS, web="  requests_per_minute: 1000\n"))
+    try:
+        def submit(i: int) -> int:
+            person = i % 150  # 150 people, 50 of them write twice
+            return server.post("any", json={"id": f"s{i}", "name": f"Клиент {person}",
+                                            "phone": f"+7 912 {person:07d}",
+                                            "message": f"заявка {i}"}).status_code
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            codes = list(pool.map(submit, range(200)))
+        assert codes == [202] * 200
+        assert len(server.items()) == 200
+        leads = server.leads(wait=60)
+        assert len(leads) == 200
+        assert len({lead[1] for lead in leads}) == 150
+    finally:
+        server.server.stop()
+
+
+KILLABLE = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    import uvicorn
+    from connectors.webhook import create_app
+    from leadhub.settings import load_settings
+    settings = load_settings(Path(sys.argv[1]))
+    # processing never gets to run: the process dies right after answering
+    app = create_app(settings, process=lambda: time.sleep(3600))
+    uvicorn.run(app, host="127.0.0.1", port=settings.web.port, log_level="warning")
+    """
+)
+
+
+def test_killed_right_after_202_is_processed_on_the_next_start(tmp_path):
+    config = _config(tmp_path, FORMS)
+    settings = load_settings(config)
+    child = subprocess.Popen([sys.executable, "-c", KILLABLE, str(config)],
+                             env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    url = f"http://127.0.0.1:{settings.web.port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{url}/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        response = requests.post(f"{url}/forms/any", headers={"X-LeadHub-Token": SECRET},
+                                 json={"name": "Вера", "phone": "+7 916 555 44 33"}, timeout=5)
+        assert response.status_code == 202
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    restarted = Endpoint(config)
+    try:
+        [lead] = restarted.leads()
+        assert lead[2] == "+79165554433"
+    finally:
+        restarted.server.stop()
+
+
+def test_sweep_processes_what_the_endpoint_stored(tmp_path):
+    """Without the background worker (it died), the scheduled sweep does it."""
+    import uvicorn
+
+    from connectors.webhook import create_app
+    from flows.serve import WebServer
+
+    settings = load_settings(_config(tmp_path, FORMS))
+    server = WebServer(uvicorn.Config(create_app(settings, process=None),
+                                      host="127.0.0.1", port=settings.web.port))
+    server.start()
+    try:
+        response = requests.post(f"http://127.0.0.1:{settings.web.port}/forms/any",
+                                 headers={"X-LeadHub-Token": SECRET},
+                                 json={"phone": "+7 903 111 22 33", "name": "Ян"}, timeout=5)
+        assert response.status_code == 202
+    finally:
+        server.stop()
+    assert process_pending_items(settings)["new_leads"] == 1
+
+
+def test_openapi_documents_the_endpoint(endpoint):
+    spec = requests.get(f"{endpoint.url}/openapi.json", timeout=5).json()
+    post = spec["paths"]["/forms/{form_id}"]["post"]
+    assert {"202", "401", "404", "413", "415", "422", "429"} <= set(post["responses"])
+    assert json.dumps(spec)  # serialisable
+
+
+def test_factory_for_process_managers(tmp_path, monkeypatch):
+    from connectors.webhook import app_for
+
+    config = _config(tmp_path, FORMS)
+    monkeypatch.setenv("LEADHUB_CONFIG", str(config))
+    assert app_for().title == "LeadHub web forms"

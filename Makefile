@@ -6,12 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint dovecot clean
+.PHONY: demo test lint dovecot chromium clean
 
 demo: $(STAMP)
 	$(BIN)/leadhub demo
 
-test: $(STAMP) dovecot
+test: $(STAMP) dovecot chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -34,6 +34,15 @@ dovecot:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null); \
 		status=$$?; rm -f /usr/sbin/policy-rc.d; exit $$status; \
 	else echo "dovecot-imapd is not installed and apt is not usable: IMAP tests will be skipped"; fi
+
+# The dashboard test opens report.html in headless Chromium. Installed when
+# missing and apt is usable; otherwise that test is skipped.
+chromium:
+	@if test -x /usr/bin/chromium; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing chromium for the dashboard test"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); \
+	else echo "chromium is not installed and apt is not usable: the dashboard browser test will be skipped"; fi
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

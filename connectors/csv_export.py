@@ -1,4 +1,4 @@
-"""Write the BI tables as CSV files, streaming row by row."""
+"""Write the BI tables as CSV files, streaming row by row, and the dashboard."""
 
 from __future__ import annotations
 
@@ -26,3 +26,14 @@ def write_csv(path: Path, header: Iterable[str], rows: Iterable[list], preset: E
     except OSError as error:
         raise FatalError(f"cannot write {path}: {error.strerror}") from None
     return count
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a text file (the dashboard) atomically."""
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(path)
+    except OSError as error:
+        raise FatalError(f"cannot write {path}: {error.strerror}") from None

@@ -120,6 +120,29 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (source, scope)
     );
     """,
+    # 3: orders and their items, imported or read back from a CRM table
+    """
+    CREATE TABLE orders (
+        order_id TEXT PRIMARY KEY,
+        contact_key TEXT NOT NULL,
+        ordered_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT '',
+        comment TEXT NOT NULL DEFAULT '',
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX orders_contact ON orders (contact_key);
+    CREATE TABLE order_items (
+        order_id TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        product TEXT NOT NULL,
+        price REAL NOT NULL,
+        cost REAL NOT NULL DEFAULT 0,
+        quantity REAL NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (order_id, line)
+    );
+    CREATE INDEX raw_items_content ON raw_items (source, content_hash, received_at);
+    """,
 ]
 
 _CONTACT_COLUMNS = [f.name for f in fields(Contact)]
@@ -149,7 +172,9 @@ class Ledger:
             raise FatalError(f"cannot open the store {self.path}: {error}") from None
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a commit is on disk when it returns (the web endpoint answers
+        # 202 only after that), even across a power loss.
+        self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
 
@@ -246,10 +271,13 @@ class Ledger:
         content_hash = hashlib.sha256(item.payload).hexdigest()
         since = (item.received_at - timedelta(seconds=duplicate_window_seconds))
         with self.transaction() as db:
+            # Two indexed look-ups: an OR of both would scan the whole table.
             earlier = db.execute(
-                "SELECT item_id FROM raw_items WHERE item_id = ? OR (source = ? AND"
-                " content_hash = ? AND received_at >= ?) LIMIT 1",
-                (item.item_id, item.source, content_hash, _time(since)),
+                "SELECT item_id FROM raw_items WHERE item_id = ?", (item.item_id,)
+            ).fetchone() or db.execute(
+                "SELECT item_id FROM raw_items WHERE source = ? AND content_hash = ?"
+                " AND received_at >= ? LIMIT 1",
+                (item.source, content_hash, _time(since)),
             ).fetchone()
             if earlier:
                 return earlier[0], True
@@ -427,7 +455,57 @@ class Ledger:
             ),
         )
 
+    # --- orders ---------------------------------------------------------------
+
+    def contact_key_for(self, kind: str, value: str) -> str | None:
+        """The surviving contact that owns this phone or email, if any."""
+        row = self.db.execute(
+            "SELECT contact_key FROM contact_identities WHERE kind = ? AND value = ?",
+            (kind, value),
+        ).fetchone()
+        return row[0] if row else None
+
+    def upsert_orders(self, orders: Iterable[dict]) -> int:
+        stamp = now()
+        with self.transaction() as db:
+            count = 0
+            for order in orders:
+                db.execute(
+                    "INSERT INTO orders VALUES (:order_id, :contact_key, :ordered_at, :status,"
+                    " :comment, :updated_at) ON CONFLICT (order_id) DO UPDATE SET"
+                    " contact_key = excluded.contact_key, ordered_at = excluded.ordered_at,"
+                    " status = excluded.status, comment = excluded.comment,"
+                    " updated_at = excluded.updated_at",
+                    {**order, "ordered_at": _time(order["ordered_at"]), "updated_at": stamp},
+                )
+                count += 1
+        return count
+
+    def upsert_order_items(self, items: Iterable[dict]) -> int:
+        """Items keyed by order and line: importing the same file again
+        replaces the lines instead of adding them twice."""
+        stamp = now()
+        with self.transaction() as db:
+            count = 0
+            for item in items:
+                db.execute(
+                    "INSERT INTO order_items VALUES (:order_id, :line, :product, :price, :cost,"
+                    " :quantity, :updated_at) ON CONFLICT (order_id, line) DO UPDATE SET"
+                    " product = excluded.product, price = excluded.price, cost = excluded.cost,"
+                    " quantity = excluded.quantity, updated_at = excluded.updated_at",
+                    {**item, "updated_at": stamp},
+                )
+                count += 1
+        return count
+
     # --- reading for exports and status --------------------------------------
+
+    def iter_rows(self, query: str, params: tuple = ()) -> Iterator[dict]:
+        """Rows one by one, so an export of a million leads stays small in memory."""
+        cursor = self.db.execute(query, params)
+        columns = [d[0] for d in cursor.description]
+        for row in cursor:
+            yield dict(zip(columns, row, strict=True))
 
     def contacts(self) -> list[sqlite3.Row]:
         return self.db.execute(

@@ -134,6 +134,13 @@ def create_app(settings: Settings, process: Callable[[], None] | None = None) ->
     worker = DebouncedWorker(process, web.process_debounce_seconds) if process else None
     Ledger(settings.store).close()  # create or migrate the store now, not at the first post
     ledgers = threading.local()
+    # One writer at a time, queued here: SQLite's own busy handler makes a
+    # waiting writer sleep and retry in growing steps, which gives a slow tail.
+    write_lock = threading.Lock()
+
+    def store(item: RawItem) -> tuple[str, bool]:
+        with write_lock:
+            return ledger().store_submission(item, web.duplicate_window_seconds)
 
     def ledger() -> Ledger:
         if not hasattr(ledgers, "ledger"):
@@ -183,8 +190,7 @@ def create_app(settings: Settings, process: Callable[[], None] | None = None) ->
         if submission.is_test:
             return JSONResponse({"status": "test"}, status_code=200)
         item = _raw_item(form, decoded, submission.submission_id)
-        item_id, repeat = await run_in_threadpool(
-            lambda: ledger().store_submission(item, web.duplicate_window_seconds))
+        item_id, repeat = await run_in_threadpool(store, item)
         if repeat:
             return JSONResponse({"status": "duplicate", "submission_id": item_id},
                                 status_code=200)

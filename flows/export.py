@@ -1,51 +1,170 @@
-"""Export the ledger as BI tables (CSV) for Looker Studio / Power BI."""
+"""Export the ledger as BI tables (CSV) and a dashboard for Looker Studio / Power BI.
+
+Every table streams from the ledger row by row (a fresh cursor per pass), so
+memory stays bounded by the number of contacts and products, not of leads.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from prefect import flow
+from prefect.artifacts import create_markdown_artifact
 
 import flows  # noqa: F401  (Prefect settings before prefect is imported)
-from connectors.csv_export import write_csv
+from connectors.csv_export import write_csv, write_text
 from connectors.ledger import Ledger
 from leadhub.settings import Settings, load_settings
+from transforms import bi
 from transforms.exports import (
-    CONTACT_COLUMNS,
-    LEAD_COLUMNS,
-    PRESETS,
-    REVIEW_COLUMNS,
-    contact_rows,
+    TABLES,
+    format_rows,
     lead_rows,
+    preset_with,
     review_rows,
 )
+from transforms.report import ReportData, render_report
 
 
-def export_tables(settings: Settings, out: Path, preset_name: str = "looker") -> dict[str, Path]:
-    """Write contacts.csv, leads.csv and needs_review.csv; returns the files."""
-    preset = PRESETS[preset_name]
+@dataclass
+class ExportResult:
+    files: dict[str, Path]
+    kpi: list[dict]
+
+
+class _Source:
+    """The ledger's rows as the BI functions take them, each pass a new cursor."""
+
+    def __init__(self, ledger: Ledger, since: datetime | None):
+        self.ledger = ledger
+        self.since = since.isoformat() if since else ""
+
+    def _rows(self, query: str, time_columns: tuple[str, ...]) -> Iterator[dict]:
+        for row in self.ledger.iter_rows(query, (self.since,)):
+            for column in time_columns:
+                if row.get(column):
+                    row[column] = datetime.fromisoformat(row[column])
+            yield row
+
+    def contacts(self) -> Iterator[dict]:
+        return self._rows("SELECT * FROM contacts WHERE merged_into IS NULL AND"
+                          " COALESCE(last_seen, '') >= ? ORDER BY first_seen, contact_key",
+                          ("first_seen", "last_seen"))
+
+    def leads(self) -> Iterator[dict]:
+        return self._rows("SELECT * FROM leads WHERE received_at >= ?"
+                          " ORDER BY received_at, lead_id", ("received_at",))
+
+    def review(self) -> Iterator[dict]:
+        return self.ledger.iter_rows(
+            "SELECT item_id, source, kind, received_at, state, reason, meta, payload"
+            " FROM raw_items WHERE state IN ('quarantined', 'skipped') AND received_at >= ?"
+            " ORDER BY state, received_at, item_id", (self.since,))
+
+    def orders(self) -> Iterator[dict]:
+        return self._rows("SELECT order_id, contact_key, ordered_at, status, comment FROM orders"
+                          " WHERE ordered_at >= ? ORDER BY ordered_at, order_id",
+                          ("ordered_at",))
+
+    def items(self) -> Iterator[dict]:
+        return self._rows("SELECT i.order_id, i.product, i.price, i.cost, i.quantity"
+                          " FROM order_items i JOIN orders o ON o.order_id = i.order_id"
+                          " WHERE o.ordered_at >= ? ORDER BY i.order_id, i.line", ())
+
+
+def bi_rules(settings: Settings, as_of: datetime) -> bi.BiRules:
+    export = settings.export
+    segments = tuple(bi.RfmRule(**rule.model_dump()) for rule in export.rfm_segments)
+    return bi.BiRules(
+        funnel_stages=tuple(export.funnel_stages),
+        rfm_segments=segments or bi.DEFAULT_RFM_SEGMENTS,
+        rfm_fallback=export.rfm_fallback,
+        as_of=as_of,
+        cancelled_statuses=tuple(export.cancelled_statuses),
+    )
+
+
+def export_tables(
+    settings: Settings,
+    out: Path,
+    preset_name: str = "looker",
+    since: date | None = None,
+    as_of: datetime | None = None,
+) -> ExportResult:
+    """Write every table of `TABLES` as `<name>.csv` and the dashboard
+    `report.html` into `out`."""
+    preset = preset_with(preset_name, settings.export.presets.get(preset_name))
     tz = ZoneInfo(settings.timezone)
+    as_of = as_of or datetime.now(UTC)
+    since_moment = datetime.combine(since, time(), tz) if since else None
+    rules = bi_rules(settings, as_of)
     ledger = Ledger(settings.store)
     try:
-        tables = {
-            "contacts": (CONTACT_COLUMNS, contact_rows(ledger.contacts(), preset, tz)),
-            "leads": (LEAD_COLUMNS, lead_rows(ledger.leads(), preset, tz)),
-            "needs_review": (REVIEW_COLUMNS, review_rows(ledger.review_items(), preset, tz)),
+        source = _Source(ledger, since_moment)
+        cancelled = rules.cancelled_statuses
+        clients = bi.client_rows(source.contacts(), source.orders(), source.items(),
+                                 cancelled_statuses=cancelled)
+        with_orders = {row["contact_key"] for row in clients}
+        computed = {
+            "clients": clients,
+            "products": bi.product_rows(source.items(), source.orders(),
+                                        cancelled_statuses=cancelled),
+            "funnel": bi.funnel_rows(source.leads(), with_orders, rules),
+            "leads_daily": bi.leads_daily_rows(source.leads(), tz=tz),
+            "rfm": bi.rfm_rows(source.contacts(), source.orders(), source.items(), rules),
+            "kpi": bi.kpi_rows(source.contacts(), source.leads(), source.orders(),
+                               source.items(), rules),
         }
-        written = {}
-        for name, (header, rows) in tables.items():
-            path = out / f"{name}.csv"
-            write_csv(path, header, rows, preset)
-            written[name] = path
+        streamed = {
+            "contacts": source.contacts,
+            "leads": lambda: lead_rows(source.leads()),
+            "needs_review": lambda: review_rows(source.review()),
+            "orders": lambda: bi.order_rows(source.orders(), source.items()),
+            "order_items": lambda: bi.order_item_rows(source.items(), source.orders(),
+                                                      cancelled_statuses=cancelled),
+        }
+        files: dict[str, Path] = {}
+        for name, columns in TABLES.items():
+            rows = computed[name] if name in computed else streamed[name]()
+            files[name] = out / f"{name}.csv"
+            write_csv(files[name], columns, format_rows(rows, columns, preset, tz), preset)
+        report = ReportData(kpi=computed["kpi"], leads_daily=computed["leads_daily"],
+                            funnel=computed["funnel"], clients=clients,
+                            products=computed["products"], rfm=computed["rfm"])
+        files["report"] = out / "report.html"
+        write_text(files["report"], render_report(report, language=settings.export.language,
+                                                  generated_at=as_of))
     finally:
         ledger.close()
-    return written
+    return ExportResult(files=files, kpi=computed["kpi"])
+
+
+def kpi_markdown(kpi: list[dict], preset: str, out: Path) -> str:
+    lines = [f"# LeadHub export ({preset})", "", f"Files in `{out}`.", "", "| KPI | value |",
+             "|---|---:|"]
+    for row in kpi:
+        value = row["value"]
+        shown = f"{value:,.2f}" if isinstance(value, float) else str(value)
+        lines.append(f"| {row['kpi'].replace('_', ' ')} | {shown} |")
+    return "\n".join(lines)
 
 
 @flow(name="export_bi")
 def export_bi(
-    out: str, config: str | None = None, store: str | None = None, preset: str = "looker"
+    out: str,
+    config: str | None = None,
+    store: str | None = None,
+    preset: str = "looker",
+    since: date | None = None,
 ) -> dict[str, str]:
+    """The nightly export: CSV tables, report.html, and the headline numbers
+    as a Prefect artifact."""
     settings = load_settings(Path(config) if config else None, store=store)
-    return {name: str(path) for name, path in export_tables(settings, Path(out), preset).items()}
+    result = export_tables(settings, Path(out), preset, since)
+    create_markdown_artifact(kpi_markdown(result.kpi, preset, Path(out)), key="leadhub-kpi",
+                             description="Headline numbers of the last export")
+    return {name: str(path) for name, path in result.files.items()}

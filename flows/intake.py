@@ -203,4 +203,9 @@ def intake(
         ledger.close()
     if fatal:
         raise FatalError("\n".join(fatal))
+    after = settings.export.after_intake
+    if after is not None:
+        from flows.export import export_tables
+
+        export_tables(settings, after.out, after.preset)
     return dict(stats)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -115,14 +115,41 @@ def ingest(
     ],
     db: DbOption = None,
     config: ConfigOption = None,
+    table: Annotated[
+        str | None, typer.Option(help="orders | order_items: import a CSV of that table")
+    ] = None,
 ) -> None:
-    """Ingest files and folders into the store, then process what is new."""
+    """Ingest files and folders into the store, then process what is new.
+
+    With --table, the CSV files are orders or order items for the reports.
+    """
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise _fail(f"no such file or folder: {', '.join(missing)}")
-    _settings(config, db)
+    settings = _settings(config, db)
+    if table is not None:
+        _import_table(settings, paths, table)
+        return
     stats = _run_intake(config, db, paths)
     _summary(stats, "Ingest summary")
+
+
+def _import_table(settings: Settings, paths: list[Path], table: str) -> None:
+    from flows.orders import import_table
+
+    try:
+        result = import_table(settings, paths, table)
+    except FatalError as error:
+        raise _fail(str(error)) from None
+    console.print(f"{result.imported} {table.replace('_', ' ')} imported")
+    if result.problems:
+        problems = Table(title=f"{len(result.problems)} row(s) not imported", title_justify="left")
+        for column in ("file", "row", "what to fix"):
+            problems.add_column(column)
+        for path, number, reason in result.problems:
+            problems.add_row(path, str(number), mask_pii(reason))
+        err.print(problems)
+        raise typer.Exit(code=1)
 
 
 @app.command()
@@ -234,21 +261,29 @@ def replay(config: ConfigOption = None, db: DbOption = None) -> None:
 @app.command()
 def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="folder for the CSV files")],
-    preset: Annotated[str, typer.Option(help="looker")] = "looker",
+    preset: Annotated[str, typer.Option(help="looker | powerbi | excel-ru")] = "looker",
+    since: Annotated[
+        str | None, typer.Option(help="only leads and orders from this date (YYYY-MM-DD)")
+    ] = None,
     db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Write contacts.csv, leads.csv and needs_review.csv."""
+    """Write the BI tables (contacts, leads, orders, clients, funnel, RFM, KPI...) as
+    CSV in the preset's dialect, and the dashboard report.html."""
     from flows.export import export_tables
 
     if preset not in PRESETS:
         raise _fail(f"--preset {preset!r} is unknown; choose one of: {', '.join(PRESETS)}")
+    try:
+        since_date = date.fromisoformat(since) if since else None
+    except ValueError:
+        raise _fail(f"--since {since!r}: write the date as YYYY-MM-DD") from None
     settings = _settings(config, db)
     try:
-        files = export_tables(settings, out, preset)
+        result = export_tables(settings, out, preset, since_date)
     except FatalError as error:
         raise _fail(str(error)) from None
-    for name, path in files.items():
+    for name, path in result.files.items():
         console.print(f"{name:>13}: {path}")
 
 
@@ -351,13 +386,21 @@ def demo(
     store = out / "leadhub.db"
     _reset_demo(out, store)
     console.print(f"Ingesting the bundled samples from {SAMPLES_DIR} ...")
-    stats = _run_intake(None, store, [SAMPLES_DIR])
+    stats = _run_intake(None, store, lead_samples())
     _summary(stats, "Demo summary")
-    files = export_tables(_settings(None, store), out)
+    settings = _settings(None, store)
+    for table in ("orders", "order_items"):
+        _import_table(settings, [SAMPLES_DIR / "orders" / f"{table}.csv"], table)
+    files = export_tables(settings, out).files
     console.print("\n[bold]Done.[/] Open these files:")
     for name, path in files.items():
         console.print(f"  {name:>13}: {path.resolve()}")
     console.print(f"  {'store':>13}: {store.resolve()}  (leadhub status --db {store})")
+
+
+def lead_samples() -> list[Path]:
+    """The bundled mail, form posts and lead lists (orders are imported apart)."""
+    return sorted(p for p in SAMPLES_DIR.iterdir() if p.name != "orders" and p.suffix != ".md")
 
 
 def _reset_demo(out: Path, store: Path) -> None:

@@ -30,6 +30,7 @@ from transforms.form_posts import FormRules
 from transforms.mail import MailRules
 from transforms.normalize import NormalizeRules
 from transforms.notification_presets import Layout, NotificationPreset
+from transforms.orders import order_field_map
 from transforms.sources import RULE_FIELDS
 from transforms.submissions import SubmissionRules
 
@@ -49,6 +50,9 @@ class CsvOptions(_Strict):
     encoding: str | None = None
     # lead field -> the header in your file, on top of the built-in aliases
     columns: dict[str, str] = Field(default_factory=dict)
+    # order / order item field -> headers in your files (order_id, ordered_at,
+    # status, phone, email, comment, product, price, cost, quantity)
+    order_columns: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class NotificationPresetConfig(_Strict):
@@ -215,6 +219,57 @@ class WebSettings(_Strict):
     duplicate_window_seconds: int = Field(default=600, ge=0)
 
 
+class RfmSegmentConfig(_Strict):
+    """Scores are 1..5; the first rule whose ranges all hold names the segment."""
+
+    segment: str
+    r_min: int = Field(default=1, ge=1, le=5)
+    r_max: int = Field(default=5, ge=1, le=5)
+    f_min: int = Field(default=1, ge=1, le=5)
+    f_max: int = Field(default=5, ge=1, le=5)
+    m_min: int = Field(default=1, ge=1, le=5)
+    m_max: int = Field(default=5, ge=1, le=5)
+
+
+class AfterIntakeExport(_Strict):
+    out: Path
+    preset: Literal["looker", "powerbi", "excel-ru"] = "looker"
+
+
+class ExportSettings(_Strict):
+    """BI exports: CSV presets, the dashboard, and the rules of the reports."""
+
+    language: Literal["ru", "en"] = "ru"
+    # preset -> options to change: encoding, delimiter, decimal, date_format, datetime_format
+    presets: dict[Literal["looker", "powerbi", "excel-ru"], dict[str, str]] = Field(
+        default_factory=dict
+    )
+    funnel_stages: list[str] = Field(
+        default_factory=lambda: ["Новый", "В работе", "КП отправлено", "Оплачен"], min_length=1
+    )
+    cancelled_statuses: list[str] = Field(
+        default_factory=lambda: ["Отменён", "Отменен", "Отмена", "Cancelled", "Canceled"]
+    )
+    rfm_segments: list[RfmSegmentConfig] = Field(default_factory=list)
+    rfm_fallback: str = "lost"
+    # export after every intake run too (besides the nightly deployment)
+    after_intake: AfterIntakeExport | None = None
+
+    @field_validator("presets")
+    @classmethod
+    def _known_options(cls, presets: dict) -> dict:
+        from transforms.exports import PRESET_OPTIONS
+
+        for name, options in presets.items():
+            unknown = set(options) - set(PRESET_OPTIONS)
+            if unknown:
+                raise ValueError(f"{name}: unknown option(s) {sorted(unknown)}; use"
+                                 f" {', '.join(PRESET_OPTIONS)}")
+            if options.get("delimiter", ",") not in (",", ";", "\t", "|"):
+                raise ValueError(f"{name}.delimiter: use , ; | or a tab")
+        return presets
+
+
 SourceConfig = Annotated[
     FilesSourceConfig | ImapSourceConfig | WebhookSourceConfig, Field(discriminator="type")
 ]
@@ -231,6 +286,7 @@ class Settings(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
     csv: CsvOptions = Field(default_factory=CsvOptions)
     web: WebSettings = Field(default_factory=WebSettings)
+    export: ExportSettings = Field(default_factory=ExportSettings)
     source_categories: list[str]
     source_rules: list[dict[str, Any]]
     fallback_category: str
@@ -330,7 +386,11 @@ class Settings(_Strict):
         )
 
     def submission_rules(self) -> SubmissionRules:
-        return SubmissionRules(fields=self.field_map(), region=self.region)
+        return SubmissionRules(fields=self.field_map(), region=self.region,
+                               tz=ZoneInfo(self.timezone))
+
+    def order_field_map(self) -> FieldMap:
+        return order_field_map(self.csv.order_columns)
 
     def form_rules(self) -> dict[str, FormRules]:
         return {
@@ -366,6 +426,10 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         for source in data.get("sources") or []:
             if isinstance(source, dict) and isinstance(source.get("paths"), list):
                 source["paths"] = [str(base / Path(os.path.expanduser(p))) for p in source["paths"]]
+        after = (user.get("export") or {}).get("after_intake") if isinstance(
+            user.get("export"), dict) else None
+        if isinstance(after, dict) and after.get("out"):
+            after["out"] = str(base / Path(os.path.expanduser(str(after["out"]))))
         if "store" in user:
             data["store"] = str(base / Path(os.path.expanduser(str(user["store"]))))
     data.update({key: value for key, value in overrides.items() if value is not None})

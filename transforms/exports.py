@@ -1,58 +1,57 @@
-"""BI tables shaped from ledger rows: stable column names and order, one header.
+"""BI tables as CSV cells: presets for Looker Studio, Power BI and Russian Excel.
 
-Rows come in as plain mappings (a column name -> a stored value) and go out
-as lists of strings formatted for the chosen preset.
+Rows come in as mappings (column -> value) and go out as lists of strings in
+the preset's dialect: its decimal separator and date format, numbers without
+thousands separators, stable snake_case columns in a fixed order, and every
+text cell that a spreadsheet would run as a formula neutralised.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, fields, replace
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from transforms import bi
+
 CONTACT_COLUMNS = (
-    "contact_key",
-    "name",
-    "phone",
-    "phone_display",
-    "email",
-    "company",
-    "legal_form",
-    "position",
-    "city",
-    "source",
-    "first_seen",
-    "last_seen",
-    "leads_count",
+    "contact_key", "name", "phone", "phone_display", "email", "company", "legal_form",
+    "position", "city", "source", "first_seen", "last_seen", "leads_count",
 )
 LEAD_COLUMNS = (
-    "lead_id",
-    "contact_key",
-    "received_at",
-    "channel",
-    "source",
-    "raw_source",
-    "subject",
-    "message",
-    "name",
-    "phone",
-    "email",
-    "company",
-    "stage",
+    "lead_id", "contact_key", "received_at", "channel", "source", "raw_source", "subject",
+    "message", "name", "phone", "email", "company", "stage",
 )
-REVIEW_COLUMNS = (
-    "item_id",
-    "state",
-    "reason",
-    "source",
-    "kind",
-    "received_at",
-    "origin",
-    "preview",
-)
-_TIME_COLUMNS = {"first_seen", "last_seen", "received_at"}
+REVIEW_COLUMNS = ("item_id", "state", "reason", "source", "kind", "received_at", "origin",
+                  "preview")
+
+# Every table of an export, in the order it is written, with its columns.
+TABLES: dict[str, tuple[str, ...]] = {
+    "contacts": CONTACT_COLUMNS,
+    "leads": LEAD_COLUMNS,
+    "needs_review": REVIEW_COLUMNS,
+    "orders": bi.ORDER_COLUMNS,
+    "order_items": bi.ORDER_ITEM_COLUMNS,
+    "clients": bi.CLIENT_COLUMNS,
+    "products": bi.PRODUCT_COLUMNS,
+    "funnel": bi.FUNNEL_COLUMNS,
+    "leads_daily": bi.LEADS_DAILY_COLUMNS,
+    "rfm": bi.RFM_COLUMNS,
+    "kpi": bi.KPI_COLUMNS,
+}
+
+# Stored as ISO text in the ledger; written in the preset's date-time format.
+_TIME_COLUMNS = {"first_seen", "last_seen", "received_at", "ordered_at", "first_order",
+                 "last_order"}
+_RATIO_COLUMNS = {"margin", "conversion_from_previous", "value"}
+_PHONE_COLUMNS = {"phone", "phone_display", "contact_key"}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A phone as LeadHub writes it (`+79123456789`, `+7 (912) 345-67-89`) holds
+# no function or reference, so it is left readable as a phone.
+_PHONE_ONLY = re.compile(r"^\+\d[\d ()\-]{6,24}$")
 _PREVIEW_CHARS = 300
 
 
@@ -61,52 +60,79 @@ class ExportPreset:
     name: str
     encoding: str
     delimiter: str
+    decimal: str
     date_format: str
+    datetime_format: str
 
 
 PRESETS = {
-    # Looker Studio: UTF-8, comma, ISO dates that it recognises as date-times.
-    "looker": ExportPreset("looker", "utf-8", ",", "%Y-%m-%d %H:%M:%S"),
+    # Looker Studio: UTF-8, comma, dot decimal, ISO dates.
+    "looker": ExportPreset("looker", "utf-8", ",", ".", "%Y-%m-%d", "%Y-%m-%d %H:%M:%S"),
+    # Power BI and Excel in a Russian locale: BOM so Excel reads UTF-8,
+    # semicolon because the comma is the decimal separator.
+    "powerbi": ExportPreset("powerbi", "utf-8-sig", ";", ",", "%d.%m.%Y", "%d.%m.%Y %H:%M:%S"),
+    "excel-ru": ExportPreset("excel-ru", "utf-8-sig", ";", ",", "%d.%m.%Y", "%d.%m.%Y %H:%M:%S"),
 }
+PRESET_OPTIONS = tuple(f.name for f in fields(ExportPreset) if f.name != "name")
 
 
-def contact_rows(rows: Iterable[Mapping], preset: ExportPreset, tz: ZoneInfo) -> Iterator[list]:
+def preset_with(name: str, overrides: Mapping[str, str] | None = None) -> ExportPreset:
+    """A preset with some options changed one by one (config `export.presets`)."""
+    return replace(PRESETS[name], **dict(overrides or {}))
+
+
+def neutralize(column: str, text: str) -> str:
+    """A text cell starting with = + - @ tab or CR gets a leading apostrophe, so
+    Excel, Sheets and LibreOffice show it instead of running it as a formula.
+    Phone columns holding just a phone keep their `+`."""
+    if not text.startswith(_FORMULA_START):
+        return text
+    if column in _PHONE_COLUMNS and _PHONE_ONLY.match(text):
+        return text
+    return "'" + text
+
+
+def format_cell(column: str, value: object, preset: ExportPreset, tz: ZoneInfo) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        digits = 4 if column in _RATIO_COLUMNS or column.endswith(("_rate", "_conversion")) else 2
+        return f"{value:.{digits}f}".replace(".", preset.decimal)
+    if isinstance(value, datetime):
+        return value.astimezone(tz).strftime(preset.datetime_format)
+    if isinstance(value, date):
+        return value.strftime(preset.date_format)
+    text = str(value)
+    if column in _TIME_COLUMNS and text:
+        return datetime.fromisoformat(text).astimezone(tz).strftime(preset.datetime_format)
+    return neutralize(column, text)
+
+
+def format_rows(
+    rows: Iterable[Mapping], columns: tuple[str, ...], preset: ExportPreset, tz: ZoneInfo
+) -> Iterator[list[str]]:
     for row in rows:
-        yield [_cell(column, row[column], preset, tz) for column in CONTACT_COLUMNS]
+        yield [format_cell(column, row.get(column), preset, tz) for column in columns]
 
 
-def lead_rows(rows: Iterable[Mapping], preset: ExportPreset, tz: ZoneInfo) -> Iterator[list]:
+def lead_rows(rows: Iterable[Mapping]) -> Iterator[dict]:
+    """Ledger lead rows with the raw source flattened to `key=value; ...`."""
     for row in rows:
-        values = dict(row)
-        values["raw_source"] = _compact_source(values["raw_source"])
-        yield [_cell(column, values[column], preset, tz) for column in LEAD_COLUMNS]
+        values = json.loads(row["raw_source"] or "{}")
+        yield {**row, "raw_source": "; ".join(f"{k}={values[k]}" for k in sorted(values))}
 
 
-def review_rows(rows: Iterable[Mapping], preset: ExportPreset, tz: ZoneInfo) -> Iterator[list]:
+def review_rows(rows: Iterable[Mapping]) -> Iterator[dict]:
     for row in rows:
         meta = json.loads(row["meta"] or "{}")
-        values = {
-            **dict(row),
-            "origin": ":".join(v for v in (meta.get("path", ""), meta.get("row", "")) if v),
-            "preview": preview(row["payload"]),
-        }
-        yield [_cell(column, values[column], preset, tz) for column in REVIEW_COLUMNS]
+        origin = ":".join(v for v in (meta.get("path", ""), meta.get("row", "")) if v)
+        yield {**row, "origin": origin, "preview": preview(row["payload"])}
 
 
 def preview(payload: bytes) -> str:
     text = payload[: _PREVIEW_CHARS * 4].decode("utf-8", "replace")
     return " ".join(text.split())[:_PREVIEW_CHARS]
-
-
-def _compact_source(raw: str) -> str:
-    """`{"utm_source": "yandex", "form": "callback"}` -> `form=callback; utm_source=yandex`."""
-    values = json.loads(raw or "{}")
-    return "; ".join(f"{key}={values[key]}" for key in sorted(values))
-
-
-def _cell(column: str, value: object, preset: ExportPreset, tz: ZoneInfo) -> str:
-    if value is None:
-        return ""
-    if column in _TIME_COLUMNS and value:
-        return datetime.fromisoformat(str(value)).astimezone(tz).strftime(preset.date_format)
-    return str(value)

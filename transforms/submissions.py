@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from transforms.emails import normalize_email
 from transforms.fields import FieldMap
@@ -39,6 +39,7 @@ _DATE_FORMATS = (
 class SubmissionRules:
     fields: FieldMap
     region: str
+    tz: tzinfo = UTC
 
 
 def flatten(record: Mapping[str, object], prefix: str = "") -> list[tuple[str, str]]:
@@ -66,7 +67,7 @@ def parse_submission(
     pairs = flatten(record)
     fields, _ = _map(pairs, rules.fields)
     form = fields.get("form", default_form)
-    received_at, _ = parse_datetime(fields.get("received_at", ""))
+    received_at, _ = parse_datetime(fields.get("received_at", ""), rules.tz)
     lead = ParsedLead(
         lead_id=_lead_id(channel, form, fields.get("submission_id", ""), pairs),
         channel=channel,
@@ -88,8 +89,9 @@ def parse_submission(
     return lead
 
 
-def parse_datetime(text: str) -> tuple[datetime | None, bool]:
-    """Dates as people export them; (None, False) when text is not one."""
+def parse_datetime(text: str, tz: tzinfo = UTC) -> tuple[datetime | None, bool]:
+    """Dates as people export them; (None, False) when text is not one. A date
+    or time without a zone is read in `tz`, the business's own time zone."""
     text = text.strip()
     if not text:
         return None, True
@@ -105,7 +107,7 @@ def parse_datetime(text: str) -> tuple[datetime | None, bool]:
             continue
     if parsed is None:
         return None, False
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)), True
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)), True
 
 
 def _map(pairs: list[tuple[str, str]], field_map: FieldMap) -> tuple[dict, dict]:

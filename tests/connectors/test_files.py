@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from connectors.files import FilesSource
+from leadhub.cli import lead_samples
 from leadhub.errors import FatalError
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -106,6 +107,6 @@ def test_unreadable_inputs_are_fatal_and_say_why(tmp_path, name, message):
 
 
 def test_bundled_samples_are_all_read():
-    items = _items(FilesSource("files", [SAMPLES]))
+    items = _items(FilesSource("files", lead_samples()))
     assert len(items) == 54
     assert {item.kind for item in items} == {"email", "form", "row"}

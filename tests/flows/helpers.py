@@ -5,7 +5,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from leadhub.cli import lead_samples
+
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+# what the demo ingests as leads (samples/orders/ is imported as orders)
+LEAD_SAMPLES = lead_samples()
 
 
 def snapshot(store: Path) -> dict[str, list[tuple]]:

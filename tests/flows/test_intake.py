@@ -14,7 +14,7 @@ from connectors.ledger import Ledger
 from flows.intake import collect, intake, process_pending
 from leadhub.settings import load_settings
 
-from .helpers import SAMPLES, snapshot
+from .helpers import LEAD_SAMPLES, SAMPLES, snapshot
 
 EXPECTED_SAMPLE_TOTALS = {  # samples/EXPECTED.md
     "read": 54, "new_items": 54, "new_leads": 48, "new_contacts": 43, "merged_contacts": 1,
@@ -25,7 +25,7 @@ EXPECTED_SAMPLE_TOTALS = {  # samples/EXPECTED.md
 def _steps(store: Path, batch_size: int = 1000) -> None:
     """The flow's two steps without the Prefect API, as a crash test needs."""
     settings = load_settings(store=str(store))
-    collect.fn(FilesSource("files", [SAMPLES]), store)
+    collect.fn(FilesSource("files", LEAD_SAMPLES), store)
     process_pending.fn(settings, batch_size=batch_size)
 
 
@@ -37,7 +37,7 @@ def clean_run(tmp_path_factory):
 
 
 def test_flow_ingests_the_samples_with_the_expected_totals(prefect_api, tmp_path, clean_run):
-    stats = intake(paths=[str(SAMPLES)], store=str(tmp_path / "leadhub.db"))
+    stats = intake(paths=[str(p) for p in LEAD_SAMPLES], store=str(tmp_path / "leadhub.db"))
     assert {key: stats.get(key, 0) for key in EXPECTED_SAMPLE_TOTALS} == EXPECTED_SAMPLE_TOTALS
     assert len(snapshot(tmp_path / "leadhub.db")["leads"]) == 48
     assert snapshot(tmp_path / "leadhub.db") == clean_run
@@ -45,9 +45,9 @@ def test_flow_ingests_the_samples_with_the_expected_totals(prefect_api, tmp_path
 
 def test_second_run_changes_nothing(prefect_api, tmp_path):
     store = tmp_path / "leadhub.db"
-    intake(paths=[str(SAMPLES)], store=str(store))
+    intake(paths=[str(p) for p in LEAD_SAMPLES], store=str(store))
     before = snapshot(store)
-    stats = intake(paths=[str(SAMPLES)], store=str(store))
+    stats = intake(paths=[str(p) for p in LEAD_SAMPLES], store=str(store))
     assert stats.get("new_items", 0) == 0 and stats.get("new_leads", 0) == 0
     assert snapshot(store) == before
 
@@ -66,16 +66,15 @@ def test_reingest_after_lost_checkpoints_changes_nothing(tmp_path, clean_run):
 def test_order_of_inputs_does_not_change_the_result(tmp_path, clean_run):
     store = tmp_path / "leadhub.db"
     settings = load_settings(store=str(store))
-    for part in sorted(SAMPLES.iterdir(), reverse=True):
-        if part.suffix != ".md":
-            collect.fn(FilesSource("files", [part]), store)
-            process_pending.fn(settings)
+    for part in reversed(LEAD_SAMPLES):
+        collect.fn(FilesSource("files", [part]), store)
+        process_pending.fn(settings)
     assert snapshot(store)["contacts"] == clean_run["contacts"]
 
 
 def test_crash_between_collect_and_process_loses_nothing(tmp_path, clean_run):
     store = tmp_path / "leadhub.db"
-    collect.fn(FilesSource("files", [SAMPLES]), store)  # then the process "dies"
+    collect.fn(FilesSource("files", LEAD_SAMPLES), store)  # then the process "dies"
     _steps(store)
     assert snapshot(store) == clean_run
 
@@ -114,9 +113,10 @@ KILLABLE = textwrap.dedent(
 
     intake._record_batch = slow_batch
     from connectors.files import FilesSource
+    from leadhub.cli import lead_samples
     from leadhub.settings import load_settings
     store = Path(sys.argv[1])
-    intake.collect.fn(FilesSource("files", [Path(sys.argv[2])]), store)
+    intake.collect.fn(FilesSource("files", lead_samples()), store)
     intake.process_pending.fn(load_settings(store=str(store)), batch_size=4)
     """
 )
@@ -126,7 +126,7 @@ KILLABLE = textwrap.dedent(
 def test_process_killed_mid_run_then_run_again_loses_and_doubles_nothing(tmp_path, clean_run):
     store = tmp_path / "leadhub.db"
     child = subprocess.Popen(
-        [sys.executable, "-c", KILLABLE, str(store), str(SAMPLES)],
+        [sys.executable, "-c", KILLABLE, str(store)],
         env={**os.environ, "PYTHONPATH": str(SAMPLES.parent)},
     )
     deadline = time.monotonic() + 60

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from connectors.files import FilesSource
 from flows.intake import collect, process_pending
 from leadhub import cli
-from leadhub.cli import app
+from leadhub.cli import app, lead_samples
 from leadhub.settings import load_settings
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -18,7 +18,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def sample_store(tmp_path_factory):
     store = tmp_path_factory.mktemp("cli") / "leadhub.db"
-    collect.fn(FilesSource("files", [SAMPLES]), store)
+    collect.fn(FilesSource("files", lead_samples()), store)
     process_pending.fn(load_settings(store=str(store)))
     return store
 

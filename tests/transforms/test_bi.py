@@ -1,0 +1,369 @@
+from datetime import UTC, date, datetime, timedelta, timezone
+from itertools import product
+
+import pytest
+from pytest import approx
+
+from transforms.bi import (
+    CLIENT_COLUMNS,
+    DEFAULT_RFM_SEGMENTS,
+    FUNNEL_COLUMNS,
+    KPI_COLUMNS,
+    LEADS_DAILY_COLUMNS,
+    ORDER_COLUMNS,
+    ORDER_ITEM_COLUMNS,
+    PRODUCT_COLUMNS,
+    RFM_COLUMNS,
+    BiRules,
+    RfmRule,
+    client_rows,
+    funnel_rows,
+    kpi_rows,
+    leads_daily_rows,
+    order_item_rows,
+    order_rows,
+    product_rows,
+    rfm_rows,
+    rfm_segment,
+)
+
+MSK = timezone(timedelta(hours=3))
+IGOR_A = "+79123456789"
+IGOR_B = "+79031112233"
+ANNA = "anna@example.ru"
+OLGA = "+79990001122"
+PETR = "+79005554433"
+STRANGER = "+79215550000"  # ordered, but not in contacts
+
+
+def _at(month, day, hour=10):
+    return datetime(2024, month, day, hour, tzinfo=MSK)
+
+
+RULES = BiRules(
+    funnel_stages=("Новый", "В работе", "КП отправлено", "Оплачен"),
+    as_of=_at(6, 30, 12),
+)
+
+
+def _contact(key, name, phone="", email=""):
+    return {"contact_key": key, "name": name, "phone": phone, "email": email, "company": "",
+            "source": "Сайт", "first_seen": _at(1, 1), "last_seen": _at(6, 1), "leads_count": 1}
+
+
+CONTACTS = [
+    _contact(IGOR_A, "Игорь", phone=IGOR_A),
+    _contact(IGOR_B, "Игорь", phone=IGOR_B),
+    _contact(ANNA, "Анна", email=ANNA),
+    _contact(OLGA, "Ольга", phone=OLGA),
+    _contact(PETR, "Пётр", phone=PETR),
+]
+
+
+def _order(order_id, key, ordered_at, status="Оплачен", comment=""):
+    return {"order_id": order_id, "contact_key": key, "ordered_at": ordered_at,
+            "status": status, "comment": comment}
+
+
+ORDERS = [
+    _order("A1", IGOR_A, _at(6, 1), comment="самовывоз"),
+    _order("A2", IGOR_A, _at(6, 10)),
+    _order("A3", IGOR_A, _at(6, 25), status="Доставлен"),
+    _order("B1", IGOR_B, _at(5, 1)),
+    _order("B2", IGOR_B, _at(6, 20), status="отменён"),
+    _order("C1", ANNA, _at(3, 1)),
+    _order("U1", STRANGER, _at(6, 28), status="Новый"),
+]
+
+
+def _item(order_id, product_name, price, cost, quantity):
+    return {"order_id": order_id, "product": product_name, "price": price, "cost": cost,
+            "quantity": quantity}
+
+
+ITEMS = [
+    _item("A1", "Чай", 100.0, 60.0, 2),
+    _item("A1", "Кружка", 300.0, 0.0, 1),  # no cost known
+    _item("A2", "Чай", 100.0, 60.0, 1),
+    _item("A3", "Кофе", 500.0, 350.0, 2),
+    _item("B1", "Кофе", 500.0, 350.0, 1),
+    _item("B2", "Кофе", 500.0, 350.0, 10),  # cancelled
+    _item("C1", "Кружка", 300.0, 0.0, 5),
+    _item("U1", "Чай", 100.0, 60.0, 3),
+]
+
+
+def _lead(lead_id, key, received_at, source, stage):
+    return {"lead_id": lead_id, "contact_key": key, "received_at": received_at,
+            "channel": "form", "source": source, "stage": stage}
+
+
+LEADS = [
+    _lead("L1", IGOR_A, _at(5, 20), "Сайт", "Новый"),
+    _lead("L2", IGOR_A, _at(5, 25), "Сайт", "Оплачен"),
+    _lead("L3", IGOR_B, _at(5, 3), "Авито", ""),  # after Igor B's first order
+    _lead("L4", ANNA, _at(2, 20), "Сайт", "КП отправлено"),
+    _lead("L5", OLGA, _at(6, 29), "Авито", "В работе"),
+    _lead("L6", OLGA, datetime(2024, 6, 29, 22, 30, tzinfo=UTC), "Авито", " в работе "),
+    _lead("L7", PETR, _at(6, 29, 12), "Сайт", "Непонятно"),
+    _lead("L8", IGOR_B, _at(6, 15), "Авито", "Оплачен"),
+]
+CLIENT_KEYS = {IGOR_A, IGOR_B, ANNA, STRANGER}
+
+
+def _table(columns, *rows):
+    """Expected rows as dicts; computed fractions compare to within rounding."""
+    return [
+        {column: approx(value) if isinstance(value, float) else value
+         for column, value in zip(columns, row, strict=True)}
+        for row in rows
+    ]
+
+
+def test_order_items_carry_their_order_and_skip_cancelled_orders():
+    assert order_item_rows(ITEMS, ORDERS) == _table(
+        ORDER_ITEM_COLUMNS,
+        # order, ordered at, client, product, price, qty, revenue, cost, profit, margin
+        ("A1", _at(6, 1), IGOR_A, "Чай", 100, 2, 200, 120, 80, 0.4),
+        ("A1", _at(6, 1), IGOR_A, "Кружка", 300, 1, 300, 0, 300, 1.0),
+        ("A2", _at(6, 10), IGOR_A, "Чай", 100, 1, 100, 60, 40, 0.4),
+        ("A3", _at(6, 25), IGOR_A, "Кофе", 500, 2, 1000, 700, 300, 0.3),
+        ("B1", _at(5, 1), IGOR_B, "Кофе", 500, 1, 500, 350, 150, 0.3),
+        ("C1", _at(3, 1), ANNA, "Кружка", 300, 5, 1500, 0, 1500, 1.0),
+        ("U1", _at(6, 28), STRANGER, "Чай", 100, 3, 300, 180, 120, 0.4),
+    )
+
+
+def test_orders_list_every_order_with_its_status_and_totals():
+    assert order_rows(ORDERS, ITEMS) == _table(
+        ORDER_COLUMNS,
+        # order, client, ordered at, status, lines, revenue, cost, profit, margin, comment
+        ("A1", IGOR_A, _at(6, 1), "Оплачен", 2, 500, 120, 380, 0.76, "самовывоз"),
+        ("A2", IGOR_A, _at(6, 10), "Оплачен", 1, 100, 60, 40, 0.4, ""),
+        ("A3", IGOR_A, _at(6, 25), "Доставлен", 1, 1000, 700, 300, 0.3, ""),
+        ("B1", IGOR_B, _at(5, 1), "Оплачен", 1, 500, 350, 150, 0.3, ""),
+        ("B2", IGOR_B, _at(6, 20), "отменён", 1, 5000, 3500, 1500, 0.3, ""),
+        ("C1", ANNA, _at(3, 1), "Оплачен", 1, 1500, 0, 1500, 1.0, ""),
+        ("U1", STRANGER, _at(6, 28), "Новый", 1, 300, 180, 120, 0.4, ""),
+    )
+
+
+def test_an_order_without_items_has_zero_money_and_zero_margin():
+    rows = order_rows([_order("X1", ANNA, _at(6, 1))], [])
+    assert (rows[0]["items"], rows[0]["revenue"], rows[0]["margin"]) == (0, 0.0, 0.0)
+
+
+def test_clients_by_revenue_with_unknown_contact_kept_and_cancelled_ignored():
+    assert client_rows(CONTACTS, ORDERS, ITEMS) == _table(
+        CLIENT_COLUMNS,
+        # key, name, phone, email, orders, revenue, cost, profit, margin, avg check,
+        # first order, last order, lifetime value
+        (IGOR_A, "Игорь", IGOR_A, "", 3, 1600, 880, 720, 0.45, 1600 / 3,
+         _at(6, 1), _at(6, 25), 720),
+        (ANNA, "Анна", "", ANNA, 1, 1500, 0, 1500, 1.0, 1500, _at(3, 1), _at(3, 1), 1500),
+        (IGOR_B, "Игорь", IGOR_B, "", 1, 500, 350, 150, 0.3, 500, _at(5, 1), _at(5, 1), 150),
+        (STRANGER, "", "", "", 1, 300, 180, 120, 0.4, 300, _at(6, 28), _at(6, 28), 120),
+    )
+
+
+def test_two_igors_with_different_phones_stay_two_clients():
+    igors = [row for row in client_rows(CONTACTS, ORDERS, ITEMS) if row["name"] == "Игорь"]
+    assert [(row["contact_key"], row["orders"], row["revenue"]) for row in igors] == [
+        (IGOR_A, 3, 1600),
+        (IGOR_B, 1, 500),
+    ]
+    rfm = rfm_rows(CONTACTS, ORDERS, ITEMS, RULES)
+    segments = {row["contact_key"]: row["segment"] for row in rfm}
+    assert (segments[IGOR_A], segments[IGOR_B]) == ("VIP", "promising")
+
+
+def test_products_by_revenue_count_distinct_live_orders():
+    assert product_rows(ITEMS, ORDERS) == _table(
+        PRODUCT_COLUMNS,
+        # product, orders, quantity, revenue, cost, profit, margin
+        ("Кружка", 2, 6, 1800, 0, 1800, 1.0),
+        ("Кофе", 2, 3, 1500, 1050, 450, 0.3),
+        ("Чай", 3, 6, 600, 360, 240, 0.4),
+    )
+
+
+def test_funnel_counts_leads_reaching_each_stage_per_source():
+    assert funnel_rows(LEADS, CLIENT_KEYS, RULES) == _table(
+        FUNNEL_COLUMNS,
+        ("(all)", 1, "Новый", 8, 1.0),
+        ("(all)", 2, "В работе", 5, 5 / 8),
+        ("(all)", 3, "КП отправлено", 3, 3 / 5),
+        ("(all)", 4, "Оплачен", 2, 2 / 3),
+        ("(all)", 5, "client", 5, 5 / 8),  # clients against all leads: no rate over 100%
+        # blank stage counts as "Новый"; " в работе " is "В работе"
+        ("Авито", 1, "Новый", 4, 1.0),
+        ("Авито", 2, "В работе", 3, 3 / 4),
+        ("Авито", 3, "КП отправлено", 1, 1 / 3),
+        ("Авито", 4, "Оплачен", 1, 1.0),
+        ("Авито", 5, "client", 2, 2 / 4),
+        # "Непонятно" is unknown, so it counts as "Новый"
+        ("Сайт", 1, "Новый", 4, 1.0),
+        ("Сайт", 2, "В работе", 2, 0.5),
+        ("Сайт", 3, "КП отправлено", 2, 1.0),
+        ("Сайт", 4, "Оплачен", 1, 0.5),
+        ("Сайт", 5, "client", 3, 3 / 4),
+    )
+
+
+def test_funnel_after_an_empty_stage_converts_at_zero():
+    leads = [_lead("L1", OLGA, _at(6, 1), "Сайт", "Новый")]
+    everyone = funnel_rows(leads, set(), RULES)[:5]
+    assert [row["conversion_from_previous"] for row in everyone] == [1.0, 0.0, 0.0, 0.0, 0.0]
+
+
+def test_funnel_without_leads_still_shows_the_stages():
+    rows = funnel_rows([], set(), RULES)
+    assert [(row["stage"], row["leads_reached"]) for row in rows] == [
+        ("Новый", 0), ("В работе", 0), ("КП отправлено", 0), ("Оплачен", 0), ("client", 0),
+    ]
+
+
+def test_leads_per_day_and_source_in_each_timestamps_zone():
+    assert leads_daily_rows(LEADS) == [
+        dict(zip(LEADS_DAILY_COLUMNS, row, strict=True))
+        for row in [
+            (date(2024, 2, 20), "Сайт", 1),
+            (date(2024, 5, 3), "Авито", 1),
+            (date(2024, 5, 20), "Сайт", 1),
+            (date(2024, 5, 25), "Сайт", 1),
+            (date(2024, 6, 15), "Авито", 1),
+            (date(2024, 6, 29), "Авито", 2),
+            (date(2024, 6, 29), "Сайт", 1),
+        ]
+    ]
+
+
+def test_a_late_evening_utc_lead_counts_on_the_next_moscow_day():
+    tail = leads_daily_rows(LEADS, tz=MSK)[-3:]
+    assert [(row["day"], row["source"], row["leads"]) for row in tail] == [
+        (date(2024, 6, 29), "Авито", 1),
+        (date(2024, 6, 29), "Сайт", 1),
+        (date(2024, 6, 30), "Авито", 1),
+    ]
+
+
+def test_rfm_scores_clients_by_rank_and_ties_share_a_score():
+    assert rfm_rows(CONTACTS, ORDERS, ITEMS, RULES) == _table(
+        RFM_COLUMNS,
+        # key, name, recency days, frequency, monetary, R, F, M, segment
+        # four clients: rank 1..4 -> scores 2, 3, 4, 5; the three one-order
+        # clients tie at rank 1 -> F 2
+        (IGOR_A, "Игорь", 5, 3, 1600, 4, 5, 5, "VIP"),
+        (ANNA, "Анна", 121, 1, 1500, 2, 2, 4, "sleeping"),
+        (IGOR_B, "Игорь", 60, 1, 500, 3, 2, 3, "promising"),
+        (STRANGER, "", 2, 1, 300, 5, 2, 2, "promising"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("scores", "segment"),
+    [
+        pytest.param((5, 5, 5), "VIP", id="all-top-is-vip"),
+        pytest.param((4, 4, 4), "VIP", id="all-four-is-vip"),
+        pytest.param((5, 1, 5), "new", id="recent-single-order-is-new"),
+        pytest.param((4, 1, 1), "new", id="recent-small-single-order-is-new"),
+        pytest.param((5, 5, 3), "promising", id="recent-frequent-but-small-is-promising"),
+        pytest.param((3, 1, 1), "promising", id="mid-recency-single-order-is-promising"),
+        pytest.param((2, 5, 5), "sleeping", id="big-spender-gone-quiet-is-sleeping"),
+        pytest.param((1, 5, 5), "lost", id="big-spender-long-gone-is-lost"),
+        pytest.param((1, 1, 1), "lost", id="all-bottom-is-lost"),
+    ],
+)
+def test_default_rfm_segments(scores, segment):
+    assert rfm_segment(*scores, RULES) == segment
+
+
+def test_every_score_combination_gets_a_default_segment():
+    segments = {rfm_segment(*scores, RULES) for scores in product(range(1, 6), repeat=3)}
+    assert segments == {rule.segment for rule in DEFAULT_RFM_SEGMENTS}
+
+
+@pytest.mark.parametrize(
+    ("scores", "segment"),
+    [
+        pytest.param((5, 5, 5), "Лучшие", id="first-matching-rule-wins"),
+        pytest.param((5, 2, 5), "Крупные", id="second-rule-when-first-misses"),
+        pytest.param((1, 1, 1), "Прочие", id="fallback-when-none-match"),
+    ],
+)
+def test_configured_rfm_segments_first_match_wins(scores, segment):
+    rules = BiRules(
+        funnel_stages=("Новый",),
+        rfm_segments=(RfmRule("Лучшие", f_min=4, m_min=4), RfmRule("Крупные", m_min=5)),
+        rfm_fallback="Прочие",
+        as_of=_at(6, 30),
+    )
+    assert rfm_segment(*scores, rules) == segment
+
+
+def test_kpis_over_live_orders():
+    assert kpi_rows(CONTACTS, LEADS, ORDERS, ITEMS, RULES) == _table(
+        KPI_COLUMNS,
+        ("leads", 8),
+        ("contacts", 5),
+        ("clients", 4),
+        # Igor A, Igor B, Anna of the five contacts with a lead
+        ("lead_to_client_conversion", 3 / 5),
+        # Igor A 12 days, Anna 10 (2024 is a leap year); Igor B's lead came after
+        ("average_days_lead_to_first_order", 11.0),
+        ("repeat_purchase_rate", 1 / 4),
+        ("average_check", 3900 / 6),
+        ("revenue", 3900),
+        ("profit", 2490),
+        ("margin", 2490 / 3900),
+    )
+
+
+def test_kpis_with_no_data_are_zero_not_errors():
+    values = {row["kpi"]: row["value"] for row in kpi_rows([], [], [], [], RULES)}
+    assert set(values.values()) == {0}
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        pytest.param("Отменён", id="as-configured"),
+        pytest.param("ОТМЕНЁН", id="upper-case"),
+        pytest.param("отменен", id="e-for-yo"),
+        pytest.param(" Cancelled ", id="english-with-spaces"),
+    ],
+)
+def test_cancelled_order_spellings_earn_nothing(status):
+    orders = [_order("A1", ANNA, _at(6, 1), status=status), _order("A2", ANNA, _at(6, 2))]
+    items = [_item("A1", "Чай", 100.0, 60.0, 1), _item("A2", "Чай", 100.0, 60.0, 1)]
+    revenue = {row["kpi"]: row["value"] for row in kpi_rows([], [], orders, items, RULES)}
+    assert revenue["revenue"] == 100.0
+    assert [row["order_id"] for row in order_item_rows(items, orders)] == ["A2"]
+
+
+def test_funnel_needs_at_least_one_stage():
+    with pytest.raises(ValueError, match="funnel_stages"):
+        BiRules(funnel_stages=(), as_of=_at(6, 30))
+
+
+@pytest.mark.parametrize(
+    ("rows", "columns"),
+    [
+        pytest.param(order_item_rows(ITEMS, ORDERS), ORDER_ITEM_COLUMNS, id="order-items"),
+        pytest.param(order_rows(ORDERS, ITEMS), ORDER_COLUMNS, id="orders"),
+        pytest.param(client_rows(CONTACTS, ORDERS, ITEMS), CLIENT_COLUMNS, id="clients"),
+        pytest.param(product_rows(ITEMS, ORDERS), PRODUCT_COLUMNS, id="products"),
+        pytest.param(funnel_rows(LEADS, CLIENT_KEYS, RULES), FUNNEL_COLUMNS, id="funnel"),
+        pytest.param(leads_daily_rows(LEADS), LEADS_DAILY_COLUMNS, id="leads-daily"),
+        pytest.param(rfm_rows(CONTACTS, ORDERS, ITEMS, RULES), RFM_COLUMNS, id="rfm"),
+        pytest.param(kpi_rows(CONTACTS, LEADS, ORDERS, ITEMS, RULES), KPI_COLUMNS, id="kpi"),
+    ],
+)
+def test_every_row_has_the_documented_columns_in_order(rows, columns):
+    assert rows
+    assert all(tuple(row) == columns for row in rows)
+
+
+def test_inputs_are_read_once_so_generators_work():
+    rows = client_rows(iter(CONTACTS), iter(ORDERS), iter(ITEMS))
+    assert [row["contact_key"] for row in rows] == [IGOR_A, ANNA, IGOR_B, STRANGER]

@@ -1,0 +1,61 @@
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from transforms.exports import PRESETS, format_cell, neutralize, preset_with
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+
+
+@pytest.mark.parametrize(
+    ("column", "text", "shown"),
+    [
+        pytest.param("name", "=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")",
+                     id="formula-in-name"),
+        pytest.param("message", "+1 cmd|' /C calc'!A0", "'+1 cmd|' /C calc'!A0",
+                     id="dde-in-message"),
+        pytest.param("message", "-2+3", "'-2+3", id="minus"),
+        pytest.param("company", "@SUM(A1)", "'@SUM(A1)", id="at-sign"),
+        pytest.param("message", "\t=1", "'\t=1", id="tab"),
+        pytest.param("message", "\r=1", "'\r=1", id="carriage-return"),
+        pytest.param("phone", "+79123456789", "+79123456789", id="e164-phone-kept"),
+        pytest.param("phone_display", "+7 (912) 345-67-89", "+7 (912) 345-67-89",
+                     id="display-phone-kept"),
+        pytest.param("contact_key", "+79123456789", "+79123456789", id="key-phone-kept"),
+        pytest.param("phone", "+7=1+cmd", "'+7=1+cmd", id="formula-in-phone-column"),
+        pytest.param("name", "Иван", "Иван", id="plain-text"),
+    ],
+)
+def test_formula_like_text_is_neutralised(column, text, shown):
+    assert neutralize(column, text) == shown
+
+
+@pytest.mark.parametrize(
+    ("preset", "number", "ratio", "moment", "day"),
+    [
+        pytest.param("looker", "1234.50", "0.3333", "2026-03-05 13:30:00", "2026-03-05",
+                     id="looker"),
+        pytest.param("powerbi", "1234,50", "0,3333", "05.03.2026 13:30:00", "05.03.2026",
+                     id="powerbi"),
+        pytest.param("excel-ru", "1234,50", "0,3333", "05.03.2026 13:30:00", "05.03.2026",
+                     id="excel-ru"),
+    ],
+)
+def test_presets_write_numbers_and_dates_their_way(preset, number, ratio, moment, day):
+    chosen = PRESETS[preset]
+    assert format_cell("revenue", 1234.5, chosen, MOSCOW) == number
+    assert format_cell("margin", 1 / 3, chosen, MOSCOW) == ratio
+    assert format_cell("ordered_at", datetime(2026, 3, 5, 10, 30, tzinfo=UTC), chosen,
+                       MOSCOW) == moment
+    assert format_cell("day", date(2026, 3, 5), chosen, MOSCOW) == day
+    assert format_cell("orders", 1200, chosen, MOSCOW) == "1200"  # no thousands separator
+
+
+def test_negative_numbers_stay_numbers():
+    assert format_cell("profit", -12.5, PRESETS["looker"], MOSCOW) == "-12.50"
+
+
+def test_an_option_can_be_overridden_alone():
+    custom = preset_with("powerbi", {"delimiter": "\t"})
+    assert (custom.delimiter, custom.decimal, custom.encoding) == ("\t", ",", "utf-8-sig")

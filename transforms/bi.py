@@ -1,0 +1,510 @@
+"""The BI tables a small business asks for, computed from plain row dicts.
+
+Order lines, orders, clients, products, the lead funnel, leads per day, RFM
+segments and headline KPIs. Each function returns a list of dicts whose keys
+follow the matching `*_COLUMNS` tuple; values stay typed (int/float, datetime,
+date) because formatting for a CSV preset happens where the files are written.
+
+People are grouped by `contact_key` (the E.164 phone, else the email), never by
+name: two "Игорь"s with different keys are two clients.
+
+Money metrics skip cancelled orders (a status in `cancelled_statuses`, compared
+case-insensitively with "ё" read as "е") and items whose order is not in the
+orders table. Only `order_rows` lists every order, with its status, so a report
+can show what was cancelled.
+
+Each function reads its inputs once and keeps one accumulator per order,
+contact, product or source, never a list per lead: it runs over a million
+leads and a few hundred thousand order items.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+from itertools import accumulate
+from typing import Any
+
+Row = Mapping[str, Any]
+
+ORDER_ITEM_COLUMNS = (
+    "order_id",
+    "ordered_at",
+    "contact_key",
+    "product",
+    "price",
+    "quantity",
+    "revenue",
+    "cost_total",
+    "profit",
+    "margin",
+)
+ORDER_COLUMNS = (
+    "order_id",
+    "contact_key",
+    "ordered_at",
+    "status",
+    "items",
+    "revenue",
+    "cost_total",
+    "profit",
+    "margin",
+    "comment",
+)
+CLIENT_COLUMNS = (
+    "contact_key",
+    "name",
+    "phone",
+    "email",
+    "orders",
+    "revenue",
+    "cost_total",
+    "profit",
+    "margin",
+    "average_check",
+    "first_order",
+    "last_order",
+    "lifetime_value",
+)
+PRODUCT_COLUMNS = ("product", "orders", "quantity", "revenue", "cost_total", "profit", "margin")
+FUNNEL_COLUMNS = ("source", "stage_order", "stage", "leads_reached", "conversion_from_previous")
+LEADS_DAILY_COLUMNS = ("day", "source", "leads")
+RFM_COLUMNS = (
+    "contact_key",
+    "name",
+    "recency_days",
+    "frequency",
+    "monetary",
+    "r_score",
+    "f_score",
+    "m_score",
+    "segment",
+)
+KPI_COLUMNS = ("kpi", "value")
+
+ALL_SOURCES = "(all)"
+CLIENT_STAGE = "client"
+DEFAULT_CANCELLED_STATUSES = ("Отменён", "Cancelled", "Canceled")
+_SCORE_LEVELS = 5
+
+
+@dataclass(frozen=True)
+class RfmRule:
+    """A segment for clients whose R, F and M scores (1..5) all fall in these ranges."""
+
+    segment: str
+    r_min: int = 1
+    r_max: int = 5
+    f_min: int = 1
+    f_max: int = 5
+    m_min: int = 1
+    m_max: int = 5
+
+    def matches(self, r_score: int, f_score: int, m_score: int) -> bool:
+        return (
+            self.r_min <= r_score <= self.r_max
+            and self.f_min <= f_score <= self.f_max
+            and self.m_min <= m_score <= self.m_max
+        )
+
+
+# Every score combination matches one of these: r >= 3 is at least "promising".
+DEFAULT_RFM_SEGMENTS = (
+    RfmRule("VIP", r_min=4, f_min=4, m_min=4),
+    RfmRule("new", r_min=4, f_max=1),
+    RfmRule("promising", r_min=3),
+    RfmRule("sleeping", r_min=2, r_max=2),
+    RfmRule("lost", r_max=1),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BiRules:
+    """`funnel_stages` in funnel order; `rfm_segments` are tried in order, first
+    match wins, `rfm_fallback` otherwise; `as_of` is "today" for recency."""
+
+    funnel_stages: tuple[str, ...]
+    rfm_segments: tuple[RfmRule, ...] = DEFAULT_RFM_SEGMENTS
+    rfm_fallback: str = "other"
+    as_of: datetime
+    cancelled_statuses: tuple[str, ...] = DEFAULT_CANCELLED_STATUSES
+
+    def __post_init__(self) -> None:
+        if not self.funnel_stages:
+            raise ValueError("bi.funnel_stages needs at least one stage")
+
+
+@dataclass
+class _Totals:
+    lines: int = 0
+    quantity: float = 0
+    revenue: float = 0.0
+    cost_total: float = 0.0
+
+    def add_item(self, item: Row) -> None:
+        self.lines += 1
+        self.quantity += item["quantity"]
+        self.revenue += item["price"] * item["quantity"]
+        self.cost_total += item["cost"] * item["quantity"]
+
+    def add(self, other: _Totals) -> None:
+        self.lines += other.lines
+        self.quantity += other.quantity
+        self.revenue += other.revenue
+        self.cost_total += other.cost_total
+
+    def money(self) -> dict[str, float]:
+        """revenue, cost_total, profit, margin: in the order every table lists them."""
+        profit = self.revenue - self.cost_total
+        return {
+            "revenue": self.revenue,
+            "cost_total": self.cost_total,
+            "profit": profit,
+            "margin": profit / self.revenue if self.revenue else 0.0,
+        }
+
+
+@dataclass
+class _Client:
+    first_order: datetime
+    last_order: datetime
+    orders: int = 0
+    totals: _Totals = field(default_factory=_Totals)
+
+
+def order_item_rows(
+    items: Iterable[Row],
+    orders: Iterable[Row],
+    *,
+    cancelled_statuses: Collection[str] = DEFAULT_CANCELLED_STATUSES,
+) -> list[dict]:
+    """One row per item of a live order, in input order; cost is the unit cost
+    (0 when unknown, which makes that line's margin 100%)."""
+    live = _live_orders(orders, cancelled_statuses)
+    rows = []
+    for item in items:
+        order = live.get(item["order_id"])
+        if order is None:
+            continue
+        line = _Totals()
+        line.add_item(item)
+        rows.append({
+            "order_id": item["order_id"],
+            "ordered_at": order["ordered_at"],
+            "contact_key": order["contact_key"],
+            "product": item["product"],
+            "price": item["price"],
+            "quantity": item["quantity"],
+            **line.money(),
+        })
+    return rows
+
+
+def order_rows(orders: Iterable[Row], items: Iterable[Row]) -> list[dict]:
+    """Every order, cancelled ones too (filter on `status`), in input order;
+    `items` is the number of item lines."""
+    by_order = _totals_by_order(items)
+    rows = []
+    for order in orders:
+        totals = by_order.get(order["order_id"], _Totals())
+        rows.append({
+            "order_id": order["order_id"],
+            "contact_key": order["contact_key"],
+            "ordered_at": order["ordered_at"],
+            "status": order["status"],
+            "items": totals.lines,
+            **totals.money(),
+            "comment": order["comment"],
+        })
+    return rows
+
+
+def client_rows(
+    contacts: Iterable[Row],
+    orders: Iterable[Row],
+    items: Iterable[Row],
+    *,
+    cancelled_statuses: Collection[str] = DEFAULT_CANCELLED_STATUSES,
+) -> list[dict]:
+    """One row per contact key with a live order, highest revenue first.
+
+    `lifetime_value` is historic-margin CLV: the client's total profit to date,
+    with no forecast. A key missing from `contacts` (an order for someone
+    LeadHub has not seen) still gets a row, with empty name, phone and email.
+    """
+    clients = _clients(orders, items, cancelled_statuses)
+    known = _contacts_among(contacts, clients)
+    rows = []
+    for key, client in _by_revenue(clients):
+        contact = known.get(key, {})
+        money = client.totals.money()
+        rows.append({
+            "contact_key": key,
+            "name": contact.get("name", ""),
+            "phone": contact.get("phone", ""),
+            "email": contact.get("email", ""),
+            "orders": client.orders,
+            **money,
+            "average_check": client.totals.revenue / client.orders,
+            "first_order": client.first_order,
+            "last_order": client.last_order,
+            "lifetime_value": money["profit"],
+        })
+    return rows
+
+
+def product_rows(
+    items: Iterable[Row],
+    orders: Iterable[Row],
+    *,
+    cancelled_statuses: Collection[str] = DEFAULT_CANCELLED_STATUSES,
+) -> list[dict]:
+    """One row per product name, highest revenue first; `orders` counts the
+    distinct live orders that include it."""
+    live = _live_orders(orders, cancelled_statuses)
+    totals: defaultdict[str, _Totals] = defaultdict(_Totals)
+    order_ids: defaultdict[str, set[str]] = defaultdict(set)
+    for item in items:
+        if item["order_id"] in live:
+            totals[item["product"]].add_item(item)
+            order_ids[item["product"]].add(item["order_id"])
+    ranked = sorted(totals.items(), key=lambda pair: (-pair[1].revenue, pair[0]))
+    return [
+        {
+            "product": product,
+            "orders": len(order_ids[product]),
+            "quantity": product_totals.quantity,
+            **product_totals.money(),
+        }
+        for product, product_totals in ranked
+    ]
+
+
+def funnel_rows(
+    leads: Iterable[Row], contacts_with_orders: Collection[str], rules: BiRules
+) -> list[dict]:
+    """The funnel per source: the "(all)" group first, then sources by name.
+
+    A lead at stage k has reached every stage up to k; a blank or unknown stage
+    counts as the first (stages match case-insensitively, "ё" as "е"). After the
+    stages comes a "client" row: leads whose contact has an order. Its
+    conversion is against all leads (the first stage): the lead-to-client
+    rate, which stays right when people do not move a buyer's lead to the
+    last stage by hand.
+    """
+    stage_index = {_fold(stage): index for index, stage in enumerate(rules.funnel_stages)}
+    at_stage: dict[str, list[int]] = {}
+    client_leads: Counter[str] = Counter()
+    for lead in leads:
+        counts = at_stage.setdefault(lead["source"], [0] * len(rules.funnel_stages))
+        counts[stage_index.get(_fold(lead["stage"]), 0)] += 1
+        if lead["contact_key"] in contacts_with_orders:
+            client_leads[lead["source"]] += 1
+    everyone = [sum(counts) for counts in zip(*at_stage.values(), strict=True)]
+    groups = [(ALL_SOURCES, everyone or [0] * len(rules.funnel_stages), client_leads.total())]
+    groups += [(source, at_stage[source], client_leads[source]) for source in sorted(at_stage)]
+    return [
+        row
+        for source, counts, clients in groups
+        for row in _funnel_group(source, counts, clients, rules.funnel_stages)
+    ]
+
+
+def leads_daily_rows(leads: Iterable[Row], *, tz: tzinfo | None = None) -> list[dict]:
+    """Leads per day and source, by day then source. The day is taken in `tz`,
+    or in each timestamp's own zone when `tz` is None."""
+    counts = Counter((_day(lead["received_at"], tz), lead["source"]) for lead in leads)
+    return [
+        {"day": day, "source": source, "leads": leads_count}
+        for (day, source), leads_count in sorted(counts.items())
+    ]
+
+
+def rfm_rows(
+    contacts: Iterable[Row], orders: Iterable[Row], items: Iterable[Row], rules: BiRules
+) -> list[dict]:
+    """Recency, frequency and monetary value per client, highest revenue first.
+
+    recency_days: whole days from the last live order to `rules.as_of` (0 for
+    an order after it); frequency: live orders; monetary: revenue. Each score
+    is 1..5 by rank among all clients: score = ceil(5 * rank / n), where rank
+    is 1 + the number of clients with a strictly worse value (more days, fewer
+    orders, less revenue). Ties share the rank of the group's worst position,
+    so a tie never lifts a score: when most clients bought once, they all get
+    the lowest F score.
+    """
+    clients = _clients(orders, items, rules.cancelled_statuses)
+    known = _contacts_among(contacts, clients)
+    recency = {key: max((rules.as_of - c.last_order).days, 0) for key, c in clients.items()}
+    r_scores = _scores({key: -days for key, days in recency.items()})
+    f_scores = _scores({key: c.orders for key, c in clients.items()})
+    m_scores = _scores({key: c.totals.revenue for key, c in clients.items()})
+    return [
+        {
+            "contact_key": key,
+            "name": known.get(key, {}).get("name", ""),
+            "recency_days": recency[key],
+            "frequency": client.orders,
+            "monetary": client.totals.revenue,
+            "r_score": r_scores[key],
+            "f_score": f_scores[key],
+            "m_score": m_scores[key],
+            "segment": rfm_segment(r_scores[key], f_scores[key], m_scores[key], rules),
+        }
+        for key, client in _by_revenue(clients)
+    ]
+
+
+def rfm_segment(r_score: int, f_score: int, m_score: int, rules: BiRules) -> str:
+    return next(
+        (rule.segment for rule in rules.rfm_segments if rule.matches(r_score, f_score, m_score)),
+        rules.rfm_fallback,
+    )
+
+
+def kpi_rows(
+    contacts: Iterable[Row],
+    leads: Iterable[Row],
+    orders: Iterable[Row],
+    items: Iterable[Row],
+    rules: BiRules,
+) -> list[dict]:
+    """Headline numbers, one row each, over live orders:
+
+    - leads, contacts (rows of `contacts`), clients (keys with a live order);
+    - lead_to_client_conversion: clients with a lead / contacts with a lead;
+    - average_days_lead_to_first_order: over clients whose first lead came
+      before their first order, the mean days (fractional) between the two;
+    - repeat_purchase_rate: clients with 2+ orders / clients;
+    - average_check: revenue / orders; revenue, profit, margin.
+
+    A ratio with nothing to divide by is 0.
+    """
+    clients = _clients(orders, items, rules.cancelled_statuses)
+    lead_count, contacts_with_lead, first_lead = _lead_summary(leads, clients)
+    days_to_order = [
+        (client.first_order - first_lead[key]).total_seconds() / 86400
+        for key, client in clients.items()
+        if key in first_lead and first_lead[key] < client.first_order
+    ]
+    totals = _Totals()
+    for client in clients.values():
+        totals.add(client.totals)
+    order_count = sum(client.orders for client in clients.values())
+    money = totals.money()
+    values = {
+        "leads": lead_count,
+        "contacts": sum(1 for _ in contacts),
+        "clients": len(clients),
+        "lead_to_client_conversion": _ratio(len(first_lead), contacts_with_lead),
+        "average_days_lead_to_first_order": _ratio(sum(days_to_order), len(days_to_order)),
+        "repeat_purchase_rate": _ratio(
+            sum(1 for client in clients.values() if client.orders >= 2), len(clients)
+        ),
+        "average_check": _ratio(totals.revenue, order_count),
+        "revenue": money["revenue"],
+        "profit": money["profit"],
+        "margin": money["margin"],
+    }
+    return [{"kpi": kpi, "value": value} for kpi, value in values.items()]
+
+
+def _fold(text: str) -> str:
+    """How people's spellings of one status or stage compare: «Отменен» is «ОТМЕНЁН»."""
+    return (text or "").strip().casefold().replace("ё", "е")
+
+
+def _live_orders(orders: Iterable[Row], cancelled_statuses: Collection[str]) -> dict[str, Row]:
+    cancelled = {_fold(status) for status in cancelled_statuses}
+    return {order["order_id"]: order for order in orders if _fold(order["status"]) not in cancelled}
+
+
+def _totals_by_order(items: Iterable[Row]) -> dict[str, _Totals]:
+    totals: defaultdict[str, _Totals] = defaultdict(_Totals)
+    for item in items:
+        totals[item["order_id"]].add_item(item)
+    return totals
+
+
+def _clients(
+    orders: Iterable[Row], items: Iterable[Row], cancelled_statuses: Collection[str]
+) -> dict[str, _Client]:
+    live = _live_orders(orders, cancelled_statuses)
+    by_order = _totals_by_order(items)
+    clients: dict[str, _Client] = {}
+    for order_id, order in live.items():
+        ordered_at = order["ordered_at"]
+        client = clients.setdefault(order["contact_key"], _Client(ordered_at, ordered_at))
+        client.orders += 1
+        client.first_order = min(client.first_order, ordered_at)
+        client.last_order = max(client.last_order, ordered_at)
+        if order_id in by_order:
+            client.totals.add(by_order[order_id])
+    return clients
+
+
+def _contacts_among(contacts: Iterable[Row], keys: Collection[str]) -> dict[str, Row]:
+    return {
+        contact["contact_key"]: contact for contact in contacts if contact["contact_key"] in keys
+    }
+
+
+def _by_revenue(clients: dict[str, _Client]) -> list[tuple[str, _Client]]:
+    return sorted(clients.items(), key=lambda pair: (-pair[1].totals.revenue, pair[0]))
+
+
+def _funnel_group(
+    source: str, at_stage: list[int], clients: int, stages: tuple[str, ...]
+) -> list[dict]:
+    reached = list(accumulate(reversed(at_stage)))[::-1]
+    steps = [*zip(stages, reached, strict=True), (CLIENT_STAGE, clients)]
+    rows = []
+    previous = None
+    for stage_order, (stage, count) in enumerate(steps, start=1):
+        base = reached[0] if stage == CLIENT_STAGE else previous
+        rows.append({
+            "source": source,
+            "stage_order": stage_order,
+            "stage": stage,
+            "leads_reached": count,
+            "conversion_from_previous": 1.0 if base is None else _ratio(count, base),
+        })
+        previous = count
+    return rows
+
+
+def _day(moment: datetime, tz: tzinfo | None) -> date:
+    return (moment.astimezone(tz) if tz else moment).date()
+
+
+def _scores(values: Mapping[str, float]) -> dict[str, int]:
+    """Quintile scores, higher value = higher score; see `rfm_rows` for ties."""
+    ordered = sorted(values.values())
+    count = len(ordered)
+    return {
+        key: -(-_SCORE_LEVELS * (bisect_left(ordered, value) + 1) // count)
+        for key, value in values.items()
+    }
+
+
+def _lead_summary(
+    leads: Iterable[Row], clients: Collection[str]
+) -> tuple[int, int, dict[str, datetime]]:
+    """The number of leads, of contacts with a lead, and each client's first lead time."""
+    lead_count = 0
+    contacts_with_lead: set[str] = set()
+    first_lead: dict[str, datetime] = {}
+    for lead in leads:
+        lead_count += 1
+        key = lead["contact_key"]
+        contacts_with_lead.add(key)
+        if key in clients and (key not in first_lead or lead["received_at"] < first_lead[key]):
+            first_lead[key] = lead["received_at"]
+    return lead_count, len(contacts_with_lead), first_lead
+
+
+def _ratio(part: float, whole: float) -> float:
+    return part / whole if whole else 0.0

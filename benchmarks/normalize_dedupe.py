@@ -46,7 +46,6 @@ import argparse
 import os
 import platform
 import random
-import sys
 import time
 import tracemalloc
 from collections import Counter
@@ -54,6 +53,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from bench_output import Report
 from faker import Faker
 
 from leadhub.settings import load_settings
@@ -546,43 +546,6 @@ def footnotes(memory_up_to: int) -> list[str]:
     ]
 
 
-class Report:
-    """Prints through rich when it is installed, as plain text otherwise."""
-
-    def __init__(self) -> None:
-        try:
-            from rich.console import Console
-        except ImportError:
-            self._console = None
-        else:
-            self._console = Console(width=None if sys.stdout.isatty() else 160)
-
-    def line(self, text: str) -> None:
-        if self._console is None:
-            print(text, flush=True)
-        else:
-            self._console.print(text, highlight=False, markup=False, soft_wrap=True)
-
-    def table(self, title: str, rows: list[list[str]]) -> None:
-        if self._console is None:
-            self._plain_table(title, rows)
-            return
-        from rich.table import Table
-
-        table = Table(title=title)
-        for name in COLUMNS:
-            table.add_column(name, justify="right")
-        for row in rows:
-            table.add_row(*row)
-        self._console.print(table)
-
-    def _plain_table(self, title: str, rows: list[list[str]]) -> None:
-        widths = [max(len(cell) for cell in column) for column in zip(COLUMNS, *rows, strict=True)]
-        print(title)
-        for row in [list(COLUMNS), *rows]:
-            print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
-
-
 # --- entry point ----------------------------------------------------------------
 
 
@@ -626,7 +589,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         result = run_size(size, args.seed, pools, rules, args.memory_up_to)
         report.line(data_summary(result))
         rows.append(table_row(result))
-    report.table("LeadHub normalize + exact dedupe", rows)
+    report.table("LeadHub normalize + exact dedupe", COLUMNS, rows)
     for note in footnotes(args.memory_up_to):
         report.line(note)
 

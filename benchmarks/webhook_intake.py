@@ -65,6 +65,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from bench_output import Report, positive
 
 from connectors.ledger import Ledger
 from connectors.webhook import _raw_item
@@ -752,53 +753,9 @@ def sqlite_notes(work: SqliteWork) -> list[str]:
     ]
 
 
-class Report:
-    """Prints through rich when it is installed, as plain text otherwise."""
-
-    def __init__(self) -> None:
-        try:
-            from rich.console import Console
-        except ImportError:
-            self._console = None
-        else:
-            self._console = Console(width=None if sys.stdout.isatty() else 160)
-
-    def line(self, text: str) -> None:
-        if self._console is None:
-            print(text, flush=True)
-        else:
-            self._console.print(text, highlight=False, markup=False, soft_wrap=True)
-
-    def table(
-        self, title: str, columns: Sequence[str], rows: list[list[str]], left: Sequence[str] = ()
-    ) -> None:
-        if self._console is None:
-            self._plain_table(title, columns, rows)
-            return
-        from rich.table import Table
-
-        table = Table(title=title)
-        for name in columns:
-            table.add_column(name, justify="left" if name in left else "right")
-        for row in rows:
-            table.add_row(*row)
-        self._console.print(table)
-
-    def _plain_table(self, title: str, columns: Sequence[str], rows: list[list[str]]) -> None:
-        widths = [max(len(cell) for cell in column) for column in zip(columns, *rows, strict=True)]
-        print(title)
-        for row in [list(columns), *rows]:
-            print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
-
-
 # --- entry point ----------------------------------------------------------------------------
 
 
-def positive(text: str) -> int:
-    value = int(text.replace("_", "").replace(",", ""))
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
-    return value
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

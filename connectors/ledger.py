@@ -143,6 +143,12 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX raw_items_content ON raw_items (source, content_hash, received_at);
     """,
+    # 4: exports read leads and orders in time order, and by date with --since
+    """
+    CREATE INDEX leads_received ON leads (received_at, lead_id);
+    CREATE INDEX orders_ordered ON orders (ordered_at, order_id);
+    CREATE INDEX contacts_first_seen ON contacts (first_seen, contact_key);
+    """,
 ]
 
 _CONTACT_COLUMNS = [f.name for f in fields(Contact)]

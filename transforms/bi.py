@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from itertools import accumulate
@@ -180,18 +180,18 @@ def order_item_rows(
     orders: Iterable[Row],
     *,
     cancelled_statuses: Collection[str] = DEFAULT_CANCELLED_STATUSES,
-) -> list[dict]:
-    """One row per item of a live order, in input order; cost is the unit cost
-    (0 when unknown, which makes that line's margin 100%)."""
+) -> Iterator[dict]:
+    """One row per item of a live order, in input order, yielded one at a time
+    (an export streams them); cost is the unit cost (0 when unknown, which
+    makes that line's margin 100%)."""
     live = _live_orders(orders, cancelled_statuses)
-    rows = []
     for item in items:
         order = live.get(item["order_id"])
         if order is None:
             continue
         line = _Totals()
         line.add_item(item)
-        rows.append({
+        yield {
             "order_id": item["order_id"],
             "ordered_at": order["ordered_at"],
             "contact_key": order["contact_key"],
@@ -199,18 +199,16 @@ def order_item_rows(
             "price": item["price"],
             "quantity": item["quantity"],
             **line.money(),
-        })
-    return rows
+        }
 
 
-def order_rows(orders: Iterable[Row], items: Iterable[Row]) -> list[dict]:
-    """Every order, cancelled ones too (filter on `status`), in input order;
-    `items` is the number of item lines."""
+def order_rows(orders: Iterable[Row], items: Iterable[Row]) -> Iterator[dict]:
+    """Every order, cancelled ones too (filter on `status`), in input order,
+    yielded one at a time; `items` is the number of item lines."""
     by_order = _totals_by_order(items)
-    rows = []
     for order in orders:
         totals = by_order.get(order["order_id"], _Totals())
-        rows.append({
+        yield {
             "order_id": order["order_id"],
             "contact_key": order["contact_key"],
             "ordered_at": order["ordered_at"],
@@ -218,8 +216,7 @@ def order_rows(orders: Iterable[Row], items: Iterable[Row]) -> list[dict]:
             "items": totals.lines,
             **totals.money(),
             "comment": order["comment"],
-        })
-    return rows
+        }
 
 
 def client_rows(

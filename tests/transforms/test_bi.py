@@ -121,7 +121,7 @@ def _table(columns, *rows):
 
 
 def test_order_items_carry_their_order_and_skip_cancelled_orders():
-    assert order_item_rows(ITEMS, ORDERS) == _table(
+    assert list(order_item_rows(ITEMS, ORDERS)) == _table(
         ORDER_ITEM_COLUMNS,
         # order, ordered at, client, product, price, qty, revenue, cost, profit, margin
         ("A1", _at(6, 1), IGOR_A, "Чай", 100, 2, 200, 120, 80, 0.4),
@@ -135,7 +135,7 @@ def test_order_items_carry_their_order_and_skip_cancelled_orders():
 
 
 def test_orders_list_every_order_with_its_status_and_totals():
-    assert order_rows(ORDERS, ITEMS) == _table(
+    assert list(order_rows(ORDERS, ITEMS)) == _table(
         ORDER_COLUMNS,
         # order, client, ordered at, status, lines, revenue, cost, profit, margin, comment
         ("A1", IGOR_A, _at(6, 1), "Оплачен", 2, 500, 120, 380, 0.76, "самовывоз"),
@@ -149,7 +149,7 @@ def test_orders_list_every_order_with_its_status_and_totals():
 
 
 def test_an_order_without_items_has_zero_money_and_zero_margin():
-    rows = order_rows([_order("X1", ANNA, _at(6, 1))], [])
+    rows = list(order_rows([_order("X1", ANNA, _at(6, 1))], []))
     assert (rows[0]["items"], rows[0]["revenue"], rows[0]["margin"]) == (0, 0.0, 0.0)
 
 

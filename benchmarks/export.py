@@ -652,7 +652,7 @@ def per_row_bytes(big: ExportRun, small: ExportRun, attribute: str) -> str:
     rows = getattr(big.sizes, attribute) - getattr(small.sizes, attribute)
     if rows <= 0:
         return "n/a"
-    return f"{(big.growth_kib - small.growth_kib) * 1024 / rows:,.0f} bytes"
+    return f"{(big.growth_kib - small.growth_kib) * 1024 / rows:,.0f} B"
 
 
 def footnotes(runs: Sequence[ExportRun], memory: dict[str, ExportRun]) -> list[str]:

@@ -73,6 +73,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench_output import Report, positive
+
 from connectors.ledger import Ledger
 from flows.export import export_tables
 from leadhub.settings import load_settings
@@ -702,53 +704,9 @@ def footnotes(runs: Sequence[ExportRun], memory: dict[str, ExportRun]) -> list[s
     return notes
 
 
-class Report:
-    """Prints through rich when it is installed, as plain text otherwise."""
-
-    def __init__(self) -> None:
-        try:
-            from rich.console import Console
-        except ImportError:
-            self._console = None
-        else:
-            self._console = Console(width=None if sys.stdout.isatty() else 160)
-
-    def line(self, text: str) -> None:
-        if self._console is None:
-            print(text, flush=True)
-        else:
-            self._console.print(text, highlight=False, markup=False, soft_wrap=True)
-
-    def table(
-        self, title: str, columns: Sequence[str], rows: list[list[str]], left: Sequence[str] = ()
-    ) -> None:
-        if self._console is None:
-            self._plain_table(title, columns, rows)
-            return
-        from rich.table import Table
-
-        table = Table(title=title)
-        for name in columns:
-            table.add_column(name, justify="left" if name in left else "right")
-        for row in rows:
-            table.add_row(*row)
-        self._console.print(table)
-
-    def _plain_table(self, title: str, columns: Sequence[str], rows: list[list[str]]) -> None:
-        widths = [max(len(cell) for cell in column) for column in zip(columns, *rows, strict=True)]
-        print(title)
-        for row in [list(columns), *rows]:
-            print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
-
-
 # --- entry point ---------------------------------------------------------------------
 
 
-def count(text: str) -> int:
-    value = int(text.replace("_", "").replace(",", ""))
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
-    return value
 
 
 def factor(text: str) -> float:
@@ -768,11 +726,11 @@ def presets(text: str) -> list[str]:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--leads", type=count, default=DEFAULT_LEADS,
+    parser.add_argument("--leads", type=positive, default=DEFAULT_LEADS,
                         help=f"leads in the ledger (default {DEFAULT_LEADS:,})")
-    parser.add_argument("--contacts", type=count, default=DEFAULT_CONTACTS,
+    parser.add_argument("--contacts", type=positive, default=DEFAULT_CONTACTS,
                         help=f"contacts (default {DEFAULT_CONTACTS:,})")
-    parser.add_argument("--items", type=count, default=DEFAULT_ITEMS,
+    parser.add_argument("--items", type=positive, default=DEFAULT_ITEMS,
                         help=f"order items (default {DEFAULT_ITEMS:,}); orders are"
                         f" {ORDERS_PER_ITEM:g} of them, for {BUYERS_PER_CONTACT:.0%} of contacts")
     parser.add_argument("--scale", type=float, default=1.0,

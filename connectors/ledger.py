@@ -513,20 +513,14 @@ class Ledger:
         for row in cursor:
             yield dict(zip(columns, row, strict=True))
 
-    def contacts(self) -> list[sqlite3.Row]:
-        return self.db.execute(
-            "SELECT * FROM contacts WHERE merged_into IS NULL ORDER BY first_seen, contact_key"
-        ).fetchall()
-
-    def leads(self) -> list[sqlite3.Row]:
-        return self.db.execute("SELECT * FROM leads ORDER BY received_at, lead_id").fetchall()
-
-    def review_items(self) -> list[sqlite3.Row]:
-        return self.db.execute(
+    def review_items(self, since: str = "") -> Iterator[dict]:
+        """Skipped and quarantined items (received at or after `since`, ISO)."""
+        return self.iter_rows(
             "SELECT item_id, source, kind, received_at, state, reason, meta, payload"
-            " FROM raw_items WHERE state IN ('quarantined', 'skipped')"
-            " ORDER BY state, received_at, item_id"
-        ).fetchall()
+            " FROM raw_items WHERE state IN ('quarantined', 'skipped') AND received_at >= ?"
+            " ORDER BY state, received_at, item_id",
+            (since,),
+        )
 
     def counts(self) -> dict[str, int]:
         counts = {

@@ -60,10 +60,7 @@ class _Source:
                           " ORDER BY received_at, lead_id", ("received_at",))
 
     def review(self) -> Iterator[dict]:
-        return self.ledger.iter_rows(
-            "SELECT item_id, source, kind, received_at, state, reason, meta, payload"
-            " FROM raw_items WHERE state IN ('quarantined', 'skipped') AND received_at >= ?"
-            " ORDER BY state, received_at, item_id", (self.since,))
+        return self.ledger.review_items(self.since)
 
     def orders(self) -> Iterator[dict]:
         return self._rows("SELECT order_id, contact_key, ordered_at, status, comment FROM orders"

@@ -170,8 +170,9 @@ def _when(pair: tuple[RawItem, object]) -> str:
 @flow(name="intake", log_prints=False)
 def intake(
     config: str | None = None, paths: list[str] | None = None, store: str | None = None
-) -> dict[str, int]:
-    """Ingest the config's sources (or just `paths`) and process what is new."""
+) -> dict[str, Any]:
+    """Ingest the config's sources (or just `paths`) and process what is new, then
+    sync the sinks."""
     install_masking()
     settings = load_settings(Path(config) if config else None, store=store)
     if paths:
@@ -203,6 +204,10 @@ def intake(
         ledger.close()
     if fatal:
         raise FatalError("\n".join(fatal))
+    if settings.sinks and not paths:
+        from flows.sync import sync_all
+
+        stats["sinks"] = sync_all(settings)
     after = settings.export.after_intake
     if after is not None:
         from flows.export import export_tables

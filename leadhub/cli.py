@@ -1,4 +1,5 @@
-"""The `leadhub` command: demo, ingest, run, export, status, replay, check."""
+"""The `leadhub` command: demo, ingest, run, sync, serve, export, status, replay,
+check, schema init."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
+schema_app = typer.Typer(help="Set up the tables of a sink (Airtable base, Google Sheet).",
+                         no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
 
 ConfigOption = Annotated[
     Path | None,
@@ -99,11 +103,36 @@ def _run_intake(config: Path | None, db: Path | None, paths: list[Path] | None) 
             stop()
 
 
+SINK_SUMMARY_ROWS = (
+    ("created", "rows created"),
+    ("updated", "rows updated"),
+    ("unchanged", "rows unchanged"),
+    ("failed", "rows refused (see leadhub status)"),
+    ("deferred", "rows waiting for their contact"),
+    ("rows_read", "changed rows read back"),
+    ("rows_deleted_in_sink", "rows people deleted"),
+    ("orders_read", "orders read back"),
+    ("api_calls", "API calls"),
+    ("rate_limited", "of them refused by the rate limit"),
+)
+
+
 def _summary(stats: dict[str, int], title: str) -> None:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("count", justify="right")
     for key, label in SUMMARY_ROWS:
+        table.add_row(label, str(stats.get(key, 0)))
+    console.print(table)
+    for sink, sink_stats in (stats.get("sinks") or {}).items():
+        _sink_summary(sink, sink_stats)
+
+
+def _sink_summary(sink: str, stats: dict[str, int]) -> None:
+    table = Table(title=f"Sync to {sink}", show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key, label in SINK_SUMMARY_ROWS:
         table.add_row(label, str(stats.get(key, 0)))
     console.print(table)
 
@@ -299,6 +328,7 @@ def status(db: DbOption = None, config: ConfigOption = None) -> None:
     try:
         _print_status(ledger)
         _print_sources(ledger, settings.down_after_minutes)
+        _print_sink_errors(ledger)
     finally:
         ledger.close()
 
@@ -326,6 +356,20 @@ def _print_sources(ledger, down_after_minutes: int) -> None:
         table.add_row(row["source"], row["scope"], _source_state(row, down_after_minutes),
                       row["last_success_at"] or "never", row["last_message_at"] or "",
                       row["checkpoint"] or "", mask_pii(row["last_error"]))
+    console.print(table)
+
+
+def _print_sink_errors(ledger) -> None:
+    rows = ledger.sink_error_list()
+    if not rows:
+        return
+    table = Table(title="Rows a sink refused (sent again once they change)",
+                  title_justify="left")
+    for column in ("sink", "table", "row", "since", "error"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["sink"], row["record_kind"], mask_pii(row["record_key"]),
+                      row["failed_at"], mask_pii(row["error"]))
     console.print(table)
 
 
@@ -368,10 +412,95 @@ def _print_status(ledger) -> None:
 
 
 @app.command()
-def check(config: ConfigOption = None) -> None:
-    """Validate the config: every key and value, secrets present."""
+def sync(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    sink: Annotated[str | None, typer.Option(help="only this sink (its name or type)")] = None,
+) -> None:
+    """Write the ledger's contacts and leads to the sinks and read people's work back."""
+    from flows.sync import sync as sync_flow
+
+    settings = _settings(config, db)
+    if not settings.sinks:
+        raise _fail("the config has no sinks: add an airtable or sheets sink (see README)")
+    install_masking()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), console=err, transient=True) as progress:
+        bars: dict[str, int] = {}
+
+        def show(stage: str, done: int, total: int | None) -> None:
+            if stage not in bars:
+                bars[stage] = progress.add_task(stage, total=total)
+            progress.update(bars[stage], completed=done, total=total)
+
+        stop = listen(show)
+        try:
+            results = sync_flow(config=str(config) if config else None,
+                                store=str(db) if db else None, sink=sink)
+        except FatalError as error:
+            raise _fail(str(error)) from None
+        finally:
+            stop()
+    for name, stats in results.items():
+        _sink_summary(name, stats)
+    if any(stats.get("failed") for stats in results.values()):
+        raise typer.Exit(code=1)
+
+
+def _sinks_of(settings: Settings, kind: str | None = None) -> list:
+    from flows.sync import SINK_BUILDERS
+
+    return [SINK_BUILDERS[c.type](c, settings) for c in settings.sinks
+            if kind is None or c.type == kind]
+
+
+@schema_app.command("init")
+def schema_init(
+    kind: Annotated[str, typer.Argument(help="airtable or sheets")],
+    config: ConfigOption = None,
+) -> None:
+    """Create the missing tables and fields (or worksheets and headers)."""
+    if kind not in ("airtable", "sheets"):
+        raise _fail(f"schema init {kind}: say airtable or sheets")
     settings = _settings(config, None)
-    console.print(f"config OK: {len(settings.sources)} source(s), store {settings.store}")
+    sinks = _sinks_of(settings, kind)
+    if not sinks:
+        raise _fail(f"the config has no {kind} sink: add one under sinks: (see README)")
+    for sink in sinks:
+        try:
+            created, manual = sink.init_schema()
+        except FatalError as error:
+            raise _fail(str(error)) from None
+        console.print(f"[bold]{sink.describe()}[/]: created {len(created)}")
+        for what in created:
+            console.print(f"  + {what}")
+        if manual:
+            console.print("  Add these computed fields by hand (the API cannot create them):")
+            for what in manual:
+                console.print(f"  - {what}")
+
+
+@app.command()
+def check(config: ConfigOption = None) -> None:
+    """Validate the config, then each sink's tables: what is missing or of the wrong type."""
+    settings = _settings(config, None)
+    console.print(f"config OK: {len(settings.sources)} source(s), {len(settings.sinks)}"
+                  f" sink(s), store {settings.store}")
+    problems = 0
+    for sink in _sinks_of(settings):
+        try:
+            found = sink.problems()
+        except FatalError as error:
+            raise _fail(str(error)) from None
+        problems += len(found)
+        if not found:
+            console.print(f"{sink.describe()}: OK")
+        for problem in found:
+            console.print(f"{sink.describe()}: [yellow]{problem}[/]", soft_wrap=True)
+    if problems:
+        console.print(f"{problems} problem(s): `leadhub schema init airtable|sheets` creates"
+                      " what is missing; map your own names under the sink's tables:")
+        raise typer.Exit(code=1)
 
 
 @app.command()

@@ -270,10 +270,266 @@ class ExportSettings(_Strict):
         return presets
 
 
+class CrmTableConfig(_Strict):
+    """Your own title for a table (sheet) and its fields (columns)."""
+
+    title: str | None = None
+    # LeadHub's field name -> your field title, e.g. name: ФИО
+    fields: dict[str, str] = Field(default_factory=dict)
+
+
+class _SinkConfig(_Strict):
+    name: str = ""
+    # contacts, leads, needs_review, orders, order_items, tasks -> your titles
+    tables: dict[str, CrmTableConfig] = Field(default_factory=dict)
+    # a row a person deleted: recreate it (the lead is still in the ledger) or leave it gone
+    deleted_rows: Literal["recreate", "leave"] = "recreate"
+    # how often every key is listed to notice deleted rows (minutes; 0: every run)
+    full_scan_minutes: int = Field(default=60, ge=0)
+    # read people's columns and the Orders / Order items tables back into the ledger
+    read_back: bool = True
+    timeout: float = Field(default=30.0, gt=0)
+
+    def crm_tables(self, settings: Settings) -> dict:
+        from transforms.crm import TableNames, default_tables, rename_tables
+
+        tables = default_tables(settings.source_categories, settings.export.funnel_stages)
+        names = {name: TableNames(t.title, t.fields) for name, t in self.tables.items()}
+        try:
+            return rename_tables(tables, names)
+        except ValueError as error:
+            raise ConfigError(f"sinks[{self.name}].tables: {error}") from None
+
+
+class AirtableSinkConfig(_SinkConfig):
+    """An Airtable base as the system of record."""
+
+    type: Literal["airtable"]
+    base: str = Field(pattern=r"^app[A-Za-z0-9]{14}$")
+    token: SecretStr
+    endpoint_url: str = "https://api.airtable.com"
+    # Airtable allows 5 per second per base; lower it when other tools share the base
+    requests_per_second: float = Field(default=5.0, gt=0, le=5.0)
+    # after a 429 Airtable refuses every request for 30 seconds
+    rate_limit_wait_seconds: float = Field(default=30.0, ge=0)
+    # let Airtable add a select option it does not know yet (a new source category)
+    typecast: bool = True
+
+
+class SheetsSinkConfig(_SinkConfig):
+    """A Google spreadsheet as the system of record."""
+
+    type: Literal["sheets"]
+    # the key, or the whole URL of the spreadsheet
+    spreadsheet: str = Field(min_length=10)
+    # a service-account key: a file path, or the JSON itself (from an env variable)
+    credentials: SecretStr | None = None
+    # or an OAuth access token of a user (ya29....)
+    oauth_token: SecretStr | None = None
+    base_url: str = "https://sheets.googleapis.com"
+    # Google allows 60 write requests per minute per user
+    writes_per_minute: int = Field(default=60, ge=1, le=300)
+    reads_per_minute: int = Field(default=60, ge=1, le=300)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> SheetsSinkConfig:
+        if (self.credentials is None) == (self.oauth_token is None):
+            raise ValueError("give either credentials (a service-account key) or oauth_token")
+        return self
+
+
+SinkConfig = Annotated[AirtableSinkConfig | SheetsSinkConfig, Field(discriminator="type")]
+SINK_TYPES = ("airtable", "sheets")
+
+
 SourceConfig = Annotated[
     FilesSourceConfig | ImapSourceConfig | WebhookSourceConfig, Field(discriminator="type")
 ]
 SOURCE_TYPES = ("files", "imap", "webhook")
+
+
+_RULE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def _template_checked(text: str | None) -> str | None:
+    from transforms.alerts import template_problem
+
+    problem = template_problem(text) if text is not None else None
+    if problem:
+        raise ValueError(problem)
+    return text
+
+
+class ChannelConfig(_Strict):
+    """Where alerts go: one apprise URL (tgram://, mailtos://, slack://, a Teams
+    workflow's https:// URL, json://...), with its secrets from the environment.
+    Written as the URL alone, or as a mapping with more options."""
+
+    url: SecretStr
+    # more alerts than this for the channel in one run go as one combined message
+    batch_over: int = Field(default=5, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _url_alone(cls, value: Any) -> Any:
+        return {"url": value} if isinstance(value, str) else value
+
+    @field_validator("url")
+    @classmethod
+    def _apprise_can_use_it(cls, url: SecretStr) -> SecretStr:
+        from connectors.notify import url_problem
+
+        problem = url_problem(url.get_secret_value())
+        if problem:
+            raise ValueError(problem)
+        return url
+
+
+class AlertRuleConfig(_Strict):
+    """Which events go to which channels, and with what text."""
+
+    name: str = Field(pattern=_RULE_NAME)
+    events: list[Literal["new_lead", "new_contact", "repeat_inquiry", "quarantined",
+                         "source_down", "sink_down", "sink_error"]] = Field(min_length=1)
+    channels: list[str] = Field(min_length=1)
+    # lead source categories (Сайт, Авито...); empty: all
+    categories: list[str] = Field(default_factory=list)
+    # configured source or sink names (a mailbox, a form, a sink); empty: all
+    sources: list[str] = Field(default_factory=list)
+    title: str | None = None
+    template: str | None = None
+    during_quiet_hours: Literal["wait", "send"] = "wait"
+    # a lead or item already older than this when LeadHub reads it (an import
+    # of old mail) is not alerted on
+    max_age_hours: float = Field(default=24, gt=0)
+
+    _templates_known = field_validator("title", "template")(_template_checked)
+
+    def rule(self) -> Any:
+        """As transforms.alerts.AlertRule."""
+        from datetime import timedelta
+
+        from transforms.alerts import AlertRule
+
+        return AlertRule(
+            name=self.name, events=frozenset(self.events), channels=tuple(self.channels),
+            categories=frozenset(self.categories), sources=frozenset(self.sources),
+            title=self.title, template=self.template,
+            waits_quiet_hours=self.during_quiet_hours == "wait",
+            max_age=timedelta(hours=self.max_age_hours))
+
+
+class TaskRuleConfig(_Strict):
+    """A follow-up task made once per trigger: a lead event, a lead reaching a
+    stage, an order reaching a status, or a client quiet for `days`."""
+
+    name: str = Field(pattern=_RULE_NAME)
+    trigger: Literal["new_lead", "new_contact", "repeat_inquiry", "stage", "order_status",
+                     "no_contact"]
+    title: str = Field(min_length=1)
+    # 30m, 2h, 3d, 1d 12h: from the lead's arrival, or from when the change was seen
+    due_in: str = "0"
+    details: str | None = None
+    categories: list[str] = Field(default_factory=list)
+    stages: list[str] = Field(default_factory=list)
+    statuses: list[str] = Field(default_factory=list)
+    days: int | None = Field(default=None, ge=1)
+    max_age_hours: float = Field(default=24, gt=0)
+
+    _templates_known = field_validator("title", "details")(_template_checked)
+
+    @field_validator("due_in", mode="before")
+    @classmethod
+    def _a_duration(cls, value: Any) -> str:
+        from transforms.alerts import parse_duration
+
+        parse_duration(str(value))
+        return str(value)
+
+    @model_validator(mode="after")
+    def _trigger_has_what_it_needs(self) -> TaskRuleConfig:
+        needs = {"stage": "stages", "order_status": "statuses", "no_contact": "days"}
+        for trigger, key in needs.items():
+            given = bool(getattr(self, key))
+            if (self.trigger == trigger) != given:
+                raise ValueError(f"{key} goes with trigger {trigger}, and only with it")
+        return self
+
+    def rule(self) -> Any:
+        """As transforms.alerts.TaskRule."""
+        from datetime import timedelta
+
+        from transforms.alerts import TaskRule, parse_duration
+
+        return TaskRule(
+            name=self.name, trigger=self.trigger, title=self.title,
+            due_in=parse_duration(self.due_in), details=self.details or "",
+            categories=frozenset(self.categories), stages=frozenset(self.stages),
+            statuses=frozenset(self.statuses), silent_days=self.days or 0,
+            max_age=timedelta(hours=self.max_age_hours))
+
+
+class QuietHoursConfig(_Strict):
+    """A daily window, in the config's `timezone`, when alerts wait (it may
+    cross midnight: 22:00-08:00)."""
+
+    start: str
+    end: str
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _clock_time(cls, value: Any) -> str:
+        # YAML reads an unquoted 22:00 as the base-60 number 1320
+        if isinstance(value, int):
+            value = f"{value // 60}:{value % 60:02d}"
+        if not isinstance(value, str) or not _CLOCK.match(value.strip()):
+            raise ValueError(f"{value!r} is not a time like 22:00")
+        return value.strip()
+
+    def quiet_hours(self, timezone: str) -> Any:
+        """As transforms.alerts.QuietHours."""
+        from datetime import time
+
+        from transforms.alerts import QuietHours
+
+        def clock(text: str) -> time:
+            hours, minutes = _CLOCK.match(text).groups()
+            return time(int(hours), int(minutes))
+
+        return QuietHours(clock(self.start), clock(self.end), ZoneInfo(timezone))
+
+
+class RemindersConfig(_Strict):
+    """Reminders of follow-up tasks that are due and not done (the reminders flow)."""
+
+    channels: list[str] = Field(default_factory=list)
+    title: str | None = None
+    template: str | None = None
+    during_quiet_hours: Literal["wait", "send"] = "wait"
+
+    _templates_known = field_validator("title", "template")(_template_checked)
+
+
+class DigestConfig(_Strict):
+    """The morning summary of yesterday (the digest flow; its time is in prefect.yaml)."""
+
+    channels: list[str] = Field(default_factory=list)
+
+
+class DeliveryConfig(_Strict):
+    """How alerts, reminders and the digest are sent."""
+
+    # the language of the built-in alert texts and the digest
+    language: Literal["ru", "en"] = "ru"
+    # a failing channel is tried again with backoff, in later runs, this many times in all
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    retry_base_seconds: float = Field(default=60, gt=0)
+    retry_cap_seconds: float = Field(default=3600, gt=0)
+    # an alert left "sending" by a crashed run this long is reported, not sent again
+    unconfirmed_after_minutes: int = Field(default=15, ge=1)
+    # characters of a lead's message shown in an alert
+    excerpt_chars: int = Field(default=300, ge=20)
 
 
 class Settings(_Strict):
@@ -284,6 +540,7 @@ class Settings(_Strict):
     phone_display: Literal["pretty", "international", "national", "e164"] = "pretty"
     timezone: str = "UTC"
     sources: list[SourceConfig] = Field(default_factory=list)
+    sinks: list[SinkConfig] = Field(default_factory=list)
     csv: CsvOptions = Field(default_factory=CsvOptions)
     web: WebSettings = Field(default_factory=WebSettings)
     export: ExportSettings = Field(default_factory=ExportSettings)
@@ -296,6 +553,49 @@ class Settings(_Strict):
     form_subjects: list[str]
     position_words: list[str]
     notification_presets: list[NotificationPresetConfig] = Field(default_factory=list)
+    # alerts, follow-up tasks, reminders and the digest (docs/alerts.md)
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+    alerts: list[AlertRuleConfig] = Field(default_factory=list)
+    quiet_hours: QuietHoursConfig | None = None
+    task_rules: list[TaskRuleConfig] = Field(default_factory=list)
+    reminders: RemindersConfig = Field(default_factory=RemindersConfig)
+    digest: DigestConfig = Field(default_factory=DigestConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+
+    @model_validator(mode="after")
+    def _alert_rules_name_known_things(self) -> Settings:
+        """Channels, categories, sources and stages named in alert and task
+        rules exist; rule names are unique."""
+        channels = set(self.channels)
+        categories = set(self.source_categories)
+        origins = {s.name for s in self.sources} | {s.name for s in self.sinks}
+        stages = set(self.export.funnel_stages)
+        uses = [(f"alerts[{i}]", rule) for i, rule in enumerate(self.alerts)]
+        uses += [(f"task_rules[{i}]", rule) for i, rule in enumerate(self.task_rules)]
+        for where, rule in uses:
+            for key, known, listed in (
+                ("channels", channels, "channels"),
+                ("categories", categories, "source_categories"),
+                ("sources", origins, "the names of sources and sinks"),
+                ("stages", stages, "export.funnel_stages"),
+            ):
+                for value in getattr(rule, key, ()):
+                    if value not in known:
+                        raise ValueError(f"{where}.{key}: {value!r} is not in {listed}"
+                                         f" ({', '.join(sorted(known)) or 'none'})")
+        for where, rules in (("alerts", self.alerts), ("task_rules", self.task_rules)):
+            names = [rule.name for rule in rules]
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
+                raise ValueError(f"{where}: rule names must be unique; repeated:"
+                                 f" {', '.join(repeated)}")
+        for where in ("reminders", "digest"):
+            for value in getattr(self, where).channels:
+                if value not in channels:
+                    raise ValueError(f"{where}.channels: {value!r} is not in channels"
+                                     f" ({', '.join(sorted(channels)) or 'none'})")
+        return self
+
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -317,6 +617,36 @@ class Settings(_Strict):
         if repeated:
             raise ValueError(f"source names must be unique; repeated: {', '.join(repeated)}")
         return sources
+
+    @field_validator("sinks", mode="before")
+    @classmethod
+    def _known_sink_types(cls, sinks: Any) -> Any:
+        for index, sink in enumerate(sinks or []):
+            kind = sink.get("type") if isinstance(sink, dict) else None
+            if kind not in SINK_TYPES:
+                raise ValueError(f"sinks[{index}].type is {kind!r}; use one of: "
+                                 + ", ".join(SINK_TYPES))
+        return sinks
+
+    @field_validator("sinks")
+    @classmethod
+    def _unique_sink_names(cls, sinks: list) -> list:
+        for sink in sinks:
+            same_type = [s for s in sinks if s.type == sink.type]
+            if not sink.name:
+                sink.name = sink.type if len(same_type) == 1 else (
+                    f"{sink.type}-{same_type.index(sink) + 1}")
+        names = [sink.name for sink in sinks]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"sink names must be unique; repeated: {', '.join(repeated)}")
+        return sinks
+
+    @model_validator(mode="after")
+    def _sink_tables_exist(self) -> Settings:
+        for sink in self.sinks:
+            sink.crm_tables(self)
+        return self
 
     @field_validator("region")
     @classmethod
@@ -489,7 +819,8 @@ def _describe(error: ValidationError, path: Path | None) -> str:
     where = f"config {path}" if path else "config"
     lines = []
     for problem in error.errors():
-        key = ".".join(str(part) for part in problem["loc"] if part not in SOURCE_TYPES)
+        key = ".".join(str(part) for part in problem["loc"]
+                       if part not in SOURCE_TYPES + SINK_TYPES)
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             message = "unknown key (see config/leadhub.example.yaml for the keys)"

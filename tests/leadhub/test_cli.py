@@ -142,3 +142,48 @@ def test_serve_only_web_needs_a_webhook_source(tmp_path):
     assert "has no source of type webhook" in result.stderr
     result = runner.invoke(app, ["serve", "--config", str(config), "--only", "ftp"])
     assert result.exit_code == 2 and "use web or mail" in result.stderr
+
+
+def _sheets_config(tmp_path, fake, spreadsheet, monkeypatch) -> Path:
+    import json
+
+    monkeypatch.setenv("TEST_SHEETS_KEY", json.dumps(fake.service_account_key()))
+    config = tmp_path / "leadhub.yaml"
+    config.write_text(
+        "store: leadhub.db\nsinks:\n  - type: sheets\n"
+        f"    spreadsheet: {spreadsheet}\n    credentials: ${{TEST_SHEETS_KEY}}\n"
+        f"    base_url: {fake.url}\n", encoding="utf-8")
+    return config
+
+
+def test_check_then_schema_init_then_sync_a_sheet(prefect_api, tmp_path, monkeypatch):
+    from tests.fakes.sheets import FakeSheets
+    from tests.flows.crm_helpers import seed
+
+    with FakeSheets() as fake:
+        spreadsheet = fake.create_spreadsheet("CRM")
+        config = _sheets_config(tmp_path, fake, spreadsheet, monkeypatch)
+        seed(tmp_path / "leadhub.db", 5)
+
+        before = runner.invoke(app, ["check", "--config", str(config)])
+        assert before.exit_code == 1
+        assert "worksheet 'Contacts' is missing" in before.stdout
+
+        init = runner.invoke(app, ["schema", "init", "sheets", "--config", str(config)])
+        assert init.exit_code == 0, init.stderr
+        assert "+ worksheet Contacts" in init.stdout
+        assert runner.invoke(app, ["check", "--config", str(config)]).exit_code == 0
+
+        synced = runner.invoke(app, ["sync", "--config", str(config)])
+        assert synced.exit_code == 0, synced.stderr
+        numbers = _numbers(synced.stdout)
+        assert numbers["rows created"] == "10"  # 5 contacts, 5 leads
+        assert int(numbers["API calls"]) <= 10
+
+
+def test_schema_init_of_a_sink_that_is_not_configured(tmp_path):
+    config = tmp_path / "leadhub.yaml"
+    config.write_text("store: leadhub.db\n", encoding="utf-8")
+    result = runner.invoke(app, ["schema", "init", "airtable", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "no airtable sink" in result.stderr

@@ -1,0 +1,289 @@
+"""The sync flow: the ledger's contacts, leads and review items into each
+configured sink (Airtable, Google Sheets), and people's work back.
+
+Per table: read what changed in the sink since the last sync (everything the
+first time), plan each row with the field-ownership rules of transforms/crm.py,
+write only the differences in the sink's largest batches, and keep what landed
+in the ledger batch by batch. A crash mid-sync loses nothing and doubles
+nothing: writes are upserts on the key, and the next run re-reads every row
+changed since the last finished sync.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.exceptions import MissingContextError
+
+import flows  # noqa: F401  (Prefect settings before prefect is imported)
+from connectors.airtable import AirtableSink
+from connectors.ledger import Ledger
+from leadhub.logs import install_masking
+from leadhub.progress import report
+from leadhub.settings import Settings, load_settings
+from transforms.crm import (
+    CrmTable,
+    RemoteRow,
+    RowWrite,
+    SyncState,
+    contact_values,
+    content_hash,
+    desired_row,
+    lead_values,
+    people_values,
+    plan_row,
+    review_values,
+)
+from transforms.exports import preview
+
+# Tables LeadHub writes, in link order: a lead links to its contact.
+WRITTEN_TABLES = ("contacts", "leads", "needs_review")
+# Rows planned and written between two ledger commits.
+WRITE_CHUNK = 200
+# Sink and ledger clocks may differ a little; re-reading a few seconds is cheap.
+CLOCK_MARGIN = timedelta(seconds=10)
+
+
+def _airtable(config: Any, settings: Settings) -> AirtableSink:
+    return AirtableSink(config, config.crm_tables(settings))
+
+
+def _sheets(config: Any, settings: Settings):
+    from connectors.sheets import SheetsSink
+
+    return SheetsSink(config, config.crm_tables(settings), settings.timezone)
+
+
+# Every sink type, and how to build it: one entry per module.
+SINK_BUILDERS: dict[str, Callable[[Any, Settings], Any]] = {
+    "airtable": _airtable,
+    "sheets": _sheets,
+}
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter:
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("leadhub.sync")
+
+
+def build_sink(settings: Settings, name: str):
+    for config in settings.sinks:
+        if config.name == name or config.type == name:
+            return SINK_BUILDERS[config.type](config, settings), config
+    raise KeyError(name)
+
+
+def _rows_of(ledger: Ledger, table_name: str) -> Iterable[dict]:
+    shape = {
+        "contacts": contact_values,
+        "leads": lead_values,
+        "needs_review": lambda row: review_values(row, preview(row["payload"])),
+    }[table_name]
+    return (shape(row) for row in ledger.sink_rows(table_name))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sync_table(ledger: Ledger, sink: Any, config: Any, table: CrmTable, stats: Counter,
+               now: datetime) -> None:
+    mark_source = f"sink:{sink.name}"
+    since = ledger.checkpoint(mark_source, f"{table.name}:read")
+    last_scan = ledger.checkpoint(mark_source, f"{table.name}:scan")
+    started = now - CLOCK_MARGIN
+    states = ledger.sink_states(sink.name, table.name)
+    refused = ledger.sink_errors(sink.name, table.name)
+
+    remote: dict[str, RemoteRow] = {}
+    duplicates: set[str] = set()
+    for row in sink.read(table, modified_since=since):
+        if row.key in remote and remote[row.key].remote_id != row.remote_id:
+            duplicates.add(row.key)
+        remote[row.key] = row
+    stats["rows_read"] += len(remote)
+
+    gone: set[str] = set()
+    read_everything = since is None or getattr(sink, "reads_everything", False)
+    scan_due = read_everything or last_scan is None or config.full_scan_minutes == 0 or (
+        datetime.fromisoformat(last_scan) <= now - timedelta(minutes=config.full_scan_minutes))
+    if scan_due:
+        present = set(remote) if read_everything else {
+            row.key for row in sink.read(table, only_key=True)}
+        gone = {key for key, state in states.items() if state.remote_id and key not in present}
+        stats["rows_deleted_in_sink"] += len(gone)
+        if config.deleted_rows == "leave":
+            # Remembered as deleted on purpose: the hash never matches a real row.
+            ledger.save_sink_states(sink.name, table.name, {
+                key: SyncState("deleted", None, states[key].written)
+                for key in gone})
+            gone = set()
+
+    if config.read_back:
+        values = {key: people_values(table, row) for key, row in remote.items() if key in states}
+        ledger.save_people_values(sink.name, table.name, values)
+
+    if table.name == "leads":
+        contact_states = ledger.sink_states(sink.name, "contacts")
+        sink.set_links("contacts", {k: s.remote_id for k, s in contact_states.items()
+                                    if s.remote_id})
+
+    pending: list[RowWrite] = []
+    for values in _rows_of(ledger, table.name):
+        desired = desired_row(table, values)
+        key = desired[table.key]
+        state = states.get(key)
+        if state and state.content_hash == "deleted":
+            stats["left_deleted"] += 1
+            continue
+        if refused.get(key) == content_hash(desired) and key not in remote:
+            stats["failed"] += 1  # refused before and unchanged since: not sent again
+            continue
+        write = plan_row(table, desired, state, remote.get(key), gone=key in gone)
+        if write is None or (not write.values and write.state == state):
+            stats["unchanged"] += 1
+            continue
+        if key in duplicates:
+            ledger.record_sink_errors(sink.name, table.name, {key: (
+                content_hash(desired), f"several rows in {table.title} have the key {key}:"
+                " delete the extra ones")})
+            stats["failed"] += 1
+            continue
+        pending.append(write)
+        if len(pending) >= getattr(sink, "write_chunk", WRITE_CHUNK):
+            _write(ledger, sink, table, pending, stats)
+            pending = []
+    if pending:
+        _write(ledger, sink, table, pending, stats)
+    ledger.set_checkpoint(mark_source, f"{table.name}:read", _iso(started))
+    if scan_due:
+        ledger.set_checkpoint(mark_source, f"{table.name}:scan", now.isoformat())
+
+
+def _write(ledger: Ledger, sink: Any, table: CrmTable, writes: list[RowWrite],
+           stats: Counter) -> None:
+    silent = {w.key: w.state for w in writes if not w.values}
+    to_send = [w for w in writes if w.values]
+    landed = dict(silent)
+    errors: dict[str, tuple[str, str]] = {}
+    by_key = {w.key: w for w in to_send}
+    for outcome in sink.upsert(table, to_send):
+        write = by_key[outcome.key]
+        if outcome.error.startswith("deferred"):
+            stats["deferred"] += 1
+        elif outcome.error:
+            errors[outcome.key] = (write.state.content_hash, outcome.error)
+            _logger().warning("%s %s: %s", sink.name, table.title, outcome.error)
+        else:
+            state = write.state
+            landed[outcome.key] = SyncState(
+                state.content_hash, outcome.remote_id or write.remote_id, state.written,
+                state.edited)
+            stats["created" if outcome.created else "updated"] += 1
+    stats["unchanged"] += len(silent)
+    stats["failed"] += len(errors)
+    ledger.save_sink_states(sink.name, table.name, landed)
+    if errors:
+        ledger.record_sink_errors(sink.name, table.name, errors)
+    report(f"sync {table.name}", stats["created"] + stats["updated"])
+
+
+def read_back_orders(ledger: Ledger, sink: Any) -> Counter:
+    """People's Orders and Order items tables into the ledger, for exports."""
+    stats: Counter = Counter()
+    orders_table, items_table = sink.tables["orders"], sink.tables["order_items"]
+    contact_states = ledger.sink_states(sink.name, "contacts")
+    sink.set_links("contacts", {k: s.remote_id for k, s in contact_states.items()
+                                if s.remote_id})
+    orders = []
+    order_keys: dict[str, str] = {}
+    for row in sink.read(orders_table):
+        values = row.values
+        order_id = values.get("order_id") or row.remote_id
+        order_keys[order_id] = row.remote_id
+        if not values.get("contact") or not values.get("ordered_at"):
+            stats["orders_incomplete"] += 1
+            continue
+        orders.append({
+            "order_id": order_id, "contact_key": values["contact"],
+            "ordered_at": datetime.fromisoformat(str(values["ordered_at"])[:10]).replace(
+                tzinfo=UTC),
+            "status": values.get("status") or "", "comment": values.get("comment") or ""})
+    sink.set_links("orders", order_keys)
+    lines: dict[str, int] = Counter()
+    items = []
+    for row in sorted(sink.read(items_table), key=lambda r: r.remote_id):
+        values = row.values
+        order_id = values.get("order")
+        if not order_id or not values.get("product") or values.get("price") is None:
+            stats["order_items_incomplete"] += 1
+            continue
+        lines[order_id] += 1
+        items.append({
+            "order_id": order_id, "line": lines[order_id], "product": values["product"],
+            "price": float(values["price"]), "cost": float(values.get("cost") or 0),
+            "quantity": float(values.get("quantity") or 1)})
+    stats["orders_read"] = ledger.upsert_orders(orders)
+    stats["order_items_read"] = ledger.upsert_order_items(items)
+    return stats
+
+
+# Always in a sync's summary, zero or not.
+SUMMARY_KEYS = ("created", "updated", "unchanged", "failed", "deferred", "rows_read",
+                "rows_deleted_in_sink", "orders_read", "order_items_read", "api_calls",
+                "rate_limited")
+
+
+def sync_sink(ledger: Ledger, sink: Any, config: Any,
+              now: datetime | None = None) -> dict[str, int]:
+    stats: Counter = Counter()
+    now = now or datetime.now(UTC)
+    for name in WRITTEN_TABLES:
+        sync_table(ledger, sink, config, sink.tables[name], stats, now)
+    if config.read_back:
+        stats.update(read_back_orders(ledger, sink))
+    stats["api_calls"] = sum(v for k, v in sink.calls.items()
+                             if k not in ("timeouts", "retried", "rate_limited"))
+    stats["rate_limited"] = sink.calls["rate_limited"]
+    for warning in getattr(sink, "warnings", ()):
+        _logger().warning("%s", warning)
+    return {**dict.fromkeys(SUMMARY_KEYS, 0), **stats}
+
+
+def sync_all(settings: Settings, only: str | None = None) -> dict[str, dict[str, int]]:
+    """Sync every configured sink (or one), each with its own summary."""
+    results: dict[str, dict[str, int]] = {}
+    ledger = Ledger(settings.store)
+    try:
+        for config in settings.sinks:
+            if only and only not in (config.name, config.type):
+                continue
+            sink = SINK_BUILDERS[config.type](config, settings)
+            run_id = ledger.start_run(f"sync {config.name}")
+            stats: dict[str, int] = {}
+            try:
+                stats = sync_sink(ledger, sink, config)
+            finally:
+                ledger.finish_run(run_id, dict(stats))
+            _logger().info("%s: %s", sink.describe(), dict(stats))
+            results[config.name] = dict(stats)
+    finally:
+        ledger.close()
+    return results
+
+
+@flow(name="sync", log_prints=False)
+def sync(config: str | None = None, store: str | None = None,
+         sink: str | None = None) -> dict[str, dict[str, int]]:
+    """Push the ledger into the configured sinks and read people's work back."""
+    install_masking()
+    settings = load_settings(Path(config) if config else None, store=store)
+    return sync_all(settings, sink)

@@ -1,0 +1,50 @@
+"""Helpers for the sink tests: a ledger filled with generated leads, the way
+intake fills it (a contact book, leads, identities)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from connectors.ledger import Ledger
+from transforms.records import Lead
+
+SOURCES = ("Сайт", "Email", "Авито", "Реклама")
+START = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+
+def make_lead(number: int, *, phone_number: int | None = None, name: str | None = None,
+              source: str | None = None) -> Lead:
+    phone_number = number if phone_number is None else phone_number
+    phone = f"+7912{phone_number:07d}"
+    return Lead(
+        lead_id=f"lead-{number:06d}", channel="form",
+        received_at=START + timedelta(minutes=number),
+        name=name or f"Клиент {phone_number}", phone=phone,
+        phone_display=f"+7 (912) {phone[5:8]}-{phone[8:10]}-{phone[10:]}", phone_valid=True,
+        email=f"client{phone_number}@example.ru", company="Ромашка", legal_form="ООО",
+        position="", city="Москва", source=source or SOURCES[phone_number % len(SOURCES)],
+        source_matched=True, raw_source={"form": "site-callback"},
+        subject="Заявка с сайта", message=f"Перезвоните, заявка {number}",
+    )
+
+
+def add_leads(store: Path, leads: list[Lead]) -> None:
+    """Store leads as intake does: one contact per phone, leads linked to it."""
+    from transforms.dedupe import primary_identities
+
+    ledger = Ledger(store)
+    try:
+        with ledger.transaction() as db:
+            book = ledger.load_book(i for lead in leads for i in primary_identities(lead))
+            for lead in leads:
+                resolution = book.add(lead)
+                ledger.save_lead(db, lead, resolution.contact_key, f"form:test:{lead.lead_id}")
+            ledger.save_book(db, book)
+    finally:
+        ledger.close()
+
+
+def seed(store: Path, contacts: int) -> None:
+    """`contacts` contacts with one lead each."""
+    add_leads(store, [make_lead(n) for n in range(1, contacts + 1)])

@@ -1,0 +1,117 @@
+"""Field ownership: what LeadHub writes to a CRM row, and what it leaves to people."""
+
+from __future__ import annotations
+
+import pytest
+
+from transforms.crm import (
+    RemoteRow,
+    SyncState,
+    TableNames,
+    canonical,
+    content_hash,
+    default_tables,
+    desired_row,
+    plan_row,
+    rename_tables,
+)
+
+TABLES = default_tables(["Сайт", "Email", "Другое"], ["Новый", "В работе", "КП отправлено"])
+CONTACTS = TABLES["contacts"]
+KEY = "+79123456789"
+
+
+def desired(**changes) -> dict:
+    values = {"contact_key": KEY, "name": "Иван Петров", "phone": KEY,
+              "email": "ivan@example.ru", "source": "Сайт",
+              "first_seen": "2026-11-01T09:00:00+00:00", "leads_count": 1}
+    return desired_row(CONTACTS, {**values, **changes})
+
+
+def synced(values: dict, edited=()) -> SyncState:
+    return SyncState(content_hash(values), "recAAAAAAAAAAAAAA", dict(values), frozenset(edited))
+
+
+def test_a_new_row_gets_leadhub_fields_and_the_people_defaults():
+    write = plan_row(CONTACTS, desired(), None, None)
+    assert write.create
+    assert write.values["name"] == "Иван Петров"
+    assert write.values["status"] == "Новый"
+    assert "owner" not in write.values and "merged_into" not in write.values
+
+
+def test_an_unchanged_row_is_not_written():
+    values = desired()
+    assert plan_row(CONTACTS, values, synced(values), None) is None
+
+
+def test_only_changed_fields_are_sent():
+    before = desired()
+    write = plan_row(CONTACTS, desired(leads_count=2), synced(before), None)
+    assert write.values == {"leads_count": 2.0}
+    assert not write.create and write.remote_id == "recAAAAAAAAAAAAAA"
+
+
+def test_a_persons_correction_of_a_leadhub_field_is_kept():
+    before = desired()
+    remote = RemoteRow("recAAAAAAAAAAAAAA", KEY, {**before, "name": "Иван Петрович"})
+    write = plan_row(CONTACTS, desired(name="Иван Петров", leads_count=2), synced(before), remote)
+    assert "name" not in write.values
+    assert write.values == {"leads_count": 2.0}
+    assert "name" in write.state.edited
+    # ... and stays theirs on later runs, when the row is not read again
+    later = plan_row(CONTACTS, desired(name="Иван П.", leads_count=3), write.state, None)
+    assert "name" not in later.values
+
+
+def test_a_field_a_person_emptied_is_filled_again():
+    before = desired()
+    remote = RemoteRow("recAAAAAAAAAAAAAA", KEY, {**before, "email": None})
+    write = plan_row(CONTACTS, before, synced(before), remote)
+    assert write.values == {"email": "ivan@example.ru"}
+
+
+def test_people_owned_fields_are_never_sent_to_an_existing_row():
+    before = desired()
+    remote = RemoteRow("recAAAAAAAAAAAAAA", KEY, {**before, "status": "Клиент"})
+    write = plan_row(CONTACTS, desired(leads_count=5), synced(before), remote)
+    assert set(write.values) == {"leads_count"}
+
+
+def test_a_row_a_person_created_with_the_key_keeps_their_values():
+    remote = RemoteRow("recBBBBBBBBBBBBBB", KEY, {"contact_key": KEY, "name": "Ваня"})
+    write = plan_row(CONTACTS, desired(), None, remote)
+    assert not write.create
+    assert "name" not in write.values and write.values["email"] == "ivan@example.ru"
+    assert "status" not in write.values
+
+
+def test_a_deleted_row_is_created_again_with_defaults():
+    values = desired()
+    write = plan_row(CONTACTS, values, synced(values), None, gone=True)
+    assert write.create and write.values["status"] == "Новый"
+
+
+@pytest.mark.parametrize(
+    ("field_name", "given", "expected"),
+    [
+        ("first_seen", "2026-11-01T12:00:00+03:00", "2026-11-01T09:00:00Z"),
+        ("first_seen", "2026-11-01T09:00:00.000Z", "2026-11-01T09:00:00Z"),
+        ("leads_count", "3", 3.0),
+        ("name", "  Иван  ", "Иван"),
+        ("name", "", None),
+        ("name", {"error": "#ERROR!"}, None),
+    ],
+    ids=["datetime-offset", "datetime-airtable-ms", "number-text", "text-trimmed",
+         "empty-is-none", "formula-error"],
+)
+def test_canonical_values_compare_whatever_the_sink_returned(field_name, given, expected):
+    assert canonical(CONTACTS.field(field_name), given) == expected
+
+
+def test_config_titles_rename_tables_and_fields():
+    renamed = rename_tables(TABLES, {"contacts": TableNames("Клиенты", {"name": "ФИО"})})
+    assert renamed["contacts"].title == "Клиенты"
+    assert renamed["contacts"].field("name").title == "ФИО"
+    with pytest.raises(ValueError, match="has no field.*its fields are"):
+        rename_tables(TABLES, {"contacts": TableNames(None, {"nmae": "ФИО"})})

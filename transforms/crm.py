@@ -1,0 +1,396 @@
+"""The CRM tables LeadHub keeps in Airtable or Google Sheets, and the rules for
+writing to them without overwriting people's work.
+
+Field ownership (DESIGN.md): LeadHub owns the contact data, the source and the
+lead history; people own status, stage, owner, notes and amounts. LeadHub sets
+a people-owned field only when it creates the row. A LeadHub field a person has
+changed becomes theirs: LeadHub fills it again only if they empty it.
+
+Values here are canonical and sink-neutral: text as str, numbers as float,
+times as ISO UTC strings ending in Z, dates as YYYY-MM-DD, a link as the key of
+the linked row, an empty value as None. Each sink converts to and from its own
+cell formats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+FieldType = Literal[
+    "text", "long_text", "phone", "email", "select", "datetime", "date", "number",
+    "currency", "percent", "checkbox", "link", "formula", "rollup",
+]
+Owner = Literal["leadhub", "people"]
+COMPUTED: frozenset[str] = frozenset({"formula", "rollup"})
+
+
+@dataclass(frozen=True)
+class CrmField:
+    """One field (Airtable) or column (Sheets). `name` is LeadHub's own name for
+    it; `title` is what the base or sheet calls it (config can rename it)."""
+
+    name: str
+    title: str
+    type: FieldType
+    owner: Owner = "leadhub"
+    options: tuple[str, ...] = ()
+    link: str = ""
+    # formula in field titles ({Price} * {Quantity}), or a rollup "link.field:SUM"
+    formula: str = ""
+    # what a people-owned field gets when LeadHub creates the row
+    default: Any = None
+
+    @property
+    def computed(self) -> bool:
+        return self.type in COMPUTED
+
+
+@dataclass(frozen=True)
+class CrmTable:
+    """`written`: LeadHub writes its rows (contacts, leads, ...); otherwise people
+    keep the table and LeadHub only reads it back (orders)."""
+
+    name: str
+    title: str
+    key: str
+    fields: tuple[CrmField, ...]
+    written: bool = True
+
+    def field(self, name: str) -> CrmField:
+        for each in self.fields:
+            if each.name == name:
+                return each
+        raise KeyError(f"{self.title} has no field {name!r}")
+
+    @property
+    def key_field(self) -> CrmField:
+        return self.field(self.key)
+
+    def owned_by(self, owner: Owner) -> tuple[CrmField, ...]:
+        return tuple(f for f in self.fields if f.owner == owner and not f.computed)
+
+    @property
+    def stored(self) -> tuple[CrmField, ...]:
+        """Fields that hold values (not formulas or rollups)."""
+        return tuple(f for f in self.fields if not f.computed)
+
+
+CONTACT_STATUSES = ("Новый", "В работе", "Клиент", "Отказ")
+
+
+def default_tables(
+    source_categories: Iterable[str], funnel_stages: Iterable[str]
+) -> dict[str, CrmTable]:
+    """The tables `leadhub schema init` creates, with their default titles."""
+    sources = tuple(source_categories)
+    stages = tuple(funnel_stages)
+    first_stage = stages[0] if stages else None
+    text = "text"
+    contacts = CrmTable("contacts", "Contacts", "contact_key", (
+        CrmField("name", "Name", text),
+        CrmField("contact_key", "Contact key", text),
+        CrmField("phone", "Phone", "phone"),
+        CrmField("phone_display", "Phone display", text),
+        CrmField("email", "Email", "email"),
+        CrmField("company", "Company", text),
+        CrmField("legal_form", "Legal form", text),
+        CrmField("position", "Position", text),
+        CrmField("city", "City", text),
+        CrmField("source", "Source", "select", options=sources),
+        CrmField("first_seen", "First seen", "datetime"),
+        CrmField("last_seen", "Last seen", "datetime"),
+        CrmField("leads_count", "Leads count", "number"),
+        CrmField("segment", "Segment", text),
+        CrmField("merged_into", "Merged into", text),
+        CrmField("status", "Status", "select", "people", CONTACT_STATUSES, default="Новый"),
+        CrmField("owner", "Owner", text, "people"),
+        CrmField("notes", "Notes", "long_text", "people"),
+        CrmField("revenue", "Revenue", "rollup", formula="orders.revenue:SUM"),
+        CrmField("profit", "Profit", "rollup", formula="orders.profit:SUM"),
+    ))
+    leads = CrmTable("leads", "Leads", "lead_id", (
+        CrmField("lead_id", "Lead id", text),
+        CrmField("contact", "Contact", "link", link="contacts"),
+        CrmField("received_at", "Received at", "datetime"),
+        CrmField("channel", "Channel", text),
+        CrmField("source", "Source", "select", options=sources),
+        CrmField("raw_source", "Raw source", "long_text"),
+        CrmField("name", "Name", text),
+        CrmField("phone", "Phone", "phone"),
+        CrmField("email", "Email", "email"),
+        CrmField("company", "Company", text),
+        CrmField("subject", "Subject", text),
+        CrmField("message", "Message", "long_text"),
+        CrmField("stage", "Stage", "select", "people", stages, default=first_stage),
+        CrmField("owner", "Owner", text, "people"),
+        CrmField("notes", "Notes", "long_text", "people"),
+        CrmField("amount", "Amount", "currency", "people"),
+    ))
+    review = CrmTable("needs_review", "Needs review", "item_id", (
+        CrmField("item_id", "Item id", text),
+        CrmField("source", "Source", text),
+        CrmField("kind", "Kind", text),
+        CrmField("received_at", "Received at", "datetime"),
+        CrmField("state", "State", text),
+        CrmField("reason", "Reason", "long_text"),
+        CrmField("excerpt", "Excerpt", "long_text"),
+        CrmField("resolved", "Resolved", "checkbox", "people"),
+        CrmField("notes", "Notes", "long_text", "people"),
+    ))
+    orders = CrmTable("orders", "Orders", "order_id", (
+        CrmField("order_id", "Order", text, "people"),
+        CrmField("ordered_at", "Date", "date", "people"),
+        CrmField("status", "Status", text, "people"),
+        CrmField("contact", "Contact", "link", "people", link="contacts"),
+        CrmField("comment", "Comment", "long_text", "people"),
+        CrmField("revenue", "Revenue", "rollup", formula="order_items.revenue:SUM"),
+        CrmField("cost", "Cost", "rollup", formula="order_items.cost_total:SUM"),
+        CrmField("profit", "Profit", "rollup", formula="order_items.profit:SUM"),
+        CrmField("margin", "Margin", "formula",
+                 formula="IF({Revenue}, {Profit} / {Revenue}, BLANK())"),
+    ), written=False)
+    order_items = CrmTable("order_items", "Order items", "item", (
+        CrmField("item", "Item", text, "people"),
+        CrmField("order", "Order", "link", "people", link="orders"),
+        CrmField("ordered_at", "Date", "date", "people"),
+        CrmField("product", "Product", text, "people"),
+        CrmField("price", "Price", "currency", "people"),
+        CrmField("cost", "Cost", "currency", "people"),
+        CrmField("quantity", "Quantity", "number", "people"),
+        CrmField("revenue", "Revenue", "formula", formula="{Price} * {Quantity}"),
+        CrmField("cost_total", "Cost total", "formula", formula="{Cost} * {Quantity}"),
+        CrmField("profit", "Profit", "formula", formula="{Revenue} - {Cost total}"),
+        CrmField("margin", "Margin", "formula",
+                 formula="IF({Revenue}, {Profit} / {Revenue}, BLANK())"),
+    ), written=False)
+    tasks = CrmTable("tasks", "Tasks", "task_id", (
+        CrmField("title", "Task", text),
+        CrmField("task_id", "Task id", text),
+        CrmField("contact", "Contact", "link", link="contacts"),
+        CrmField("due_at", "Due", "datetime"),
+        CrmField("rule", "Rule", text),
+        CrmField("details", "Details", "long_text"),
+        CrmField("done", "Done", "checkbox", "people"),
+        CrmField("notes", "Notes", "long_text", "people"),
+    ))
+    return {t.name: t for t in (contacts, leads, review, orders, order_items, tasks)}
+
+
+@dataclass(frozen=True)
+class TableNames:
+    """A user's own title for a table and its fields (config `tables:`)."""
+
+    title: str | None = None
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+def rename_tables(
+    tables: dict[str, CrmTable], names: Mapping[str, TableNames]
+) -> dict[str, CrmTable]:
+    """Apply the config's titles. Unknown table or field names are errors that
+    list the known ones, so a typo does not silently sync to a default title."""
+    renamed = dict(tables)
+    for table_name, given in names.items():
+        if table_name not in tables:
+            raise ValueError(f"unknown table {table_name!r}; the tables are: {', '.join(tables)}")
+        table = tables[table_name]
+        known = {f.name for f in table.fields}
+        unknown = set(given.fields) - known
+        if unknown:
+            raise ValueError(
+                f"{table_name} has no field(s) {', '.join(sorted(unknown))}; its fields are: "
+                + ", ".join(f.name for f in table.fields)
+            )
+        fields = tuple(replace(f, title=given.fields.get(f.name, f.title)) for f in table.fields)
+        renamed[table_name] = replace(table, title=given.title or table.title, fields=fields)
+    return renamed
+
+
+# --- canonical values ----------------------------------------------------------
+
+
+def canonical(crm_field: CrmField, value: Any) -> Any:
+    """One spelling per value, so a value read back compares equal to the one
+    written whatever format the sink returned it in."""
+    if value is None or value == "" or value == [] or value is False:
+        return None
+    kind = crm_field.type
+    if kind in ("number", "currency", "percent"):
+        try:
+            return round(float(value), 6)
+        except (TypeError, ValueError):
+            return str(value).strip() or None
+    if kind == "checkbox":
+        return True if value in (True, "TRUE", "true", 1, "1", "✓") else None
+    if kind == "datetime":
+        return iso_time(value)
+    if kind == "date":
+        text = str(value).strip()
+        return text[:10] or None
+    if kind == "link" and isinstance(value, list):
+        return value[0] if value else None
+    if isinstance(value, dict):  # a formula's error or NaN
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def iso_time(value: Any) -> str | None:
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        text = str(value).strip()
+        if not text:
+            return None
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return text
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def content_hash(values: Mapping[str, Any]) -> str:
+    text = json.dumps(values, ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+# --- desired rows from the ledger ----------------------------------------------
+
+_MESSAGE_LIMIT = 20_000  # far under Airtable's 100k per cell and Sheets' 50k
+
+
+def contact_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "contact_key": row["contact_key"], "name": row["name"], "phone": row["phone"],
+        "phone_display": row["phone_display"], "email": row["email"],
+        "company": row["company"], "legal_form": row["legal_form"],
+        "position": row["position"], "city": row["city"], "source": row["source"],
+        "first_seen": row["first_seen"], "last_seen": row["last_seen"],
+        "leads_count": row["leads_count"], "segment": row["segment"],
+        "merged_into": row["merged_into"],
+    }
+
+
+def lead_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    raw_source = json.loads(row["raw_source"] or "{}")
+    return {
+        "lead_id": row["lead_id"], "contact": row["contact_key"],
+        "received_at": row["received_at"], "channel": row["channel"],
+        "source": row["source"],
+        "raw_source": "\n".join(f"{k}: {v}" for k, v in sorted(raw_source.items())),
+        "name": row["name"], "phone": row["phone"], "email": row["email"],
+        "company": row["company"], "subject": row["subject"],
+        "message": (row["message"] or "")[:_MESSAGE_LIMIT],
+    }
+
+
+def review_values(row: Mapping[str, Any], excerpt: str) -> dict[str, Any]:
+    return {
+        "item_id": row["item_id"], "source": row["source"], "kind": row["kind"],
+        "received_at": row["received_at"], "state": row["state"], "reason": row["reason"],
+        "excerpt": excerpt[:2000],
+    }
+
+
+def desired_row(table: CrmTable, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The canonical LeadHub-owned values of one row."""
+    return {f.name: canonical(f, values.get(f.name)) for f in table.owned_by("leadhub")}
+
+
+# --- planning one row's write ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """What LeadHub last wrote to one row of one sink."""
+
+    content_hash: str
+    remote_id: str | None
+    written: dict[str, Any]
+    edited: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class RemoteRow:
+    """A row as read from the sink, in canonical values by field name."""
+
+    remote_id: str
+    key: str
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RowWrite:
+    """Values to send for one row, and the state to keep once they land."""
+
+    key: str
+    values: dict[str, Any]
+    create: bool
+    remote_id: str | None
+    state: SyncState
+
+
+def plan_row(
+    table: CrmTable,
+    desired: dict[str, Any],
+    state: SyncState | None,
+    remote: RemoteRow | None,
+    *,
+    gone: bool = False,
+) -> RowWrite | None:
+    """What to write for one row, or None when the sink already holds it.
+
+    `remote` is the row as just read (it changed since the last sync, or was
+    never synced); None means it was not read because it did not change, so it
+    still holds what LeadHub wrote. `gone` means a person deleted the row and
+    it is to be created again.
+    """
+    digest = content_hash(desired)
+    if state and remote is None and not gone and state.content_hash == digest:
+        return None
+    create = gone or (state is None and remote is None)
+    if create:
+        return _creation(table, desired, digest, state)
+    current = remote.values if remote else state.written
+    written = state.written if state else {}
+    edited = set(state.edited) if state else set()
+    for name, value in current.items():
+        if name in desired and value is not None:
+            # A value LeadHub did not write (a person's correction, or a row a
+            # person created with the key) is theirs from now on.
+            if value != written.get(name, desired[name]):
+                edited.add(name)
+    send = {}
+    for name, value in desired.items():
+        if name in edited and current.get(name) is not None:
+            continue
+        if current.get(name) != value:
+            send[name] = value
+    remote_id = remote.remote_id if remote else state.remote_id
+    new_written = {**written, **{k: v for k, v in desired.items() if k not in edited}, **send}
+    new_state = SyncState(digest, remote_id, new_written, frozenset(edited))
+    return RowWrite(desired[table.key], send, False, remote_id, new_state)
+
+
+def _creation(
+    table: CrmTable, desired: dict[str, Any], digest: str, state: SyncState | None
+) -> RowWrite:
+    defaults = {
+        f.name: canonical(f, f.default) for f in table.owned_by("people") if f.default is not None
+    }
+    values = {**{k: v for k, v in desired.items() if v is not None}, **defaults}
+    values[table.key] = desired[table.key]
+    new_state = SyncState(digest, None, dict(desired))
+    return RowWrite(desired[table.key], values, True, None, new_state)
+
+
+def people_values(table: CrmTable, remote: RemoteRow) -> dict[str, Any]:
+    """The people-owned values of a row read back, for the ledger and reports."""
+    return {f.name: remote.values.get(f.name) for f in table.owned_by("people")}

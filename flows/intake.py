@@ -208,6 +208,11 @@ def intake(
         from flows.sync import sync_all
 
         stats["sinks"] = sync_all(settings)
+    if not paths and (settings.alerts or settings.task_rules):
+        from flows.alerts import run_alerts
+
+        # after the sync, so messages can link to the new rows
+        stats["alerts"] = run_alerts(settings)
     after = settings.export.after_intake
     if after is not None:
         from flows.export import export_tables

@@ -24,6 +24,7 @@ from prefect.exceptions import MissingContextError
 import flows  # noqa: F401  (Prefect settings before prefect is imported)
 from connectors.airtable import AirtableSink
 from connectors.ledger import Ledger
+from leadhub.errors import FatalError, TransientError
 from leadhub.logs import install_masking
 from leadhub.progress import report
 from leadhub.settings import Settings, load_settings
@@ -42,8 +43,8 @@ from transforms.crm import (
 )
 from transforms.exports import preview
 
-# Tables LeadHub writes, in link order: a lead links to its contact.
-WRITTEN_TABLES = ("contacts", "leads", "needs_review")
+# Tables LeadHub writes, in link order: leads and tasks link to their contact.
+WRITTEN_TABLES = ("contacts", "leads", "needs_review", "tasks")
 # Rows planned and written between two ledger commits.
 WRITE_CHUNK = 200
 # Sink and ledger clocks may differ a little; re-reading a few seconds is cheap.
@@ -82,6 +83,8 @@ def build_sink(settings: Settings, name: str):
 
 
 def _rows_of(ledger: Ledger, table_name: str) -> Iterable[dict]:
+    if table_name == "tasks":
+        return ledger.task_rows()
     shape = {
         "contacts": contact_values,
         "leads": lead_values,
@@ -130,11 +133,13 @@ def sync_table(ledger: Ledger, sink: Any, config: Any, table: CrmTable, stats: C
     if config.read_back:
         values = {key: people_values(table, row) for key, row in remote.items() if key in states}
         ledger.save_people_values(sink.name, table.name, values)
+        if table.name == "tasks":
+            # `done` drives reminders: a task ticked in the CRM is not reminded again
+            ledger.save_task_done({key: bool(people.get("done"))
+                                   for key, people in values.items()})
 
-    if table.name == "leads":
-        contact_states = ledger.sink_states(sink.name, "contacts")
-        sink.set_links("contacts", {k: s.remote_id for k, s in contact_states.items()
-                                    if s.remote_id})
+    if any(f.type == "link" for f in table.stored):
+        _share_contact_links(ledger, sink)
 
     pending: list[RowWrite] = []
     for values in _rows_of(ledger, table.name):
@@ -196,13 +201,17 @@ def _write(ledger: Ledger, sink: Any, table: CrmTable, writes: list[RowWrite],
     report(f"sync {table.name}", stats["created"] + stats["updated"])
 
 
+def _share_contact_links(ledger: Ledger, sink: Any) -> None:
+    contact_states = ledger.sink_states(sink.name, "contacts")
+    sink.set_links("contacts", {key: state.remote_id for key, state in contact_states.items()
+                                if state.remote_id})
+
+
 def read_back_orders(ledger: Ledger, sink: Any) -> Counter:
     """People's Orders and Order items tables into the ledger, for exports."""
     stats: Counter = Counter()
     orders_table, items_table = sink.tables["orders"], sink.tables["order_items"]
-    contact_states = ledger.sink_states(sink.name, "contacts")
-    sink.set_links("contacts", {k: s.remote_id for k, s in contact_states.items()
-                                if s.remote_id})
+    _share_contact_links(ledger, sink)
     orders = []
     order_keys: dict[str, str] = {}
     for row in sink.read(orders_table):
@@ -269,12 +278,23 @@ def sync_all(settings: Settings, only: str | None = None) -> dict[str, dict[str,
             sink = SINK_BUILDERS[config.type](config, settings)
             run_id = ledger.start_run(f"sync {config.name}")
             stats: dict[str, int] = {}
+            # The sink's health sits beside the mailboxes' in `leadhub status`.
+            health = (f"sink:{config.name}", "sync")
             try:
                 stats = sync_sink(ledger, sink, config)
+            except (FatalError, TransientError) as error:
+                ledger.record_failure(*health, str(error))
+                if isinstance(error, FatalError):
+                    raise
+                # Everything is in the ledger: the next run catches up.
+                _logger().error("%s: %s", sink.describe(), error)
+                stats = {"sink_failed": 1}
+            else:
+                ledger.record_success(*health)
             finally:
                 ledger.finish_run(run_id, dict(stats))
-            _logger().info("%s: %s", sink.describe(), dict(stats))
-            results[config.name] = dict(stats)
+            _logger().info("%s: %s", sink.describe(), stats)
+            results[config.name] = stats
     finally:
         ledger.close()
     return results

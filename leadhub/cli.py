@@ -114,6 +114,7 @@ SINK_SUMMARY_ROWS = (
     ("orders_read", "orders read back"),
     ("api_calls", "API calls"),
     ("rate_limited", "of them refused by the rate limit"),
+    ("sink_failed", "sync failed (see the log; the next run catches up)"),
 )
 
 
@@ -126,6 +127,9 @@ def _summary(stats: dict[str, int], title: str) -> None:
     console.print(table)
     for sink, sink_stats in (stats.get("sinks") or {}).items():
         _sink_summary(sink, sink_stats)
+    if stats.get("alerts"):
+        console.print("Alerts: " + ", ".join(
+            f"{key.replace('_', ' ')} {value}" for key, value in stats["alerts"].items()))
 
 
 def _sink_summary(sink: str, stats: dict[str, int]) -> None:
@@ -261,6 +265,11 @@ def _scheduled_run(config: Path, db: Path | None, settings: Settings, sweep_only
         stats = _run_intake(config, db, None)
         _summary(stats, f"Run {number} at {stamp}")
         _warn_failed_sources(stats)
+        if settings.reminders.channels or settings.alerts:
+            from flows.alerts import run_reminders
+
+            # due tasks, and alerts that waited for quiet hours or a retry
+            run_reminders(settings)
 
     return run_once
 
@@ -329,6 +338,7 @@ def status(db: DbOption = None, config: ConfigOption = None) -> None:
         _print_status(ledger)
         _print_sources(ledger, settings.down_after_minutes)
         _print_sink_errors(ledger)
+        _print_alerts(ledger)
     finally:
         ledger.close()
 
@@ -357,6 +367,31 @@ def _print_sources(ledger, down_after_minutes: int) -> None:
                       row["last_success_at"] or "never", row["last_message_at"] or "",
                       row["checkpoint"] or "", mask_pii(row["last_error"]))
     console.print(table)
+
+
+def _print_alerts(ledger) -> None:
+    counts = ledger.alert_counts()
+    if not counts:
+        return
+    console.print("Alerts: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
+    for row in ledger.alert_problems():
+        console.print(f"  [yellow]failed[/] {row['rule']} -> {row['channel']}"
+                      f" after {row['attempts']} attempt(s): {mask_pii(row['last_error'])}",
+                      soft_wrap=True)
+
+
+@app.command()
+def digest(config: ConfigOption = None, db: DbOption = None) -> None:
+    """Send yesterday's summary now (the digest flow runs it every morning)."""
+    from flows.alerts import run_digest
+
+    settings = _settings(config, db)
+    if not settings.digest.channels:
+        raise _fail("digest.channels is empty: name the channels the digest goes to")
+    markdown, stats = run_digest(settings)
+    console.print(markdown, markup=False, highlight=False)
+    if stats.get("alerts_failed"):
+        raise typer.Exit(code=1)
 
 
 def _print_sink_errors(ledger) -> None:

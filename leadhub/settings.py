@@ -553,7 +553,7 @@ class Settings(_Strict):
     form_subjects: list[str]
     position_words: list[str]
     notification_presets: list[NotificationPresetConfig] = Field(default_factory=list)
-    # alerts, follow-up tasks, reminders and the digest (docs/alerts.md)
+    # alerts, follow-up tasks, reminders and the digest (README: "Alerts and reminders")
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     alerts: list[AlertRuleConfig] = Field(default_factory=list)
     quiet_hours: QuietHoursConfig | None = None

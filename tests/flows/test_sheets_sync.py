@@ -219,3 +219,48 @@ def test_orders_sheets_come_back_into_the_ledger(sheets, tmp_path):
         ledger.close()
     assert tuple(row)[:2] == ("A-7", "+79120000002")
     assert row[2].startswith("2026-11-20")
+
+
+def test_a_merge_marks_the_merged_contact_and_moves_its_leads(sheets, tmp_path):
+    store = tmp_path / "leadhub.db"
+    by_phone = make_lead(1)
+    by_email = make_lead(2, phone_number=2)
+    by_email.phone = by_email.phone_display = ""
+    by_email.phone_valid = False
+    add_leads(store, [by_phone, by_email])
+    settings, spreadsheet = ready_sheet(sheets, store)
+    sync_all(settings)
+    # one person after all: the phone of the first and the email of the second
+    both = make_lead(3, phone_number=1)
+    both.email = by_email.email
+    add_leads(store, [both])
+
+    sync_all(settings)
+
+    contacts = rows_by_key(sheets, spreadsheet, "Contacts", "Contact key")
+    assert contacts["client2@example.ru"][0]["Merged into"] == "+79120000001"
+    leads = rows_by_key(sheets, spreadsheet, "Leads", "Lead id")
+    assert {leads[f"lead-00000{n}"][0]["Contact"] for n in (1, 2, 3)} == {"+79120000001"}
+
+
+def test_quarantined_items_are_listed_in_needs_review(sheets, tmp_path):
+    from datetime import UTC, datetime
+
+    from transforms.records import RawItem
+
+    store = tmp_path / "leadhub.db"
+    ledger = Ledger(store)
+    try:
+        ledger.store_raw_items([RawItem("form:site:1", "site", "form", b'{"name": "Bob"}',
+                                        datetime(2026, 11, 20, tzinfo=UTC))])
+        with ledger.transaction() as db:
+            ledger.mark_item(db, "form:site:1", "quarantined", "no phone or email")
+    finally:
+        ledger.close()
+    settings, spreadsheet = ready_sheet(sheets, store)
+
+    sync_all(settings)
+
+    row = rows_by_key(sheets, spreadsheet, "Needs review", "Item id")["form:site:1"][0]
+    assert row["Reason"] == "no phone or email"
+    assert "Bob" in row["Excerpt"]

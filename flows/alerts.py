@@ -1,0 +1,421 @@
+"""The alerts, reminders and digest flows: what happened in the ledger ->
+alerts and follow-up tasks -> notification channels (apprise).
+
+`alerts` runs after intake and sync: each alert rule turns the events since
+its mark into alerts (one per rule, event and channel; queuing one twice keeps
+one), each task rule makes its tasks, and every alert that is due goes out.
+`reminders` (every 15 minutes) queues one reminder per task due and not done,
+once per due time. `digest` (every morning) sends yesterday's summary and
+keeps it as a Prefect artifact.
+
+Delivery is at most once. An alert is marked `sending` in its own transaction
+before it goes out and `sent` right after. A run that dies in between leaves
+it `sending`; the next run past `delivery.unconfirmed_after_minutes` reports
+it as unconfirmed instead of sending it again, since it may well have arrived.
+A send that fails is tried again in later runs with backoff, up to
+`delivery.max_attempts`, and then reported.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.exceptions import MissingContextError
+
+import flows  # noqa: F401  (Prefect settings before prefect is imported)
+from connectors import notify
+from connectors.ledger import Ledger
+from connectors.retry import backoff_delays
+from leadhub.logs import install_masking
+from leadhub.settings import ChannelConfig, Settings, load_settings
+from transforms.alerts import (
+    DIGEST_RULE,
+    LEAD_EVENTS,
+    REMINDERS_RULE,
+    Alert,
+    AlertRule,
+    DigestData,
+    Event,
+    Outage,
+    Outgoing,
+    OverdueTask,
+    Presentation,
+    Queued,
+    QuietHours,
+    TaskRule,
+    alert_id,
+    alerts_for,
+    compose_digest,
+    digest_day,
+    lead_events,
+    order_status_event,
+    outage_event,
+    plan_messages,
+    quarantine_event,
+    release_time,
+    reminder_alerts,
+    reminder_values,
+    row_link,
+    silence_event,
+    sink_error_event,
+    spreadsheet_key,
+    stage_event,
+    task_for,
+)
+from transforms.exports import preview
+
+Sender = Callable[[str, str, str, bool], notify.SendResult]
+
+UNCONFIRMED = ("the run stopped while sending it, so it may or may not have arrived;"
+               " it is not sent again, so that it cannot arrive twice")
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter:
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("leadhub.alerts")
+
+
+@dataclass
+class Run:
+    """One run's settings, ledger and clock, and what follows from them."""
+
+    settings: Settings
+    ledger: Ledger
+    now: datetime
+
+    @cached_property
+    def show(self) -> Presentation:
+        delivery = self.settings.delivery
+        return Presentation(ZoneInfo(self.settings.timezone), delivery.language,
+                            delivery.excerpt_chars)
+
+    @cached_property
+    def quiet(self) -> QuietHours | None:
+        hours = self.settings.quiet_hours
+        return hours.quiet_hours(self.settings.timezone) if hours else None
+
+    @cached_property
+    def _sinks(self) -> dict[str, tuple[str, str]]:
+        return {sink.name: (sink.type, sink.base if sink.type == "airtable"
+                            else spreadsheet_key(sink.spreadsheet))
+                for sink in self.settings.sinks}
+
+    def links(self, kind: str, keys: list[str]) -> dict[str, str]:
+        """key -> the address of its row in the first configured sink that has it."""
+        found = self.ledger.remote_ids(self._sinks, kind, keys)
+        links = {}
+        for key, remote in found.items():
+            for sink, (sink_type, where) in self._sinks.items():
+                if remote.get(sink):
+                    links[key] = row_link(sink_type, where, remote[sink])
+                    break
+        return links
+
+
+# --- events -> alerts and tasks ---------------------------------------------------
+
+
+def raise_events(run: Run) -> Counter:
+    """Alerts and follow-up tasks for what happened since each rule's mark."""
+    scopes = [f"alert:{rule.name}" for rule in run.settings.alerts] + [
+        f"task:{rule.name}" for rule in run.settings.task_rules if rule.trigger in LEAD_EVENTS]
+    marks = {scope: run.ledger.rule_mark(scope) or run.ledger.start_rule(scope)
+             for scope in scopes}
+    first = min((mark["lead_position"] for mark in marks.values()), default=None)
+    leads = _lead_events(run, first) if first is not None else []
+    stats: Counter = Counter()
+    for config in run.settings.alerts:
+        scope = f"alert:{config.name}"
+        stats["alerts_queued"] += _queue_rule_alerts(run, config.rule(), scope, marks[scope],
+                                                     leads)
+    for config in run.settings.task_rules:
+        scope = f"task:{config.name}"
+        if scope in marks:
+            stats["tasks_created"] += _lead_tasks(run, config.rule(), scope, marks[scope],
+                                                  leads)
+        else:
+            stats["tasks_created"] += _change_tasks(run, config.rule(), scope)
+    return stats
+
+
+def _lead_events(run: Run, after: int) -> list[tuple[int, list[Event]]]:
+    rows = run.ledger.leads_after(after)
+    links = run.links("leads", [row["lead_id"] for row in rows])
+    return [(row["position"], lead_events(row, links.get(row["lead_id"], ""), run.show))
+            for row in rows]
+
+
+def _moved(mark: dict, leads: list[tuple[int, list[Event]]]) -> dict:
+    return {**mark, "lead_position": max([mark["lead_position"], *(p for p, _ in leads)])}
+
+
+def _queue_rule_alerts(run: Run, rule: AlertRule, scope: str, mark: dict,
+                       leads: list[tuple[int, list[Event]]]) -> int:
+    events = [event for position, found in leads if position > mark["lead_position"]
+              for event in found]
+    if "quarantined" in rule.events:
+        rows = run.ledger.quarantined_since(mark["since"])
+        links = run.links("needs_review", [row["item_id"] for row in rows])
+        events += [quarantine_event(row, preview(row["payload"]), links.get(row["item_id"], ""),
+                                    run.show) for row in rows]
+    if "sink_error" in rule.events:
+        events += [sink_error_event(row, run.show) for row in run.ledger.sink_error_list()
+                   if row["failed_at"] >= mark["since"]]
+    if rule.events & {"source_down", "sink_down"}:
+        events += _outages(run)
+    queued = alerts_for(rule, events, run.now, run.quiet, run.show.language)
+    return run.ledger.queue_alerts(queued, run.now, (scope, _moved(mark, leads)))
+
+
+def _outages(run: Run) -> list[Event]:
+    down_after = timedelta(minutes=run.settings.down_after_minutes)
+    events = (outage_event(row, run.now, down_after, run.show)
+              for row in run.ledger.source_health())
+    return [event for event in events if event]
+
+
+def _lead_tasks(run: Run, rule: TaskRule, scope: str, mark: dict,
+                leads: list[tuple[int, list[Event]]]) -> int:
+    tasks = [task_for(rule, event, run.now) for position, found in leads
+             if position > mark["lead_position"] for event in found]
+    return run.ledger.add_tasks([task for task in tasks if task], run.now, scope,
+                                mark=_moved(mark, leads))
+
+
+def _change_tasks(run: Run, rule: TaskRule, scope: str) -> int:
+    """Tasks for stages, order statuses and silences. The ledger keeps no
+    time of these changes, so a rule's first run takes the ones already true
+    as its baseline and acts only on those that appear later."""
+    events = _trigger_events(run, rule)
+    if run.ledger.rule_mark(scope) is None:
+        run.ledger.start_rule(scope, baseline=[event.key for event in events])
+        return 0
+    acted_on = run.ledger.marked_events(scope)
+    fresh = [event for event in events if event.key not in acted_on]
+    tasks = [task_for(rule, event, run.now) for event in fresh]
+    return run.ledger.add_tasks([task for task in tasks if task], run.now, scope,
+                                fired=[event.key for event in fresh])
+
+
+def _trigger_events(run: Run, rule: TaskRule) -> list[Event]:
+    if rule.trigger == "stage":
+        rows = run.ledger.leads_at_stages(sorted(rule.stages))
+        links = run.links("leads", [row["lead_id"] for row in rows])
+        return [stage_event(row, links.get(row["lead_id"], ""), run.now) for row in rows]
+    if rule.trigger == "order_status":
+        return [order_status_event(row, run.now)
+                for row in run.ledger.orders_with_statuses(sorted(rule.statuses))]
+    quiet_since = run.now - timedelta(days=rule.silent_days)
+    return [silence_event(row, run.now, run.show)
+            for row in run.ledger.silent_clients(quiet_since)]
+
+
+# --- reminders ------------------------------------------------------------------
+
+
+def queue_reminders(run: Run) -> Counter:
+    """One reminder per task that is due and not done, once per due time."""
+    config = run.settings.reminders
+    if not config.channels:
+        return Counter()
+    rows = run.ledger.tasks_to_remind(run.now)
+    task_links = run.links("tasks", [row["task_id"] for row in rows])
+    contact_links = run.links("contacts", [row["contact_key"] for row in rows])
+    send_after = release_time(run.now, run.quiet, config.during_quiet_hours == "wait")
+    queued: list[Alert] = []
+    reminded: dict[str, str] = {}
+    for row in rows:
+        link = task_links.get(row["task_id"]) or contact_links.get(row["contact_key"], "")
+        values = reminder_values(row, link, run.now, run.show)
+        queued += reminder_alerts(row, values, config.channels, send_after, run.show.language,
+                                  config.title, config.template)
+        reminded[row["task_id"]] = row["due_at"]
+    return Counter(reminders_queued=run.ledger.queue_reminders(queued, reminded, run.now))
+
+
+# --- delivery -------------------------------------------------------------------
+
+
+def deliver(run: Run, send: Sender) -> Counter:
+    """Send every alert that is due, channel by channel, a burst as one message."""
+    stats: Counter = Counter()
+    delivery = run.settings.delivery
+    stale = run.now - timedelta(minutes=delivery.unconfirmed_after_minutes)
+    for row in run.ledger.abandon_unconfirmed(stale, UNCONFIRMED):
+        _logger().warning("alert %s (%s) to channel %s: unconfirmed: %s", row["rule"],
+                          row["event_kind"], row["channel"], UNCONFIRMED)
+        stats["alerts_unconfirmed"] += 1
+    stats["reminders_cancelled"] += run.ledger.cancel_done_reminders()
+    in_quiet_hours = run.quiet is not None and run.quiet.end_after(run.now) is not None
+    by_channel: dict[str, list] = {}
+    for row in run.ledger.due_alerts(run.now):
+        if in_quiet_hours and _waits_quiet_hours(run.settings, row["rule"]):
+            stats["alerts_waiting"] += 1
+            continue
+        by_channel.setdefault(row["channel"], []).append(row)
+    for channel, rows in by_channel.items():
+        config = run.settings.channels.get(channel)
+        if config is None:
+            run.ledger.give_up_alerts([row["alert_id"] for row in rows],
+                                      f"channel {channel!r} is no longer in the config")
+            _logger().warning("%d alert(s) for channel %s given up: it is no longer in the"
+                              " config", len(rows), channel)
+            stats["alerts_failed"] += len(rows)
+            continue
+        attempts = {row["alert_id"]: row["attempts"] for row in rows}
+        queued = [Queued(row["alert_id"], row["event_kind"], row["title"], row["message"])
+                  for row in rows]
+        for message in plan_messages(queued, config.batch_over, delivery.language):
+            stats += _send(run, channel, config, message, attempts, send)
+    return stats
+
+
+def _waits_quiet_hours(settings: Settings, rule_name: str) -> bool:
+    if rule_name == DIGEST_RULE:
+        return False
+    if rule_name == REMINDERS_RULE:
+        return settings.reminders.during_quiet_hours == "wait"
+    for rule in settings.alerts:
+        if rule.name == rule_name:
+            return rule.during_quiet_hours == "wait"
+    return True
+
+
+def _send(run: Run, channel: str, config: ChannelConfig, message: Outgoing,
+          attempts: dict[str, int], send: Sender) -> Counter:
+    ids = list(message.alert_ids)
+    claimed = run.ledger.claim_alerts(ids, run.now)
+    if claimed != set(ids):
+        # another run is sending some of them: leave the whole message to it
+        run.ledger.release_alerts(claimed)
+        return Counter(alerts_busy=len(ids))
+    url = config.url.get_secret_value()
+    result = send(url, message.title, message.body, message.markdown)
+    if result.ok:
+        run.ledger.mark_alerts_sent(ids, run.now)
+        return Counter(alerts_sent=len(ids), messages_sent=1)
+    delivery = run.settings.delivery
+    tried = max(attempts[alert] for alert in ids) + 1
+    delay = list(backoff_delays(tried + 1, delivery.retry_base_seconds,
+                                delivery.retry_cap_seconds))[-1]
+    given_up = run.ledger.record_failed_send(ids, result.error,
+                                             run.now + timedelta(seconds=delay),
+                                             delivery.max_attempts)
+    service = notify.service_name(url)
+    if given_up:
+        _logger().error("channel %s (%s): %d alert(s) given up after %d attempts: %s",
+                        channel, service, len(given_up), delivery.max_attempts, result.error)
+    if len(given_up) < len(ids):
+        _logger().warning("channel %s (%s): not sent, tried again in a later run: %s",
+                          channel, service, result.error)
+    return Counter(alerts_failed=len(given_up), alerts_retrying=len(ids) - len(given_up))
+
+
+# --- the digest -----------------------------------------------------------------
+
+
+def digest_data(run: Run) -> DigestData:
+    """Yesterday (in the config's time zone) and the state of things now."""
+    day, start, end = digest_day(run.now, run.show.tz)
+    ledger = run.ledger
+    clients = ledger.first_orders_between(start, end, run.settings.export.cancelled_statuses)
+    overdue = ledger.overdue_tasks(run.now)
+    return DigestData(
+        day=day,
+        leads_by_source=ledger.leads_by_category(start, end),
+        new_clients=[", ".join(part for part in (row["name"], row["phone"] or row["email"])
+                               if part) or row["contact_key"] for row in clients],
+        overdue_tasks=[OverdueTask(row["title"], row["name"] or row["phone_display"],
+                                   datetime.fromisoformat(row["due_at"])) for row in overdue],
+        quarantined_new=ledger.quarantined_between(start, end),
+        quarantined_total=ledger.counts().get("items_quarantined", 0),
+        outages=[Outage(f"{event.values['source']} {event.values['scope']}".strip(), event.at,
+                        event.values["error"]) for event in _outages(run)],
+        sink_errors=ledger.sink_error_counts(),
+        alerts_failed=ledger.failed_alerts_since(start),
+    )
+
+
+def send_digest(run: Run, send: Sender) -> tuple[str, Counter]:
+    """Compose yesterday's digest, queue it once per day and channel, send it.
+    Returns its Markdown (with a heading) and the delivery counts."""
+    data = digest_data(run)
+    title, text = compose_digest(data, run.show)
+    day = data.day.isoformat()
+    queued = [Alert(alert_id(DIGEST_RULE, day, channel), DIGEST_RULE, channel, "digest", day,
+                    title, text, run.now) for channel in run.settings.digest.channels]
+    stats = Counter(digests_queued=run.ledger.queue_alerts(queued, run.now))
+    stats += deliver(run, send)
+    return f"# {title}\n\n{text}", stats
+
+
+# --- entry points -----------------------------------------------------------------
+
+
+def _with_run(settings: Settings, now: datetime | None, work: Callable[[Run], object]):
+    ledger = Ledger(settings.store)
+    try:
+        return work(Run(settings, ledger, now or datetime.now(UTC)))
+    finally:
+        ledger.close()
+
+
+def run_alerts(settings: Settings, now: datetime | None = None,
+               send: Sender = notify.send) -> dict[str, int]:
+    """Events since the last run -> alerts and tasks; then send what is due."""
+    return _with_run(settings, now, lambda run: dict(raise_events(run) + deliver(run, send)))
+
+
+def run_reminders(settings: Settings, now: datetime | None = None,
+                  send: Sender = notify.send) -> dict[str, int]:
+    """Remind of the tasks due and not done; then send what is due."""
+    return _with_run(settings, now, lambda run: dict(queue_reminders(run) + deliver(run, send)))
+
+
+def run_digest(settings: Settings, now: datetime | None = None,
+               send: Sender = notify.send) -> tuple[str, dict[str, int]]:
+    markdown, stats = _with_run(settings, now, lambda run: send_digest(run, send))
+    return markdown, dict(stats)
+
+
+@flow(name="alerts", log_prints=False)
+def alerts(config: str | None = None, store: str | None = None) -> dict[str, int]:
+    """Alerts and follow-up tasks for what intake and sync brought in."""
+    install_masking()
+    settings = load_settings(Path(config) if config else None, store=store)
+    stats = run_alerts(settings)
+    _logger().info("alerts: %s", stats)
+    return stats
+
+
+@flow(name="reminders", log_prints=False)
+def reminders(config: str | None = None, store: str | None = None) -> dict[str, int]:
+    """Reminders of follow-up tasks that are due and not done."""
+    install_masking()
+    settings = load_settings(Path(config) if config else None, store=store)
+    stats = run_reminders(settings)
+    _logger().info("reminders: %s", stats)
+    return stats
+
+
+@flow(name="digest", log_prints=False)
+def digest(config: str | None = None, store: str | None = None) -> dict[str, int]:
+    """Yesterday's summary to the digest channels, and as the `leadhub-digest` artifact."""
+    install_masking()
+    settings = load_settings(Path(config) if config else None, store=store)
+    markdown, stats = run_digest(settings)
+    create_markdown_artifact(markdown, key="leadhub-digest",
+                             description="LeadHub's daily summary")
+    _logger().info("digest: %s", stats)
+    return stats

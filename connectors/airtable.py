@@ -269,7 +269,9 @@ class AirtableSink:
         return f"{self.api.endpoint_url}/v0/meta/bases/{self.base}/tables{tail}"
 
     def problems(self) -> list[str]:
-        """What is missing or of the wrong type, for `leadhub check`."""
+        """What is missing or of the wrong type, for `leadhub check`. Missing
+        formulas and rollups are not problems (LeadHub computes its reports
+        itself): `manual_steps` lists them."""
         schema = self.schema(refresh=True)
         found = []
         for table in self.tables.values():
@@ -280,9 +282,8 @@ class AirtableSink:
             for crm_field in table.fields:
                 remote_field = remote["by_name"].get(crm_field.title)
                 if remote_field is None:
-                    found.append(f"{table.title}.{crm_field.title} is missing"
-                                 + (" (a computed field: add it in Airtable)"
-                                    if crm_field.computed else ""))
+                    if not crm_field.computed:
+                        found.append(f"{table.title}.{crm_field.title} is missing")
                 elif remote_field["type"] not in _ACCEPTED[crm_field.type]:
                     found.append(
                         f"{table.title}.{crm_field.title} is a {remote_field['type']} field;"
@@ -293,6 +294,13 @@ class AirtableSink:
                         found.append(f"{table.title}.{crm_field.title} does not link to"
                                      f" {self.tables[crm_field.link].title}")
         return found
+
+    def manual_steps(self) -> list[str]:
+        """Computed fields the base lacks: the API cannot create them."""
+        schema = self.schema()
+        return [_manual_step(table, f) for table in self.tables.values() for f in table.fields
+                if f.computed and table.title in schema
+                and f.title not in schema[table.title]["by_name"]]
 
     def init_schema(self) -> tuple[list[str], list[str]]:
         """Create the missing tables and fields. Returns what was created and

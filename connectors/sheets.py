@@ -36,7 +36,7 @@ from gspread.exceptions import APIError
 from connectors.airtable import WriteOutcome
 from connectors.retry import backoff_delays, sleep_backoff
 from leadhub.errors import ConfigError, FatalError, TransientError
-from transforms.crm import CrmField, CrmTable, RemoteRow, RowWrite, canonical
+from transforms.crm import CrmField, CrmTable, RemoteRow, RowWrite, canonical, spreadsheet_key
 
 GOOGLE_SHEETS = "https://sheets.googleapis.com"
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets"]
@@ -125,12 +125,6 @@ class SheetsHttp(gspread.HTTPClient):
                 continue
             self.calls["write" if writing else "read"] += 1
             return response
-
-
-def spreadsheet_key(given: str) -> str:
-    """The key from a key or a whole spreadsheet URL."""
-    match = re.search(r"/spreadsheets/d/([A-Za-z0-9_-]+)", given)
-    return match.group(1) if match else given.strip()
 
 
 class _ServiceAccountElsewhere(service_account.Credentials):
@@ -296,6 +290,10 @@ class SheetsSink:
             found += [f"{table.title}: no column headed {f.title!r}"
                       for f in table.stored if f.title not in header]
         return found
+
+    def manual_steps(self) -> list[str]:
+        """Nothing: every column LeadHub needs is a plain header."""
+        return []
 
     def init_schema(self) -> tuple[list[str], list[str]]:
         """Missing worksheets with a frozen bold header and a source dropdown;

@@ -365,11 +365,11 @@ def app_for() -> FastAPI:
     config from LEADHUB_CONFIG, the store optionally from LEADHUB_DB."""
     import os
 
-    from flows.intake import process_pending_items
+    from flows.intake import process_then_follow_up
     from leadhub.settings import load_settings
 
     config = os.environ.get("LEADHUB_CONFIG")
     if not config:
         raise FatalError("set LEADHUB_CONFIG to the config file of the web forms")
     settings = load_settings(Path(config), store=os.environ.get("LEADHUB_DB"))
-    return create_app(settings, process=lambda: process_pending_items(settings))
+    return create_app(settings, process=lambda: process_then_follow_up(settings))

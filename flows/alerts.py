@@ -67,10 +67,10 @@ from transforms.alerts import (
     row_link,
     silence_event,
     sink_error_event,
-    spreadsheet_key,
     stage_event,
     task_for,
 )
+from transforms.crm import spreadsheet_key
 from transforms.exports import preview
 
 Sender = Callable[[str, str, str, bool], notify.SendResult]

@@ -167,6 +167,31 @@ def _when(pair: tuple[RawItem, object]) -> str:
     return moment.isoformat()
 
 
+def sync_and_alert(settings: Settings) -> dict[str, Any]:
+    """What follows processing: the sinks' sync, then alerts and tasks (after
+    the sync, so a message can link to the lead's new row)."""
+    done: dict[str, Any] = {}
+    if settings.sinks:
+        from flows.sync import sync_all
+
+        done["sinks"] = sync_all(settings)
+    if settings.alerts or settings.task_rules:
+        from flows.alerts import run_alerts
+
+        done["alerts"] = run_alerts(settings)
+    return done
+
+
+def process_then_follow_up(settings: Settings) -> None:
+    """The web endpoint's background work: a form lead reaches the CRM and the
+    alert channels within seconds, not at the next scheduled run."""
+    if process_pending_items(settings).get("new_leads"):
+        try:
+            sync_and_alert(settings)
+        except (FatalError, TransientError) as error:
+            _logger().error("after processing form posts: %s", error)
+
+
 @flow(name="intake", log_prints=False)
 def intake(
     config: str | None = None, paths: list[str] | None = None, store: str | None = None
@@ -204,15 +229,8 @@ def intake(
         ledger.close()
     if fatal:
         raise FatalError("\n".join(fatal))
-    if settings.sinks and not paths:
-        from flows.sync import sync_all
-
-        stats["sinks"] = sync_all(settings)
-    if not paths and (settings.alerts or settings.task_rules):
-        from flows.alerts import run_alerts
-
-        # after the sync, so messages can link to the new rows
-        stats["alerts"] = run_alerts(settings)
+    if not paths:
+        stats.update(sync_and_alert(settings))
     after = settings.export.after_intake
     if after is not None:
         from flows.export import export_tables

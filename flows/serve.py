@@ -63,9 +63,9 @@ def serve_locally(
 
 def start_web(settings: Settings) -> WebServer:
     """The web-form endpoint in a background thread, processing what it stores."""
-    from flows.intake import process_pending_items
+    from flows.intake import process_then_follow_up
 
-    app = create_app(settings, process=lambda: process_pending_items(settings))
+    app = create_app(settings, process=lambda: process_then_follow_up(settings))
     server = WebServer(uvicorn.Config(app, host=settings.web.host, port=settings.web.port,
                                       log_level="info", access_log=False))
     server.start()

@@ -12,6 +12,7 @@ changed since the last finished sync.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -105,6 +106,9 @@ def sync_table(ledger: Ledger, sink: Any, config: Any, table: CrmTable, stats: C
     started = now - CLOCK_MARGIN
     states = ledger.sink_states(sink.name, table.name)
     refused = ledger.sink_errors(sink.name, table.name)
+    if any(f.type == "link" for f in table.stored):
+        # before reading: links read back as keys, and go out as record ids
+        _share_contact_links(ledger, sink)
 
     remote: dict[str, RemoteRow] = {}
     duplicates: set[str] = set()
@@ -138,8 +142,6 @@ def sync_table(ledger: Ledger, sink: Any, config: Any, table: CrmTable, stats: C
             ledger.save_task_done({key: bool(people.get("done"))
                                    for key, people in values.items()})
 
-    if any(f.type == "link" for f in table.stored):
-        _share_contact_links(ledger, sink)
 
     pending: list[RowWrite] = []
     for values in _rows_of(ledger, table.name):
@@ -267,8 +269,18 @@ def sync_sink(ledger: Ledger, sink: Any, config: Any,
     return {**dict.fromkeys(SUMMARY_KEYS, 0), **stats}
 
 
+# The web endpoint's background processing and the schedule may both sync:
+# one at a time per process keeps the rate limit and the plans simple.
+_ONE_SYNC_AT_A_TIME = threading.Lock()
+
+
 def sync_all(settings: Settings, only: str | None = None) -> dict[str, dict[str, int]]:
     """Sync every configured sink (or one), each with its own summary."""
+    with _ONE_SYNC_AT_A_TIME:
+        return _sync_all(settings, only)
+
+
+def _sync_all(settings: Settings, only: str | None) -> dict[str, dict[str, int]]:
     results: dict[str, dict[str, int]] = {}
     ledger = Ledger(settings.store)
     try:

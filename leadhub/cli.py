@@ -532,6 +532,9 @@ def check(config: ConfigOption = None) -> None:
             console.print(f"{sink.describe()}: OK")
         for problem in found:
             console.print(f"{sink.describe()}: [yellow]{problem}[/]", soft_wrap=True)
+        for step in sink.manual_steps():
+            console.print(f"{sink.describe()}: to add by hand for the CRM's own totals: {step}",
+                          soft_wrap=True, highlight=False)
     if problems:
         console.print(f"{problems} problem(s): `leadhub schema init airtable|sheets` creates"
                       " what is missing; map your own names under the sink's tables:")

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
+from transforms.crm import spreadsheet_key
+
 LEAD_EVENTS = ("new_lead", "new_contact", "repeat_inquiry")
 HEALTH_EVENTS = ("source_down", "sink_down", "sink_error")
 EVENT_KINDS = (*LEAD_EVENTS, "quarantined", *HEALTH_EVENTS)
@@ -335,13 +337,6 @@ def excerpt(text: str, limit: int) -> str:
 
 
 # --- links to rows ----------------------------------------------------------------
-
-_SHEET_KEY = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
-
-
-def spreadsheet_key(given: str) -> str:
-    match = _SHEET_KEY.search(given)
-    return match.group(1) if match else given
 
 
 def row_link(sink_type: str, where: str, remote_id: str | None) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -209,6 +210,15 @@ def rename_tables(
         fields = tuple(replace(f, title=given.fields.get(f.name, f.title)) for f in table.fields)
         renamed[table_name] = replace(table, title=given.title or table.title, fields=fields)
     return renamed
+
+
+_SHEET_KEY = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
+
+
+def spreadsheet_key(given: str) -> str:
+    """A Google spreadsheet's key, from the key itself or its whole URL."""
+    match = _SHEET_KEY.search(given)
+    return match.group(1) if match else given.strip()
 
 
 # --- canonical values ----------------------------------------------------------

@@ -11,8 +11,8 @@ import responses
 from google.oauth2 import credentials as user_credentials
 from gspread.exceptions import APIError
 
-from connectors.sheets import SheetsHttp, SheetsSink, column_letter, spreadsheet_key
-from transforms.crm import default_tables
+from connectors.sheets import SheetsHttp, SheetsSink, column_letter
+from transforms.crm import default_tables, spreadsheet_key
 
 BASE = "http://sheets.test"
 APPEND = f"{BASE}/v4/spreadsheets/KEY/values/Contacts!A1:append"

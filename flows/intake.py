@@ -229,11 +229,12 @@ def intake(
         ledger.close()
     if fatal:
         raise FatalError("\n".join(fatal))
+    result: dict[str, Any] = dict(stats)
     if not paths:
-        stats.update(sync_and_alert(settings))
+        result.update(sync_and_alert(settings))
     after = settings.export.after_intake
     if after is not None:
         from flows.export import export_tables
 
         export_tables(settings, after.out, after.preset)
-    return dict(stats)
+    return result

@@ -264,3 +264,36 @@ def test_quarantined_items_are_listed_in_needs_review(sheets, tmp_path):
     row = rows_by_key(sheets, spreadsheet, "Needs review", "Item id")["form:site:1"][0]
     assert row["Reason"] == "no phone or email"
     assert "Bob" in row["Excerpt"]
+
+
+@pytest.mark.parametrize(("policy", "recreated"), [("recreate", True), ("leave", False)],
+                         ids=["default-recreates", "leave-keeps-it-deleted"])
+def test_a_row_people_deleted_from_the_sheet(sheets, tmp_path, policy, recreated):
+    store = tmp_path / "leadhub.db"
+    seed(store, 5)
+    settings, spreadsheet = ready_sheet(sheets, store, deleted_rows=policy)
+    sync_all(settings)
+    grid = sheets.grid(spreadsheet, "Contacts")
+    key_column = grid[0].index("Contact key")
+    sheets.set_grid(spreadsheet, "Contacts",
+                    [row for row in grid if row[key_column] != "+79120000004"])
+
+    sync_all(settings)
+
+    contacts = rows_by_key(sheets, spreadsheet, "Contacts", "Contact key")
+    assert ("+79120000004" in contacts) is recreated
+    assert len(contacts) == (5 if recreated else 4)
+
+
+def test_a_spreadsheet_near_the_cell_limit_is_warned_about(sheets, tmp_path, monkeypatch,
+                                                         caplog):
+    monkeypatch.setattr("connectors.sheets.CELL_LIMIT", 500)
+    store = tmp_path / "leadhub.db"
+    seed(store, 30)
+    settings, _ = ready_sheet(sheets, store)
+    sync_all(settings)
+    caplog.clear()
+
+    sync_all(settings)
+
+    assert any("cells: move old rows" in record.getMessage() for record in caplog.records)

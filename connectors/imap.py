@@ -71,7 +71,11 @@ def connect(config: ImapSourceConfig) -> IMAPClient:
         # Cached now: SELECT flushes the list the server sent with LOGIN, and
         # the first capability check would cost one more round trip.
         client.capabilities()
-    except LoginError:
+    except LoginError as error:
+        if "UNAVAILABLE" in str(error).upper():
+            # RFC 5530: the server cannot check logins right now (Dovecot says so
+            # while its auth service starts): retried like a dropped connection.
+            raise ConnectionError(f"{config.host} cannot check logins right now") from None
         raise FatalError(
             f"mailbox {config.name!r}: {config.host} refused the login of {config.username};"
             " check the password (Gmail, Yandex and Mail.ru need an app password) or the token"

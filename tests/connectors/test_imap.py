@@ -165,6 +165,25 @@ def test_wrong_password_is_fatal_and_leaves_the_checkpoint(dovecot, ledger):
     assert ledger.checkpoint("sales", "INBOX") == before
 
 
+def test_a_server_that_cannot_check_logins_yet_is_retried_not_fatal(dovecot, ledger,
+                                                                    monkeypatch):
+    from imapclient import IMAPClient
+    from imapclient.exceptions import LoginError
+
+    real_login = IMAPClient.login
+    answers = iter([LoginError("[UNAVAILABLE] Temporary authentication failure.")])
+
+    def login_while_auth_starts(client, username, password):
+        for error in answers:
+            raise error
+        return real_login(client, username, password)
+
+    dovecot.append("sales", "INBOX", make_message(1))
+    monkeypatch.setattr(IMAPClient, "login", login_while_auth_starts)
+    _sync(ImapSource(_account(dovecot), attempts=3, backoff_cap=0.2), ledger)
+    assert ledger.checkpoint("sales", "INBOX") is not None
+
+
 def test_unknown_folder_is_fatal_and_lists_the_folders(dovecot, ledger):
     with pytest.raises(FatalError, match="cannot open folder 'Leeds'.*folders there: INBOX"):
         _sync(ImapSource(_account(dovecot, folders=["Leeds"])), ledger)

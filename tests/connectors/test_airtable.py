@@ -4,6 +4,7 @@ tests/flows/test_airtable_sync.py."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 
@@ -83,5 +84,5 @@ def test_the_limiter_lets_five_through_in_any_second():
 def test_every_error_envelope_is_read(body, expected):
     response = requests.Response()
     response.status_code = 422
-    response._content = __import__("json").dumps(body).encode()
+    response._content = json.dumps(body).encode()
     assert _error_of(response) == expected

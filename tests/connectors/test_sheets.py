@@ -3,8 +3,10 @@ whole behaviours run against tests/fakes/sheets.py in tests/flows/test_sheets_sy
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 import responses
@@ -77,6 +79,43 @@ def test_column_letters(index, letters):
          "plain-text", "number", "time-in-local-zone"],
 )
 def test_cells_are_written_so_sheets_keeps_their_type(field_name, value, cell):
-    sink = SimpleNamespace(tz=__import__("zoneinfo").ZoneInfo("Europe/Moscow"))
+    sink = SimpleNamespace(tz=ZoneInfo("Europe/Moscow"))
     field = TABLES["contacts"].field(field_name)
     assert SheetsSink._to_cell(sink, field, value) == cell
+
+
+def _config(**given):
+    from pydantic import SecretStr
+
+    base = {"name": "sheets", "oauth_token": None, "base_url": BASE}
+    base.update({k: SecretStr(v) if isinstance(v, str) and k == "credentials" else v
+                 for k, v in given.items()})
+    return SimpleNamespace(**base)
+
+
+def test_a_service_account_key_is_read_from_a_file_or_from_json(tmp_path):
+    from connectors.sheets import _credentials
+    from tests.fakes.sheets import FakeSheets
+
+    with FakeSheets() as fake:
+        key = fake.service_account_key("robot@proj.iam.gserviceaccount.com")
+    path = tmp_path / "key.json"
+    path.write_text(json.dumps(key), encoding="utf-8")
+    for given in (str(path), json.dumps(key)):
+        _, account = _credentials(_config(credentials=given))
+        assert account == "robot@proj.iam.gserviceaccount.com"
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [("/no/such/key.json", "cannot read the service-account key /no/such/key.json"),
+     ('{"type": "service_account"', "is not valid JSON"),
+     ('{"type": "service_account"}', "is not a service-account key")],
+    ids=["missing-file", "broken-json", "not-a-key"],
+)
+def test_a_bad_service_account_key_says_what_is_wrong(given, message):
+    from connectors.sheets import _credentials
+    from leadhub.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        _credentials(_config(credentials=given))

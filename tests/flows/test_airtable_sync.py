@@ -252,3 +252,28 @@ def test_orders_people_keep_come_back_into_the_ledger(airtable, tmp_path):
         ledger.close()
     assert tuple(row) == ("+79120000002", "Оплачен")
     assert tuple(item) == ("Диван", 1000.0, 2.0)
+
+
+def test_check_names_fields_of_the_wrong_type_and_wrong_links(airtable, tmp_path):
+    settings = settings_for(airtable, tmp_path / "leadhub.db")
+    sink, _ = build_sink(settings, "airtable")
+    sink.init_schema()
+    contacts = sink.schema(refresh=True)["Contacts"]
+    # a person's own phone field is a checkbox, and their leads table links to itself
+    airtable.person_add_field(BASE, contacts["id"], {
+        "name": "Телефон", "type": "checkbox",
+        "options": {"icon": "check", "color": "greenBright"}})
+    other = airtable.create_table(BASE, "Заявки", [{"name": "Lead id", "type": "singleLineText"}])
+    airtable.person_add_field(BASE, other["id"], {
+        "name": "Contact", "type": "multipleRecordLinks",
+        "options": {"linkedTableId": other["id"]}})
+    mapped = settings_for(airtable, tmp_path / "leadhub.db", tables={
+        "contacts": {"fields": {"phone": "Телефон"}}, "leads": {"title": "Заявки"}})
+    sink, _ = build_sink(mapped, "airtable")
+
+    problems = sink.problems()
+
+    assert ("Contacts.Телефон is a checkbox field; LeadHub needs one of: phoneNumber,"
+            " singleLineText") in problems
+    assert "Заявки.Contact does not link to Contacts" in problems
+    assert "Заявки.Received at is missing" in problems

@@ -5,13 +5,20 @@ reports health for: a mailbox's folders), `batches(checkpoint_of)`, which
 yields batches of raw items, each with the checkpoint to store in the same
 transaction (`checkpoint_of(source, scope)` returns what was stored last),
 and `acknowledge(batch)`, called once a batch is committed.
+
+A sink (Airtable, Google Sheets) keeps the CRM tables of transforms/crm.py:
+flows/sync.py reads what changed, plans each row and hands the writes over in
+chunks of `write_chunk`; the sink batches them in requests as its API allows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
+from transforms.crm import CrmTable, RemoteRow, RowWrite
 from transforms.records import RawItem
 
 CheckpointReader = Callable[[str, str], str | None]
@@ -30,3 +37,39 @@ class Source(Protocol):
     def batches(self, checkpoint_of: CheckpointReader) -> Iterator[Batch]: ...
 
     def acknowledge(self, batch: Batch) -> None: ...
+
+
+@dataclass
+class WriteOutcome:
+    """What became of one row's write: its id in the sink, or why it was refused."""
+
+    key: str
+    remote_id: str | None = None
+    created: bool = False
+    error: str = ""
+
+
+class Sink(Protocol):
+    name: str
+    tables: dict[str, CrmTable]
+    # requests by kind (read, write, rate_limited, ...), for summaries and benchmarks
+    calls: Counter
+    warnings: list[str]
+    # True when every read returns the whole table (no "changed since")
+    reads_everything: bool
+    write_chunk: int
+
+    def describe(self) -> str: ...
+
+    def problems(self) -> list[str]: ...
+
+    def manual_steps(self) -> list[str]: ...
+
+    def init_schema(self) -> tuple[list[str], list[str]]: ...
+
+    def read(self, table: CrmTable, modified_since: str | None = None,
+             only_key: bool = False) -> Iterator[RemoteRow]: ...
+
+    def set_links(self, table_name: str, ids_by_key: dict[str, str]) -> None: ...
+
+    def upsert(self, table: CrmTable, writes: Sequence[RowWrite]) -> list[WriteOutcome]: ...

@@ -11,17 +11,16 @@ reads and upserts, which are safe to repeat.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import requests
 from pyairtable import Api
 
+from connectors import WriteOutcome
 from connectors.retry import backoff_delays, sleep_backoff
+from connectors.throttle import SlidingWindow, shared_window
 from leadhub.errors import FatalError, TransientError
 from transforms.crm import CrmField, CrmTable, RemoteRow, RowWrite, canonical
 
@@ -31,45 +30,9 @@ _RETRYABLE = {500, 502, 503, 504}
 COMPUTED_TYPES = ("formula", "rollup")
 
 
-class RateLimiter:
-    """At most `rate` requests in any rolling second, and a shared pause after a 429."""
-
-    def __init__(self, rate: float):
-        self.rate = rate
-        self._sent: deque[float] = deque()
-        self._paused_until = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        # A small margin: the server's clock and ours start the second apart.
-        window = 1.0 + 0.02
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                while self._sent and now - self._sent[0] >= window:
-                    self._sent.popleft()
-                delay = max(self._paused_until - now, 0.0)
-                if not delay and len(self._sent) < int(self.rate):
-                    self._sent.append(now)
-                    return
-                if not delay:
-                    delay = window - (now - self._sent[0])
-            time.sleep(delay)
-
-    def pause(self, seconds: float) -> None:
-        with self._lock:
-            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
-
-
-_LIMITERS: dict[tuple[str, str], RateLimiter] = {}
-_LIMITERS_LOCK = threading.Lock()
-
-
-def limiter_for(endpoint_url: str, base: str, rate: float) -> RateLimiter:
-    with _LIMITERS_LOCK:
-        limiter = _LIMITERS.setdefault((endpoint_url, base), RateLimiter(rate))
-        limiter.rate = min(limiter.rate, rate)
-        return limiter
+# Airtable's 5 requests per second per base, in a window a little longer than a
+# second: the server's clock and ours start the second apart.
+_WINDOW_SECONDS = 1.02
 
 
 def _idempotent(method: str, url: str, body: Any) -> bool:
@@ -89,7 +52,7 @@ def _kind(method: str, url: str) -> str:
 class ThrottledSession(requests.Session):
     """The session pyairtable sends through: throttle, count, and the retry policy."""
 
-    def __init__(self, limiter: RateLimiter, penalty_seconds: float, calls: Counter,
+    def __init__(self, limiter: SlidingWindow, penalty_seconds: float, calls: Counter,
                  attempts: int = 6, max_penalties: int = 20):
         super().__init__()
         self.limiter = limiter
@@ -129,14 +92,6 @@ class ThrottledSession(requests.Session):
                     sleep_backoff(delay)
                     continue
             return response
-
-
-@dataclass
-class WriteOutcome:
-    key: str
-    remote_id: str | None = None
-    created: bool = False
-    error: str = ""
 
 
 # LeadHub's field types -> the Airtable types it can write into.
@@ -201,7 +156,10 @@ class AirtableSink:
     """One Airtable base. `calls` counts requests by kind (read, write, meta_*,
     rate_limited, retried), for the run summary and the benchmark."""
 
-    max_batch = MAX_BATCH
+    # every read can be limited to rows changed since a time
+    reads_everything = False
+    # rows planned per chunk: 20 requests, then the ledger commits what landed
+    write_chunk = 200
 
     def __init__(self, config: Any, tables: dict[str, CrmTable]):
         self.name = config.name
@@ -209,7 +167,8 @@ class AirtableSink:
         self.tables = tables
         self.typecast = config.typecast
         self.calls: Counter = Counter()
-        limiter = limiter_for(config.endpoint_url, config.base, config.requests_per_second)
+        limiter = shared_window(("airtable", config.endpoint_url, config.base),
+                                config.requests_per_second, _WINDOW_SECONDS)
         self.api = Api(config.token.get_secret_value(), endpoint_url=config.endpoint_url,
                        timeout=(10, config.timeout), retry_strategy=None)
         session = ThrottledSession(limiter, config.rate_limit_wait_seconds, self.calls)
@@ -217,6 +176,7 @@ class AirtableSink:
         self.api.session = session
         self._schema: dict[str, dict] | None = None
         self._links: dict[str, dict[str, str]] = {}
+        self.warnings: list[str] = []
 
     def describe(self) -> str:
         return f"Airtable base {self.base}"

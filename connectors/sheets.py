@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -33,8 +31,9 @@ from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 from gspread.exceptions import APIError
 
-from connectors.airtable import WriteOutcome
+from connectors import WriteOutcome
 from connectors.retry import backoff_delays, sleep_backoff
+from connectors.throttle import shared_window
 from leadhub.errors import ConfigError, FatalError, TransientError
 from transforms.crm import CrmField, CrmTable, RemoteRow, RowWrite, canonical, spreadsheet_key
 
@@ -48,36 +47,8 @@ _PARSED_AS_VALUE = re.compile(
     r"^\s*([=+\-@']|\d|\.\d|(true|false|TRUE|FALSE)\s*$|\d{1,2}[./]\d{1,2}([./]\d{2,4})?)")
 
 
-class QuotaWindow:
-    """At most `limit` requests in any rolling `window` seconds."""
-
-    def __init__(self, limit: int, window: float = 60.0):
-        self.limit = limit
-        self.window = window
-        self._sent: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                while self._sent and now - self._sent[0] >= self.window:
-                    self._sent.popleft()
-                if len(self._sent) < self.limit:
-                    self._sent.append(now)
-                    return
-                delay = self.window - (now - self._sent[0]) + 0.05
-            time.sleep(delay)
-
-
-_WINDOWS: dict[tuple[str, str, str], QuotaWindow] = {}
-_WINDOWS_LOCK = threading.Lock()
-
-
-def quota_window(base_url: str, account: str, kind: str, limit: int) -> QuotaWindow:
-    """One budget per user and kind, shared by every sink of the process."""
-    with _WINDOWS_LOCK:
-        return _WINDOWS.setdefault((base_url, account, kind), QuotaWindow(limit))
+# Google counts requests per minute; a little longer keeps us clear of its edge.
+_QUOTA_SECONDS = 60.5
 
 
 class SheetsHttp(gspread.HTTPClient):
@@ -90,8 +61,11 @@ class SheetsHttp(gspread.HTTPClient):
         self.base_url = base_url.rstrip("/")
         self.calls = calls
         self.attempts = attempts
-        self.writes = quota_window(self.base_url, account, "write", writes_per_minute)
-        self.reads = quota_window(self.base_url, account, "read", reads_per_minute)
+        # one budget per user and kind, shared by every sink of the process
+        self.writes = shared_window(("sheets", self.base_url, account, "write"),
+                                    writes_per_minute, _QUOTA_SECONDS)
+        self.reads = shared_window(("sheets", self.base_url, account, "read"),
+                                   reads_per_minute, _QUOTA_SECONDS)
 
     def request(self, method: str, endpoint: str, *args: Any, **kwargs: Any):
         endpoint = endpoint.replace(GOOGLE_SHEETS, self.base_url, 1)

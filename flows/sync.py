@@ -23,6 +23,7 @@ from prefect import flow, get_run_logger
 from prefect.exceptions import MissingContextError
 
 import flows  # noqa: F401  (Prefect settings before prefect is imported)
+from connectors import Sink
 from connectors.airtable import AirtableSink
 from connectors.ledger import Ledger
 from leadhub.errors import FatalError, TransientError
@@ -46,8 +47,6 @@ from transforms.exports import preview
 
 # Tables LeadHub writes, in link order: leads and tasks link to their contact.
 WRITTEN_TABLES = ("contacts", "leads", "needs_review", "tasks")
-# Rows planned and written between two ledger commits.
-WRITE_CHUNK = 200
 # Sink and ledger clocks may differ a little; re-reading a few seconds is cheap.
 CLOCK_MARGIN = timedelta(seconds=10)
 
@@ -56,14 +55,14 @@ def _airtable(config: Any, settings: Settings) -> AirtableSink:
     return AirtableSink(config, config.crm_tables(settings))
 
 
-def _sheets(config: Any, settings: Settings):
+def _sheets(config: Any, settings: Settings) -> Sink:
     from connectors.sheets import SheetsSink
 
     return SheetsSink(config, config.crm_tables(settings), settings.timezone)
 
 
 # Every sink type, and how to build it: one entry per module.
-SINK_BUILDERS: dict[str, Callable[[Any, Settings], Any]] = {
+SINK_BUILDERS: dict[str, Callable[[Any, Settings], Sink]] = {
     "airtable": _airtable,
     "sheets": _sheets,
 }
@@ -98,7 +97,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def sync_table(ledger: Ledger, sink: Any, config: Any, table: CrmTable, stats: Counter,
+def sync_table(ledger: Ledger, sink: Sink, config: Any, table: CrmTable, stats: Counter,
                now: datetime) -> None:
     mark_source = f"sink:{sink.name}"
     since = ledger.checkpoint(mark_source, f"{table.name}:read")
@@ -119,7 +118,7 @@ def sync_table(ledger: Ledger, sink: Any, config: Any, table: CrmTable, stats: C
     stats["rows_read"] += len(remote)
 
     gone: set[str] = set()
-    read_everything = since is None or getattr(sink, "reads_everything", False)
+    read_everything = since is None or sink.reads_everything
     scan_due = read_everything or last_scan is None or config.full_scan_minutes == 0 or (
         datetime.fromisoformat(last_scan) <= now - timedelta(minutes=config.full_scan_minutes))
     if scan_due:
@@ -165,7 +164,7 @@ def sync_table(ledger: Ledger, sink: Any, config: Any, table: CrmTable, stats: C
             stats["failed"] += 1
             continue
         pending.append(write)
-        if len(pending) >= getattr(sink, "write_chunk", WRITE_CHUNK):
+        if len(pending) >= sink.write_chunk:
             _write(ledger, sink, table, pending, stats)
             pending = []
     if pending:
@@ -175,7 +174,7 @@ def sync_table(ledger: Ledger, sink: Any, config: Any, table: CrmTable, stats: C
         ledger.set_checkpoint(mark_source, f"{table.name}:scan", now.isoformat())
 
 
-def _write(ledger: Ledger, sink: Any, table: CrmTable, writes: list[RowWrite],
+def _write(ledger: Ledger, sink: Sink, table: CrmTable, writes: list[RowWrite],
            stats: Counter) -> None:
     silent = {w.key: w.state for w in writes if not w.values}
     to_send = [w for w in writes if w.values]
@@ -203,13 +202,13 @@ def _write(ledger: Ledger, sink: Any, table: CrmTable, writes: list[RowWrite],
     report(f"sync {table.name}", stats["created"] + stats["updated"])
 
 
-def _share_contact_links(ledger: Ledger, sink: Any) -> None:
+def _share_contact_links(ledger: Ledger, sink: Sink) -> None:
     contact_states = ledger.sink_states(sink.name, "contacts")
     sink.set_links("contacts", {key: state.remote_id for key, state in contact_states.items()
                                 if state.remote_id})
 
 
-def read_back_orders(ledger: Ledger, sink: Any) -> Counter:
+def read_back_orders(ledger: Ledger, sink: Sink) -> Counter:
     """People's Orders and Order items tables into the ledger, for exports."""
     stats: Counter = Counter()
     orders_table, items_table = sink.tables["orders"], sink.tables["order_items"]
@@ -253,7 +252,7 @@ SUMMARY_KEYS = ("created", "updated", "unchanged", "failed", "deferred", "rows_r
                 "rate_limited")
 
 
-def sync_sink(ledger: Ledger, sink: Any, config: Any,
+def sync_sink(ledger: Ledger, sink: Sink, config: Any,
               now: datetime | None = None) -> dict[str, int]:
     stats: Counter = Counter()
     now = now or datetime.now(UTC)
@@ -264,7 +263,7 @@ def sync_sink(ledger: Ledger, sink: Any, config: Any,
     stats["api_calls"] = sum(v for k, v in sink.calls.items()
                              if k not in ("timeouts", "retried", "rate_limited"))
     stats["rate_limited"] = sink.calls["rate_limited"]
-    for warning in getattr(sink, "warnings", ()):
+    for warning in sink.warnings:
         _logger().warning("%s", warning)
     return {**dict.fromkeys(SUMMARY_KEYS, 0), **stats}
 

@@ -309,7 +309,7 @@ class AirtableSinkConfig(_SinkConfig):
     token: SecretStr
     endpoint_url: str = "https://api.airtable.com"
     # Airtable allows 5 per second per base; lower it when other tools share the base
-    requests_per_second: float = Field(default=5.0, gt=0, le=5.0)
+    requests_per_second: int = Field(default=5, ge=1, le=5)
     # after a 429 Airtable refuses every request for 30 seconds
     rate_limit_wait_seconds: float = Field(default=30.0, ge=0)
     # let Airtable add a select option it does not know yet (a new source category)

@@ -12,7 +12,8 @@ import pytest
 import requests
 import responses
 
-from connectors.airtable import RateLimiter, ThrottledSession, _error_of
+from connectors.airtable import ThrottledSession, _error_of
+from connectors.throttle import SlidingWindow
 from leadhub.errors import TransientError
 
 URL = "https://api.airtable.com/v0/appTESTBASE000001/Contacts"
@@ -21,7 +22,7 @@ UPSERT = {"records": [{"fields": {"Contact key": "+79120000001"}}],
 
 
 def session(calls: Counter) -> ThrottledSession:
-    return ThrottledSession(RateLimiter(1000), penalty_seconds=0.05, calls=calls, attempts=3)
+    return ThrottledSession(SlidingWindow(1000, 1.0), penalty_seconds=0.05, calls=calls, attempts=3)
 
 
 @responses.activate
@@ -63,7 +64,7 @@ def test_a_429_is_waited_out_then_sent_again_even_for_a_create():
 
 
 def test_the_limiter_lets_five_through_in_any_second():
-    limiter = RateLimiter(5)
+    limiter = SlidingWindow(5, 1.0)
     started = time.monotonic()
     for _ in range(6):
         limiter.wait()

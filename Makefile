@@ -6,12 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint dovecot chromium clean
+.PHONY: demo test lint dovecot postgresql chromium clean
 
 demo: $(STAMP)
 	$(BIN)/leadhub demo
 
-test: $(STAMP) dovecot chromium
+test: $(STAMP) dovecot postgresql chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -34,6 +34,18 @@ dovecot:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null); \
 		status=$$?; rm -f /usr/sbin/policy-rc.d; exit $$status; \
 	else echo "dovecot-imapd is not installed and apt is not usable: IMAP tests will be skipped"; fi
+
+# The store's tests run every ledger and flow test on SQLite and on a real
+# PostgreSQL that the tests start in a folder of their own (the package's
+# own cluster is kept from starting).
+postgresql:
+	@if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing postgresql for the store's tests"; \
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null); \
+		status=$$?; rm -f /usr/sbin/policy-rc.d; exit $$status; \
+	else echo "postgresql is not installed and apt is not usable: the PostgreSQL tests will be skipped"; fi
 
 # The dashboard test opens report.html in headless Chromium. Installed when
 # missing and apt is usable; otherwise that test is skipped.

@@ -132,7 +132,7 @@ def create_app(settings: Settings, process: Callable[[], None] | None = None) ->
     web = settings.web
     limiter = RateLimiter(web.requests_per_minute)
     worker = DebouncedWorker(process, web.process_debounce_seconds) if process else None
-    Ledger(settings.store).close()  # create or migrate the store now, not at the first post
+    Ledger(settings.store, create=True).close()  # create or migrate it now, not at the first post
     ledgers = threading.local()
     # One writer at a time, queued here: SQLite's own busy handler makes a
     # waiting writer sleep and retry in growing steps, which gives a slow tail.

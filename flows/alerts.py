@@ -34,6 +34,7 @@ from prefect.exceptions import MissingContextError
 import flows  # noqa: F401  (Prefect settings before prefect is imported)
 from connectors import notify
 from connectors.ledger import Ledger
+from connectors.ledger.database import as_utc
 from connectors.retry import backoff_delays
 from leadhub.logs import install_masking
 from leadhub.settings import ChannelConfig, Settings, load_settings
@@ -171,7 +172,7 @@ def _queue_rule_alerts(run: Run, rule: AlertRule, scope: str, mark: dict,
                                     run.show) for row in rows]
     if "sink_error" in rule.events:
         events += [sink_error_event(row, run.show) for row in run.ledger.sink_error_list()
-                   if row["failed_at"] >= mark["since"]]
+                   if row["failed_at"] >= as_utc(mark["since"])]
     if rule.events & {"source_down", "sink_down"}:
         events += _outages(run)
     queued = alerts_for(rule, events, run.now, run.quiet, run.show.language)
@@ -337,7 +338,7 @@ def digest_data(run: Run) -> DigestData:
         new_clients=[", ".join(part for part in (row["name"], row["phone"] or row["email"])
                                if part) or row["contact_key"] for row in clients],
         overdue_tasks=[OverdueTask(row["title"], row["name"] or row["phone_display"],
-                                   datetime.fromisoformat(row["due_at"])) for row in overdue],
+                                   row["due_at"]) for row in overdue],
         quarantined_new=ledger.quarantined_between(start, end),
         quarantined_total=ledger.counts().get("items_quarantined", 0),
         outages=[Outage(f"{event.values['source']} {event.values['scope']}".strip(), event.at,

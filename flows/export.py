@@ -37,40 +37,26 @@ class ExportResult:
 
 
 class _Source:
-    """The ledger's rows as the BI functions take them, each pass a new cursor."""
+    """The store's rows as the BI functions take them, each pass a new cursor."""
 
     def __init__(self, ledger: Ledger, since: datetime | None):
         self.ledger = ledger
-        self.since = since.isoformat() if since else ""
-
-    def _rows(self, query: str, time_columns: tuple[str, ...]) -> Iterator[dict]:
-        for row in self.ledger.iter_rows(query, (self.since,)):
-            for column in time_columns:
-                if row.get(column):
-                    row[column] = datetime.fromisoformat(row[column])
-            yield row
+        self.since = since
 
     def contacts(self) -> Iterator[dict]:
-        return self._rows("SELECT * FROM contacts WHERE merged_into IS NULL AND"
-                          " COALESCE(last_seen, '') >= ? ORDER BY first_seen, contact_key",
-                          ("first_seen", "last_seen"))
+        return self.ledger.export_contacts(self.since)
 
     def leads(self) -> Iterator[dict]:
-        return self._rows("SELECT * FROM leads WHERE received_at >= ?"
-                          " ORDER BY received_at, lead_id", ("received_at",))
+        return self.ledger.export_leads(self.since)
 
     def review(self) -> Iterator[dict]:
         return self.ledger.review_items(self.since)
 
     def orders(self) -> Iterator[dict]:
-        return self._rows("SELECT order_id, contact_key, ordered_at, status, comment FROM orders"
-                          " WHERE ordered_at >= ? ORDER BY ordered_at, order_id",
-                          ("ordered_at",))
+        return self.ledger.export_orders(self.since)
 
     def items(self) -> Iterator[dict]:
-        return self._rows("SELECT i.order_id, i.product, i.price, i.cost, i.quantity"
-                          " FROM order_items i JOIN orders o ON o.order_id = i.order_id"
-                          " WHERE o.ordered_at >= ? ORDER BY i.order_id, i.line", ())
+        return self.ledger.export_order_items(self.since)
 
 
 def bi_rules(settings: Settings, as_of: datetime) -> bi.BiRules:

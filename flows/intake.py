@@ -11,23 +11,25 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
+from sqlalchemy.exc import DBAPIError
 
 import flows  # noqa: F401  (Prefect settings before prefect is imported)
 from connectors import Source
 from connectors.files import FilesSource
 from connectors.imap import ImapSource
-from connectors.ledger import Ledger
+from connectors.ledger import Ledger, new_worker_id
 from leadhub.errors import FatalError, TransientError
 from leadhub.logs import install_masking
 from leadhub.progress import report
 from leadhub.settings import FilesSourceConfig, ImapSourceConfig, Settings, load_settings
-from transforms.dedupe import ContactBook, primary_identities
+from transforms.dedupe import ContactBook, block_keys_of, identities_of
 from transforms.items import lead_from_item
 from transforms.records import Lead, ParseSkip, RawItem, Rejection
 
@@ -67,7 +69,7 @@ def collect(source: Source, store: Path) -> Counter:
     """Store a source's new raw items in the ledger, each batch with its checkpoint,
     then let the source acknowledge them (mark read, move: its policy)."""
     logger = _logger()
-    ledger = Ledger(store)
+    ledger = Ledger(store, create=True)
     stats: Counter = Counter()
     try:
         for done, batch in enumerate(source.batches(ledger.checkpoint), start=1):
@@ -93,21 +95,25 @@ def collect(source: Source, store: Path) -> Counter:
 
 
 def process_pending_items(settings: Settings, batch_size: int = PROCESS_BATCH) -> Counter:
-    """Turn every raw item still marked new into a lead, a skip or a quarantine."""
+    """Turn every raw item still marked new into a lead, a skip or a quarantine.
+    Items are claimed a batch at a time, so several workers share the work
+    without doing any of it twice."""
     logger = _logger()
     ledger = Ledger(settings.store)
+    worker = new_worker_id()
     rules = (settings.mail_rules(), settings.submission_rules(), settings.normalize_rules(),
              settings.form_rules())
     stats: Counter = Counter()
     try:
-        while items := ledger.pending_items(batch_size):
+        while items := ledger.claim_pending(worker, batch_size):
             outcomes = [(item, lead_from_item(item, *rules)) for item in items]
-            _record_batch(ledger, outcomes, stats)
+            _record_batch(ledger, outcomes, stats, worker)
             report("process", stats["processed_items"])
         for reason, count in stats.items():
             if reason.startswith("reason:"):
                 logger.warning("%d item(s) %s", count, reason.removeprefix("reason:"))
     finally:
+        ledger.release_claims(worker)
         ledger.close()
     return Counter({k: v for k, v in stats.items() if not k.startswith("reason:")})
 
@@ -117,54 +123,81 @@ def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH) -> Coun
     return process_pending_items(settings, batch_size)
 
 
-def _record_batch(
-    ledger: Ledger, outcomes: list[tuple[RawItem, Lead | ParseSkip | Rejection]], stats: Counter
-) -> None:
+Outcome = Lead | ParseSkip | Rejection
+
+
+def _record_batch(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], stats: Counter,
+                  worker: str | None = None) -> None:
     # Oldest inquiry first, whatever order the files came in: the contact key
     # and the first-touch source then do not depend on file order.
     outcomes.sort(key=lambda pair: (_when(pair), pair[0].item_id))
-    with ledger.transaction() as db:
-        # Read inside the write transaction: another processor (the web
-        # endpoint's, a scheduled run) may have taken some of these meanwhile.
-        still_new = ledger.still_new(db, [item.item_id for item, _ in outcomes])
-        outcomes = [pair for pair in outcomes if pair[0].item_id in still_new]
+    with ledger.transaction() as tx:
+        ledger.lock_contacts(tx)
+        mine = ledger.still_mine(tx, [item.item_id for item, _ in outcomes], worker)
+        outcomes = [pair for pair in outcomes if pair[0].item_id in mine]
         leads = [outcome for _, outcome in outcomes if isinstance(outcome, Lead)]
-        book = ledger.load_book(i for lead in leads for i in primary_identities(lead))
-        known_before = set(book.contacts)
+        book = ledger.load_book(tx, (i for lead in leads for i in identities_of(lead)),
+                                (k for lead in leads for k in block_keys_of(lead)))
+        known_before = set(book.members)
+        batch = _Batch(ledger, tx, book, stats, ledger.next_lead_seq(tx))
         for item, outcome in outcomes:
             stats["processed_items"] += 1
             if isinstance(outcome, ParseSkip):
-                ledger.mark_item(db, item.item_id, "skipped", outcome.reason)
+                ledger.mark_item(tx, item.item_id, "skipped", outcome.reason)
                 stats["skipped"] += 1
                 stats["reason:skipped: " + outcome.reason.partition(":")[0]] += 1
             elif isinstance(outcome, Rejection):
-                ledger.mark_item(db, item.item_id, "quarantined", outcome.reason)
-                stats["quarantined"] += 1
-                stats["reason:quarantined: " + outcome.reason.partition(" (")[0]] += 1
-            elif ledger.lead_exists(outcome.lead_id):
-                # The same inquiry again (a re-sent mail, a provider retry).
-                ledger.mark_item(db, item.item_id, "processed", lead_id=outcome.lead_id)
-                stats["duplicate_items"] += 1
+                batch.quarantine(item, outcome.reason)
             else:
-                _add_lead(ledger, db, book, item, outcome, stats)
-        ledger.save_book(db, book)
+                batch.add_lead(item, outcome)
+        ledger.save_book(tx, book)
     stats["updated_contacts"] += len(book.changed & known_before)
 
 
-def _add_lead(ledger, db, book: ContactBook, item: RawItem, lead: Lead, stats: Counter) -> None:
-    resolution = book.add(lead)
-    ledger.save_lead(db, lead, resolution.contact_key, item.item_id)
-    ledger.mark_item(db, item.item_id, "processed", lead_id=lead.lead_id)
-    stats["new_leads"] += 1
-    stats["new_contacts"] += resolution.is_new
-    stats["merged_contacts"] += len(resolution.merged)
-    stats["unmatched_source"] += not lead.source_matched
+class _Batch:
+    """One processing transaction: leads in, each in a savepoint of its own, so
+    one item the store refuses is quarantined and the rest go on."""
+
+    def __init__(self, ledger: Ledger, tx, book: ContactBook, stats: Counter, seq: int):
+        self.ledger, self.tx, self.book, self.stats, self.seq = ledger, tx, book, stats, seq
+
+    def quarantine(self, item: RawItem, reason: str) -> None:
+        self.ledger.mark_item(self.tx, item.item_id, "quarantined", reason)
+        self.stats["quarantined"] += 1
+        self.stats["reason:quarantined: " + reason.partition(" (")[0]] += 1
+
+    def add_lead(self, item: RawItem, lead: Lead) -> None:
+        if self.ledger.lead_exists(self.tx, lead.lead_id):
+            # The same inquiry again (a re-sent mail, a provider retry).
+            self.ledger.mark_item(self.tx, item.item_id, "processed", lead_id=lead.lead_id)
+            self.stats["duplicate_items"] += 1
+            return
+        resolution = self.book.resolve(lead)
+        try:
+            with self.tx.begin_nested():
+                self.ledger.save_lead(self.tx, lead, resolution.contact_key, item.item_id,
+                                      self.seq, resolution.reason)
+                self.ledger.mark_item(self.tx, item.item_id, "processed", lead_id=lead.lead_id)
+        except (DBAPIError, ValueError, OverflowError, UnicodeError) as error:
+            self.quarantine(item, f"the store cannot keep it ({type(error).__name__}:"
+                                  f" {_first_line(error)})")
+            return
+        self.book.apply(resolution, lead)
+        self.seq += 1
+        self.stats["new_leads"] += 1
+        self.stats["new_contacts"] += resolution.is_new
+        self.stats["merged_contacts"] += len(resolution.merged)
+        self.stats["unmatched_source"] += not lead.source_matched
 
 
-def _when(pair: tuple[RawItem, object]) -> str:
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0][:300] if text else ""
+
+
+def _when(pair: tuple[RawItem, object]) -> datetime:
     item, outcome = pair
-    moment = outcome.received_at if isinstance(outcome, Lead) else item.received_at
-    return moment.isoformat()
+    return outcome.received_at if isinstance(outcome, Lead) else item.received_at
 
 
 def sync_and_alert(settings: Settings) -> dict[str, Any]:
@@ -209,7 +242,7 @@ def intake(
             for each in settings.sources
             if each.type in SOURCE_BUILDERS
         ]
-    ledger = Ledger(settings.store)
+    ledger = Ledger(settings.store, create=True)
     run_id = ledger.start_run("intake")
     stats: Counter = Counter()
     fatal: list[str] = []

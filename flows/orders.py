@@ -26,7 +26,7 @@ def import_table(settings: Settings, paths: list[Path], table: str) -> ImportRes
     imported again); each bad row is reported with its row number and reason."""
     if table not in TABLES:
         raise FatalError(f"--table {table!r}: use one of {', '.join(TABLES)}")
-    ledger = Ledger(settings.store)
+    ledger = Ledger(settings.store, create=True)
     rules = OrderRules(settings.order_field_map(), settings.region, ledger.contact_key_for,
                        ZoneInfo(settings.timezone))
     result = ImportResult()

@@ -33,13 +33,16 @@ err = Console(stderr=True)
 schema_app = typer.Typer(help="Set up the tables of a sink (Airtable base, Google Sheet).",
                          no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
+store_app = typer.Typer(help="Upgrade the store, or move it to PostgreSQL.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
 
 ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="YAML config (see config/leadhub.example.yaml)"),
 ]
 DbOption = Annotated[
-    Path | None, typer.Option("--db", help="the SQLite store (default leadhub.db)")
+    str | None, typer.Option("--db", help="the store: a SQLite file (default leadhub.db) or"
+                                         " postgresql://user@host/db")
 ]
 
 SUMMARY_ROWS = (
@@ -68,7 +71,7 @@ def _settings(config: Path | None, db: Path | None) -> Settings:
         raise _fail(str(error)) from None
 
 
-def _run_intake(config: Path | None, db: Path | None, paths: list[Path] | None) -> dict[str, int]:
+def _run_intake(config: Path | None, db: str | None, paths: list[Path] | None) -> dict[str, int]:
     """Run the intake flow (the same one Prefect deploys) with a progress bar."""
     from flows.intake import intake  # Prefect is imported only for commands that need it
 
@@ -230,7 +233,7 @@ def serve(
 
         intake.serve(name="intake-local", interval=interval,
                      parameters={"config": str(config.resolve()),
-                                 "store": str(db.resolve()) if db else None})
+                                 "store": settings.store})
         return
     from flows.serve import serve_locally, start_web
 
@@ -331,9 +334,10 @@ def status(db: DbOption = None, config: ConfigOption = None) -> None:
     from connectors.ledger import Ledger
 
     settings = _settings(config, db)
-    if not settings.store.exists():
-        raise _fail(f"{settings.store} does not exist yet: run `leadhub ingest` or `leadhub run`")
-    ledger = Ledger(settings.store)
+    try:
+        ledger = Ledger(settings.store)
+    except FatalError as error:
+        raise _fail(str(error)) from None
     try:
         _print_status(ledger)
         _print_sources(ledger, settings.down_after_minutes)
@@ -346,10 +350,15 @@ def status(db: DbOption = None, config: ConfigOption = None) -> None:
 def _source_state(row, down_after_minutes: int) -> str:
     if not row["failing_since"]:
         return "[green]ok[/]"
-    failing = datetime.now(UTC) - datetime.fromisoformat(row["failing_since"])
+    failing = datetime.now(UTC) - row["failing_since"]
     if failing > timedelta(minutes=down_after_minutes):
         return f"[bold red]DOWN[/] for {_minutes(failing)}"
     return f"[yellow]failing[/] for {_minutes(failing)}"
+
+
+def _moment(value: datetime | None) -> str:
+    """A stored moment as people read it: local time to the second."""
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
 def _minutes(span: timedelta) -> str:
@@ -364,7 +373,7 @@ def _print_sources(ledger, down_after_minutes: int) -> None:
         table.add_column(column)
     for row in ledger.source_health():
         table.add_row(row["source"], row["scope"], _source_state(row, down_after_minutes),
-                      row["last_success_at"] or "never", row["last_message_at"] or "",
+                      _moment(row["last_success_at"]) or "never", _moment(row["last_message_at"]),
                       row["checkpoint"] or "", mask_pii(row["last_error"]))
     console.print(table)
 
@@ -404,7 +413,7 @@ def _print_sink_errors(ledger) -> None:
         table.add_column(column)
     for row in rows:
         table.add_row(row["sink"], row["record_kind"], mask_pii(row["record_key"]),
-                      row["failed_at"], mask_pii(row["error"]))
+                      _moment(row["failed_at"]), mask_pii(row["error"]))
     console.print(table)
 
 
@@ -432,8 +441,8 @@ def _print_status(ledger) -> None:
         runs.add_row(
             str(row["run_id"]),
             row["command"],
-            row["started_at"],
-            row["finished_at"] or "[red]did not finish[/]",
+            _moment(row["started_at"]),
+            _moment(row["finished_at"]) or "[red]did not finish[/]",
             str(stats.get("new_leads", 0)),
             str(stats.get("quarantined", 0)),
         )
@@ -553,9 +562,9 @@ def demo(
     store = out / "leadhub.db"
     _reset_demo(out, store)
     console.print(f"Ingesting the bundled samples from {SAMPLES_DIR} ...")
-    stats = _run_intake(None, store, lead_samples())
+    stats = _run_intake(None, str(store), lead_samples())
     _summary(stats, "Demo summary")
-    settings = _settings(None, store)
+    settings = _settings(None, str(store))
     for table in ("orders", "order_items"):
         _import_table(settings, [SAMPLES_DIR / "orders" / f"{table}.csv"], table)
     files = export_tables(settings, out).files
@@ -576,3 +585,70 @@ def _reset_demo(out: Path, store: Path) -> None:
         raise _fail(f"--out {out} is a file; give a folder")
     for path in (store, Path(f"{store}-wal"), Path(f"{store}-shm")):
         path.unlink(missing_ok=True)
+
+
+@store_app.command("migrate")
+def store_migrate(db: DbOption = None, config: ConfigOption = None) -> None:
+    """Bring the store to this LeadHub's schema (any command does it too)."""
+    from connectors.ledger import Ledger
+    from connectors.ledger.database import inspect_location, locate
+
+    settings = _settings(config, db)
+    try:
+        before = inspect_location(locate(settings.store))
+        ledger = Ledger(settings.store)
+    except FatalError as error:
+        raise _fail(str(error)) from None
+    try:
+        now_at = ledger.schema_version()
+    finally:
+        ledger.close()
+    was = before.revision or (f"LeadHub 0.1 schema {before.legacy_version}"
+                              if before.legacy_version is not None else "none")
+    if was == now_at:
+        console.print(f"{ledger.path}: already at schema {now_at}", soft_wrap=True)
+    else:
+        console.print(f"{ledger.path}: upgraded from {was} to schema {now_at}", soft_wrap=True)
+
+
+@store_app.command("copy")
+def store_copy(
+    to: Annotated[str, typer.Option("--to", help="the new store: postgresql://user@host/db"
+                                    " (password: PGPASSWORD) or a new SQLite file")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Copy every row of the store into a new, empty one, and check the counts.
+    Then point `store:` in the config at the new one."""
+    from connectors.ledger import Ledger
+    from connectors.ledger.copy import copy_store
+
+    settings = _settings(config, db)
+    try:
+        source = Ledger(settings.store)
+        target = Ledger(to, create=True)
+    except FatalError as error:
+        raise _fail(str(error)) from None
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      console=err, transient=True) as progress:
+            bars: dict[str, int] = {}
+
+            def show(table: str, done: int, total: int) -> None:
+                if table not in bars:
+                    bars[table] = progress.add_task(table, total=total)
+                progress.update(bars[table], completed=done)
+
+            copied = copy_store(source, target, show)
+    except FatalError as error:
+        raise _fail(str(error)) from None
+    finally:
+        source.close()
+        target.close()
+    table = Table(title=f"Copied {source.path} -> {target.path}", title_justify="left")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, count in copied.items():
+        table.add_row(name, str(count))
+    console.print(table)
+    console.print(f"Every row arrived. Now set `store: {target.path}` in the config.")

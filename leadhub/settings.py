@@ -533,7 +533,8 @@ class DeliveryConfig(_Strict):
 
 
 class Settings(_Strict):
-    store: Path = Path("leadhub.db")
+    # a SQLite file (relative to the config file) or postgresql://user@host/db
+    store: str = "leadhub.db"
     # a source failing for longer than this is reported as down by `leadhub status`
     down_after_minutes: int = Field(default=30, ge=1)
     region: str = "RU"
@@ -760,7 +761,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
             user.get("export"), dict) else None
         if isinstance(after, dict) and after.get("out"):
             after["out"] = str(base / Path(os.path.expanduser(str(after["out"]))))
-        if "store" in user:
+        if "store" in user and "://" not in str(user["store"]):
             data["store"] = str(base / Path(os.path.expanduser(str(user["store"]))))
     data.update({key: value for key, value in overrides.items() if value is not None})
     try:

@@ -42,3 +42,38 @@ def submission_rules(settings):
 @pytest.fixture(scope="session")
 def normalize_rules(settings):
     return settings.normalize_rules()
+
+
+# CI sets this: a server the tests need and cannot start is a failure there,
+# not a skip (on a developer's machine without apt it is a skip that says why).
+REQUIRE_SERVERS = os.environ.get("LEADHUB_REQUIRE_SERVERS") == "1"
+
+
+def missing_server(reason: str):
+    if REQUIRE_SERVERS:
+        pytest.fail(f"{reason} (LEADHUB_REQUIRE_SERVERS=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One real PostgreSQL server for the session; each test takes a database."""
+    from tests.postgres import PostgresServer, binaries
+
+    if binaries() is None:
+        missing_server("PostgreSQL is not installed: make test installs Debian's postgresql")
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+ENGINES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=ENGINES)
+def store(request, tmp_path) -> str:
+    """A new, empty store on each engine: a SQLite file, or a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "leadhub.db")
+    return request.getfixturevalue("postgres").new_database()

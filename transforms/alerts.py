@@ -355,8 +355,10 @@ def row_link(sink_type: str, where: str, remote_id: str | None) -> str:
 # --- events from ledger rows ------------------------------------------------------
 
 
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+def _time(value: str | datetime | None) -> datetime | None:
+    if isinstance(value, datetime) or not value:
+        return value or None
+    return datetime.fromisoformat(value)
 
 
 def person_values(row: Mapping[str, Any]) -> dict[str, str]:
@@ -448,7 +450,8 @@ def silence_event(row: Mapping[str, Any], now: datetime, show: Presentation) -> 
     values = {**person_values(row),
               "last_contact": show.day(last.astimezone(show.tz).date()) if last else "",
               "days": str((now - last).days) if last else ""}
-    return Event("no_contact", f"{row['contact_key']}|{row['last_contact'][:10]}", now, values,
+    return Event("no_contact", f"{row['contact_key']}|{last.isoformat()[:10] if last else ''}",
+                 now, values,
                  contact_key=row["contact_key"])
 
 
@@ -545,7 +548,7 @@ def reminder_alerts(row: Mapping[str, Any], values: Mapping[str, str],
                     title: str | None = None, template: str | None = None) -> list[Alert]:
     """A task's reminder: once per task and due time."""
     default_title, default_body = DEFAULT_TEXTS[language]["task_due"]
-    key = f"{row['task_id']}@{row['due_at']}"
+    key = f"{row['task_id']}@{_time(row['due_at']).isoformat()}"
     text_title = render(title or default_title, values)
     body = render(template or default_body, values)
     return [Alert(alert_id(REMINDERS_RULE, key, channel), REMINDERS_RULE, channel, "task_due",

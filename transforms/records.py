@@ -81,6 +81,9 @@ class Lead:
     subject: str
     message: str
     warnings: list[str] = field(default_factory=list)
+    phone_extension: str = ""
+    # what identifies the inquiry's content (a Message-ID alone does not)
+    fingerprint: str = ""
 
 
 @dataclass

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import missing_server
+
 from .dovecot import DOVECOT_BINARY, Dovecot
 
 
 def _running_dovecot(base_dir):
     if not DOVECOT_BINARY.exists():
-        pytest.skip("dovecot-imapd is not installed: make test installs it")
+        missing_server("dovecot-imapd is not installed: make test installs it")
     server = Dovecot(base_dir)
     server.start()
     try:

@@ -13,6 +13,7 @@ from connectors.imap import FolderWatcher, ImapSource
 from connectors.ledger import Ledger
 from leadhub.errors import FatalError, TransientError
 from leadhub.settings import ImapSourceConfig
+from tests.store import query
 from transforms.mail import parse_email
 
 from .dovecot import make_message
@@ -36,12 +37,12 @@ def _sync(source: ImapSource, ledger: Ledger) -> list[str]:
 
 
 def _item_ids(ledger: Ledger) -> list[str]:
-    return [row[0] for row in ledger.db.execute("SELECT item_id FROM raw_items ORDER BY item_id")]
+    return [row[0] for row in query(ledger.path, "SELECT item_id FROM raw_items ORDER BY item_id")]
 
 
 @pytest.fixture
 def ledger(tmp_path):
-    store = Ledger(tmp_path / "leadhub.db")
+    store = Ledger(tmp_path / "leadhub.db", create=True)
     yield store
     store.close()
 
@@ -130,10 +131,10 @@ def test_uidvalidity_change_reads_the_folder_again(dovecot, ledger):
 def test_server_killed_mid_fetch_then_back_resumes_to_the_same_ledger(dovecot, tmp_path):
     dovecot.append_many("sales", "INBOX", [make_message(i) for i in range(300)])
     account = _account(dovecot, batch_size=50)
-    undisturbed = Ledger(tmp_path / "undisturbed.db")
+    undisturbed = Ledger(tmp_path / "undisturbed.db", create=True)
     _sync(ImapSource(account), undisturbed)
 
-    disturbed = Ledger(tmp_path / "disturbed.db")
+    disturbed = Ledger(tmp_path / "disturbed.db", create=True)
     source = ImapSource(account, attempts=10)
     restarter = threading.Thread(target=lambda: (time.sleep(1.5), dovecot.start()))
     for number, batch in enumerate(source.batches(disturbed.checkpoint), start=1):

@@ -1,45 +1,122 @@
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine
 
-from connectors.ledger import MIGRATIONS, Ledger
+from connectors.ledger import Ledger, locate, new_worker_id
+from connectors.ledger.database import VERSION_TABLE
+from connectors.ledger.legacy import SCRIPTS
+from connectors.ledger.migrate import HEAD, head_revision
+from connectors.ledger.schema import metadata
 from leadhub.errors import FatalError
+from tests.store import query
 from transforms.records import RawItem
 
 
-def _item(item_id: str, payload: bytes = b"hello") -> RawItem:
+def _item(item_id: str, payload: bytes = b"hello", day: int = 1) -> RawItem:
     return RawItem(item_id=item_id, source="files", kind="form", payload=payload,
-                   received_at=datetime(2026, 1, 1, tzinfo=UTC))
+                   received_at=datetime(2026, 1, day, tzinfo=UTC))
 
 
 @pytest.fixture
-def ledger(tmp_path):
-    store = Ledger(tmp_path / "leadhub.db")
-    yield store
-    store.close()
+def ledger(store):
+    opened = Ledger(store, create=True)
+    yield opened
+    opened.close()
 
 
-def test_new_store_is_wal_and_at_the_latest_schema(ledger):
-    assert ledger.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert ledger.schema_version() == len(MIGRATIONS)
+def _differences(connection) -> list:
+    context = MigrationContext.configure(connection, opts={
+        "version_table": VERSION_TABLE})
+    return compare_metadata(context, metadata)
 
 
-def test_reopening_does_not_migrate_again(tmp_path):
-    Ledger(tmp_path / "a.db").close()
-    again = Ledger(tmp_path / "a.db")
-    assert again.db.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
+def test_the_head_revision_is_the_one_the_code_expects():
+    assert head_revision() == HEAD
+
+
+def test_a_new_store_has_exactly_the_schema_the_queries_use(ledger):
+    with ledger.engine.connect() as connection:
+        assert _differences(connection) == []
+
+
+def test_a_new_sqlite_store_is_wal(tmp_path):
+    Ledger(tmp_path / "a.db", create=True).close()
+    assert query(str(tmp_path / "a.db"), "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_reopening_does_not_migrate_again(store):
+    Ledger(store, create=True).close()
+    again = Ledger(store)
+    assert (again.created, again.schema_version()) == (False, HEAD)
     again.close()
 
 
-def test_store_from_a_newer_version_is_refused(tmp_path):
-    Ledger(tmp_path / "a.db").close()
-    db = sqlite3.connect(tmp_path / "a.db")
-    db.execute("INSERT INTO schema_version VALUES (99, 'later')")
+def test_store_from_a_newer_version_is_refused(store):
+    Ledger(store, create=True).close()
+    query(store, f"UPDATE {VERSION_TABLE} SET version_num = 'a-later-one'")
+    with pytest.raises(FatalError, match="newer LeadHub"):
+        Ledger(store)
+
+
+def test_no_store_is_created_unless_the_command_may_create_one(tmp_path):
+    with pytest.raises(FatalError, match="there is no store at .*typo"):
+        Ledger(tmp_path / "mistyped.db")
+    assert not (tmp_path / "mistyped.db").exists()
+
+
+@pytest.mark.parametrize("create", [False, True], ids=["read", "create"])
+def test_a_foreign_sqlite_file_is_refused_and_left_as_it_was(tmp_path, create):
+    foreign = tmp_path / "photos.db"
+    db = sqlite3.connect(foreign)
+    db.execute("CREATE TABLE albums (name TEXT)")
     db.commit()
     db.close()
-    with pytest.raises(FatalError, match="newer LeadHub"):
-        Ledger(tmp_path / "a.db")
+    before = foreign.read_bytes()
+    with pytest.raises(FatalError, match="is not a LeadHub store .*albums"):
+        Ledger(foreign, create=create)
+    assert foreign.read_bytes() == before
+    assert not (tmp_path / "photos.db-wal").exists()
+
+
+@pytest.mark.parametrize("content", [b"not a database at all, just text" * 40,
+                                     b"SQLite format 3\x00" + b"\xff" * 200],
+                         ids=["text-file", "truncated-header"])
+def test_a_damaged_file_is_one_clear_error(tmp_path, content):
+    broken = tmp_path / "leadhub.db"
+    broken.write_bytes(content)
+    with pytest.raises(FatalError, match="cannot be used"):
+        Ledger(broken)
+    assert broken.read_bytes() == content
+
+
+def test_a_foreign_postgres_database_is_refused(postgres):
+    url = postgres.new_database()
+    query(url, "CREATE TABLE albums (name TEXT)")
+    with pytest.raises(FatalError, match="is not a LeadHub store"):
+        Ledger(url, create=True)
+
+
+def test_an_unreachable_postgres_is_one_clear_error():
+    with pytest.raises(FatalError, match="cannot reach the store postgresql://nobody@127.0.0.1:1/x"):
+        Ledger("postgresql://nobody:hunter2@127.0.0.1:1/x")
+
+
+def test_a_postgres_password_never_shows_in_messages():
+    location = locate("postgresql://sales:hunter2@db.example.ru/leads")
+    assert "hunter2" not in location.describe()
+
+
+def test_unwritable_store_is_a_fatal_error_naming_it(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(FatalError, match="cannot open the store"):
+        Ledger(blocker / "leadhub.db", create=True)
 
 
 def test_storing_the_same_item_twice_changes_nothing(ledger):
@@ -48,10 +125,10 @@ def test_storing_the_same_item_twice_changes_nothing(ledger):
     assert ledger.counts()["items_new"] == 1
 
 
-def test_changed_content_at_the_same_place_is_kept_as_a_revision(ledger):
+def test_changed_content_at_the_same_place_is_kept_as_a_revision(ledger, store):
     ledger.store_raw_items([_item("file:a:1", b"v1")])
     assert ledger.store_raw_items([_item("file:a:1", b"v2")]) == 1
-    ids = sorted(row[0] for row in ledger.db.execute("SELECT item_id FROM raw_items"))
+    ids = sorted(row[0] for row in query(store, "SELECT item_id FROM raw_items"))
     assert ids[0] == "file:a:1" and ids[1].startswith("file:a:1@")
 
 
@@ -73,15 +150,151 @@ def test_failure_mid_batch_leaves_neither_items_nor_checkpoint(ledger):
 
 def test_requeue_sends_quarantined_items_back(ledger):
     ledger.store_raw_items([_item("file:a:1")])
-    with ledger.transaction() as db:
-        ledger.mark_item(db, "file:a:1", "quarantined", "no phone or email")
+    with ledger.transaction() as tx:
+        ledger.mark_item(tx, "file:a:1", "quarantined", "no phone or email")
     assert ledger.pending_items(10) == []
     assert ledger.requeue() == 1
     assert [item.item_id for item in ledger.pending_items(10)] == ["file:a:1"]
 
 
-def test_unwritable_store_is_a_fatal_error_naming_it(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    with pytest.raises(FatalError, match="cannot open the store"):
-        Ledger(blocker / "leadhub.db")
+def test_two_workers_never_claim_the_same_item(ledger):
+    ledger.store_raw_items([_item(f"file:a:{n}", day=1 + n % 20) for n in range(30)])
+    first = ledger.claim_pending(new_worker_id(), 20)
+    second = ledger.claim_pending(new_worker_id(), 20)
+    assert len(first) == 20 and len(second) == 10
+    assert not {i.item_id for i in first} & {i.item_id for i in second}
+    assert [i.received_at for i in first] == sorted(i.received_at for i in first)
+
+
+def test_claims_of_a_dead_worker_are_taken_over(ledger):
+    ledger.store_raw_items([_item("file:a:1")])
+    ledger.claim_pending("this-host-is-elsewhere:1:x", 10)
+    assert ledger.claim_pending(new_worker_id(), 10) == []  # a live claim elsewhere
+    later = datetime.now(UTC) + timedelta(minutes=11)  # its lease has run out
+    assert [i.item_id for i in ledger.claim_pending(new_worker_id(), 10, at=later)] == [
+        "file:a:1"]
+
+
+def test_claims_of_a_killed_local_process_are_void_at_once(ledger):
+    from connectors.ledger.items import HOST
+
+    ledger.store_raw_items([_item("file:a:1")])
+    ledger.claim_pending(f"{HOST}:999999999:dead", 10)  # no such process
+    assert len(ledger.claim_pending(new_worker_id(), 10)) == 1
+
+
+def test_moments_compare_as_moments_whatever_zone_they_are_given_in(ledger):
+    evening_utc = datetime(2026, 5, 19, 21, 30, tzinfo=UTC)  # 00:30 on May 20 in Moscow
+    ledger.store_raw_items([RawItem("file:a:1", "files", "form", b"x", evening_utc)])
+    with ledger.transaction() as tx:
+        ledger.mark_item(tx, "file:a:1", "quarantined", "no phone")
+    may_20_moscow = datetime(2026, 5, 20, tzinfo=ZoneInfo("Europe/Moscow"))
+    assert [row["item_id"] for row in ledger.review_items(may_20_moscow)] == ["file:a:1"]
+    assert [row["received_at"] for row in ledger.review_items()] == [evening_utc]
+
+
+def test_money_comes_back_exact(ledger):
+    ledger.upsert_orders([{"order_id": "1", "contact_key": "c", "status": "",
+                           "comment": "", "ordered_at": datetime(2026, 1, 1, tzinfo=UTC)}])
+    ledger.replace_order_items([{"order_id": "1", "line": 1, "product": "Стол",
+                                 "price": Decimal("8030.275"), "cost": Decimal("0.1"),
+                                 "quantity": Decimal("3")}])
+    item = next(ledger.export_order_items())
+    assert (item["price"], item["cost"], item["quantity"]) == (
+        Decimal("8030.275"), Decimal("0.1"), Decimal("3"))
+
+
+def test_replacing_an_orders_lines_drops_the_lines_gone_from_the_file(ledger):
+    ledger.upsert_orders([{"order_id": "1", "contact_key": "c", "status": "",
+                           "comment": "", "ordered_at": datetime(2026, 1, 1, tzinfo=UTC)}])
+    line = {"order_id": "1", "product": "Стол", "price": 10, "cost": 5, "quantity": 1}
+    ledger.replace_order_items([{**line, "line": n} for n in (1, 2, 3)])
+    ledger.replace_order_items([{**line, "line": n} for n in (1, 2)])
+    assert len(list(ledger.export_order_items())) == 2
+
+
+# --- a store of LeadHub 0.1 is upgraded in place ------------------------------------
+
+
+def _old_store(path, version: int = len(SCRIPTS)) -> None:
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)")
+    for number, script in enumerate(SCRIPTS[:version], start=1):
+        db.executescript(script)
+        db.execute("INSERT INTO schema_version VALUES (?, 'then')", (number,))
+    db.commit()
+    db.close()
+
+
+def _old_rows(path) -> None:
+    db = sqlite3.connect(path)
+    db.executescript("""
+        INSERT INTO raw_items (item_id, source, kind, received_at, payload, content_hash,
+            state, lead_id, ingested_at)
+            VALUES ('file:a:1', 'files', 'form', '2026-01-01T10:00:00+00:00', x'7b7d', 'h',
+                    'processed', 'L1', '2026-01-01T10:00:01+00:00');
+        INSERT INTO contacts (contact_key, name, phone, first_seen, last_seen, leads_count,
+            updated_at) VALUES ('+79123456789', 'Иван', '+79123456789',
+            '2026-01-01T10:00:00+00:00', '2026-01-02T10:00:00+00:00', 2, 'then');
+        INSERT INTO contacts (contact_key, name, email, merged_into, updated_at)
+            VALUES ('ivan@x.ru', 'Иван', 'ivan@x.ru', '+79123456789',
+                    '2026-01-02T10:00:00+00:00');
+        INSERT INTO contact_identities VALUES ('phone', '+79123456789', '+79123456789');
+        INSERT INTO contact_identities VALUES ('email', 'ivan@x.ru', '+79123456789');
+        INSERT INTO leads VALUES ('L1', '+79123456789', 'file:a:1',
+            '2026-01-01T10:00:00+00:00', 'form', 'Сайт', 1, '{}', 'Иван', '+79123456789', '',
+            '', '', 'Перезвоните', 'Новый', '[]');
+        INSERT INTO orders VALUES ('7', '+79123456789', '2026-02-01T00:00:00+00:00', 'Оплачен',
+            '', 'then');
+        INSERT INTO order_items VALUES ('7', 1, 'Стол', 16060.55, 0.1, 2, 'then');
+    """)
+    db.commit()
+    db.close()
+
+
+def _same_affinity(difference) -> bool:
+    """An upgraded 0.1 table keeps its declared types (TEXT where the schema
+    says VARCHAR, INTEGER for BOOLEAN: the same SQLite affinity) and its text
+    primary keys that SQLite lets be NULL; neither changes what it stores."""
+    kind = difference[0]
+    if kind == "modify_nullable":
+        return True
+    if kind == "modify_type":
+        pairs = {(str(difference[5]), str(difference[6]).split("(")[0])}
+        return pairs <= {("TEXT", "VARCHAR"), ("INTEGER", "BOOLEAN")}
+    return False
+
+
+@pytest.mark.parametrize("version", [1, 3, len(SCRIPTS)], ids=lambda v: f"v{v}")
+def test_an_old_store_at_any_version_is_upgraded_in_place(tmp_path, version):
+    store = tmp_path / "old.db"
+    _old_store(store, version)
+    Ledger(store).close()
+    assert query(str(store), f"SELECT version_num FROM {VERSION_TABLE}") == [(HEAD,)]
+    engine = create_engine(locate(store).url)
+    with engine.connect() as connection:
+        changes = [change for group in _differences(connection) for change in (
+            group if isinstance(group, list) else [group])]
+    engine.dispose()
+    assert [change for change in changes if not _same_affinity(change)] == []
+
+
+def test_an_upgraded_store_keeps_every_row_and_contact_key(tmp_path):
+    store = tmp_path / "old.db"
+    _old_store(store)
+    _old_rows(store)
+    ledger = Ledger(store)
+    try:
+        assert ledger.counts() == {"items_processed": 1, "contacts": 1, "contacts_merged": 1,
+                                   "leads": 1}
+        assert ledger.contact_key_for("email", "ivan@x.ru") == "+79123456789"
+        lead = next(ledger.export_leads())
+        assert (lead["seq"], lead["contact_key"], lead["first_contact_key"]) == (
+            1, "+79123456789", "+79123456789")
+        item = next(ledger.export_order_items())
+        assert (item["price"], item["cost"], item["quantity"]) == (
+            Decimal("16060.55"), Decimal("0.1"), Decimal("2.0"))
+    finally:
+        ledger.close()
+    merges = query(str(store), "SELECT survivor, loser, decided_by FROM contact_merges")
+    assert merges == [("+79123456789", "ivan@x.ru", "rule")]

@@ -31,16 +31,19 @@ def make_lead(number: int, *, phone_number: int | None = None, name: str | None 
 
 def add_leads(store: Path, leads: list[Lead]) -> None:
     """Store leads as intake does: one contact per phone, leads linked to it."""
-    from transforms.dedupe import primary_identities
+    from transforms.dedupe import block_keys_of, identities_of
 
-    ledger = Ledger(store)
+    ledger = Ledger(store, create=True)
     try:
-        with ledger.transaction() as db:
-            book = ledger.load_book(i for lead in leads for i in primary_identities(lead))
-            for lead in leads:
+        with ledger.transaction() as tx:
+            book = ledger.load_book(tx, (i for lead in leads for i in identities_of(lead)),
+                                    (k for lead in leads for k in block_keys_of(lead)))
+            seq = ledger.next_lead_seq(tx)
+            for position, lead in enumerate(leads, start=seq):
                 resolution = book.add(lead)
-                ledger.save_lead(db, lead, resolution.contact_key, f"form:test:{lead.lead_id}")
-            ledger.save_book(db, book)
+                ledger.save_lead(tx, lead, resolution.contact_key, f"form:test:{lead.lead_id}",
+                                 position, resolution.reason)
+            ledger.save_book(tx, book)
     finally:
         ledger.close()
 

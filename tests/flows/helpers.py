@@ -2,33 +2,29 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from leadhub.cli import lead_samples
+from tests.store import rows
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 # what the demo ingests as leads (samples/orders/ is imported as orders)
 LEAD_SAMPLES = lead_samples()
 
 
-def snapshot(store: Path) -> dict[str, list[tuple]]:
+def snapshot(store: str | Path) -> dict[str, list[tuple]]:
     """Everything a user could see in the store, without write timestamps."""
-    db = sqlite3.connect(store)
-    try:
-        return {
-            "contacts": db.execute(
-                "SELECT contact_key, name, phone, phone_display, email, company, legal_form,"
-                " position, city, source, first_seen, last_seen, leads_count, merged_into"
-                " FROM contacts ORDER BY contact_key").fetchall(),
-            "identities": db.execute(
-                "SELECT * FROM contact_identities ORDER BY kind, value").fetchall(),
-            "leads": db.execute(
-                "SELECT lead_id, contact_key, raw_item_id, received_at, channel, source, name,"
-                " phone, email, message FROM leads ORDER BY lead_id").fetchall(),
-            "items": db.execute(
-                "SELECT item_id, state, reason, lead_id FROM raw_items ORDER BY item_id"
-            ).fetchall(),
-        }
-    finally:
-        db.close()
+    return {
+        "contacts": rows(
+            store, "SELECT contact_key, name, phone, phone_display, email, company, legal_form,"
+            " position, city, source, first_seen, last_seen, leads_count, merged_into"
+            " FROM contacts ORDER BY contact_key"),
+        "identities": rows(
+            store, "SELECT contact_key, kind, value, written, first_seen, last_seen, seen_in,"
+            " active FROM identities ORDER BY kind, value, contact_key"),
+        "leads": rows(
+            store, "SELECT lead_id, contact_key, raw_item_id, received_at, channel, source, name,"
+            " phone, email, message FROM leads ORDER BY lead_id"),
+        "items": rows(store, "SELECT item_id, state, reason, lead_id FROM raw_items"
+                              " ORDER BY item_id"),
+    }

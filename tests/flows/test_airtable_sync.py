@@ -19,6 +19,7 @@ from leadhub.errors import FatalError
 from leadhub.settings import load_settings
 from tests.fakes.airtable import FakeAirtable
 from tests.flows.crm_helpers import add_leads, make_lead, seed
+from tests.store import query
 
 BASE = "appTESTBASE000001"
 TOKEN = "patTEST.secret"
@@ -52,8 +53,7 @@ def records_by(fake: FakeAirtable, table: str, field: str) -> dict[str, list[dic
     return found
 
 
-def test_first_sync_writes_ten_records_a_call_and_a_second_run_writes_nothing(airtable, tmp_path):
-    store = tmp_path / "leadhub.db"
+def test_first_sync_writes_ten_records_a_call_and_a_second_run_writes_nothing(airtable, store):
     seed(store, 2000)
     settings = ready_base(airtable, store)
 
@@ -76,8 +76,7 @@ def test_first_sync_writes_ten_records_a_call_and_a_second_run_writes_nothing(ai
     assert airtable.calls["rate_limited"] == 0
 
 
-def test_a_persons_status_and_name_correction_survive_the_next_sync(airtable, tmp_path):
-    store = tmp_path / "leadhub.db"
+def test_a_persons_status_and_name_correction_survive_the_next_sync(airtable, store):
     seed(store, 20)
     settings = ready_base(airtable, store)
     sync_all(settings)
@@ -99,8 +98,7 @@ def test_a_persons_status_and_name_correction_survive_the_next_sync(airtable, tm
     assert stats["created"] == 1  # the new lead
     ledger = Ledger(store)
     try:
-        stage = ledger.db.execute(
-            "SELECT stage FROM leads WHERE lead_id = 'lead-000003'").fetchone()[0]
+        [(stage,)] = query(store, "SELECT stage FROM leads WHERE lead_id = 'lead-000003'")
         lead_state = ledger.sink_states("airtable", "leads")["lead-000003"]
     finally:
         ledger.close()
@@ -109,8 +107,7 @@ def test_a_persons_status_and_name_correction_survive_the_next_sync(airtable, tm
     assert lead_state.edited == frozenset()
 
 
-def test_rate_limit_storms_and_503_blips_land_every_record_once(airtable, tmp_path):
-    store = tmp_path / "leadhub.db"
+def test_rate_limit_storms_and_503_blips_land_every_record_once(airtable, store):
     seed(store, 120)
     settings = ready_base(airtable, store)
     # another tool shares the base: Airtable lets through fewer than LeadHub sends
@@ -128,8 +125,7 @@ def test_rate_limit_storms_and_503_blips_land_every_record_once(airtable, tmp_pa
 
 
 def test_killed_mid_sync_then_run_again_leaves_no_duplicates_and_nothing_missing(
-        airtable, tmp_path):
-    store = tmp_path / "leadhub.db"
+        airtable, store):
     seed(store, 300)
     ready_base(airtable, store)
     script = (
@@ -155,8 +151,7 @@ def test_killed_mid_sync_then_run_again_leaves_no_duplicates_and_nothing_missing
 
 @pytest.mark.parametrize(("policy", "recreated"), [("recreate", True), ("leave", False)],
                          ids=["default-recreates", "leave-keeps-it-deleted"])
-def test_a_contact_row_people_deleted(airtable, tmp_path, policy, recreated):
-    store = tmp_path / "leadhub.db"
+def test_a_contact_row_people_deleted(airtable, store, policy, recreated):
     seed(store, 10)
     settings = ready_base(airtable, store, deleted_rows=policy, full_scan_minutes=0)
     sync_all(settings)
@@ -168,8 +163,7 @@ def test_a_contact_row_people_deleted(airtable, tmp_path, policy, recreated):
     assert ("+79120000004" in records_by(airtable, "Contacts", "Contact key")) is recreated
 
 
-def test_a_record_airtable_refuses_is_split_out_and_the_rest_lands(airtable, tmp_path):
-    store = tmp_path / "leadhub.db"
+def test_a_record_airtable_refuses_is_split_out_and_the_rest_lands(airtable, store):
     add_leads(store, [make_lead(n) for n in range(1, 10)]
               + [make_lead(10, source="Неизвестный источник")])
     settings = ready_base(airtable, store, typecast=False)
@@ -192,8 +186,7 @@ def test_a_record_airtable_refuses_is_split_out_and_the_rest_lands(airtable, tmp
     assert airtable.write_calls == 0, "a refused row is not re-sent until it changes"
 
 
-def test_a_wrong_token_names_the_base_and_the_scopes(airtable, tmp_path):
-    store = tmp_path / "leadhub.db"
+def test_a_wrong_token_names_the_base_and_the_scopes(airtable, store):
     seed(store, 1)
     settings = load_settings(store=str(store), sinks=[{
         "type": "airtable", "base": BASE, "token": "patWRONG", "endpoint_url": airtable.url}])
@@ -201,8 +194,7 @@ def test_a_wrong_token_names_the_base_and_the_scopes(airtable, tmp_path):
         sync_all(settings)
 
 
-def test_an_unknown_field_names_it_and_suggests_schema_init(airtable, tmp_path):
-    store = tmp_path / "leadhub.db"
+def test_an_unknown_field_names_it_and_suggests_schema_init(airtable, store):
     seed(store, 1)
     ready_base(airtable, store)
     renamed = settings_for(airtable, store, tables={"contacts": {"fields": {"city": "Город"}}})
@@ -229,8 +221,7 @@ def test_schema_init_then_check(airtable, tmp_path):
     assert again == []
 
 
-def test_orders_people_keep_come_back_into_the_ledger(airtable, tmp_path):
-    store = tmp_path / "leadhub.db"
+def test_orders_people_keep_come_back_into_the_ledger(airtable, store):
     seed(store, 3)
     settings = ready_base(airtable, store)
     sync_all(settings)
@@ -244,14 +235,14 @@ def test_orders_people_keep_come_back_into_the_ledger(airtable, tmp_path):
     stats = sync_all(settings)["airtable"]
 
     assert stats["orders_read"] == 1 and stats["order_items_read"] == 1
+    row = query(store, "SELECT contact_key, status FROM orders")
+    assert row == [("+79120000002", "Оплачен")]
     ledger = Ledger(store)
     try:
-        row = ledger.db.execute("SELECT contact_key, status FROM orders").fetchone()
-        item = ledger.db.execute("SELECT product, price, quantity FROM order_items").fetchone()
+        item = next(ledger.export_order_items())
     finally:
         ledger.close()
-    assert tuple(row) == ("+79120000002", "Оплачен")
-    assert tuple(item) == ("Диван", 1000.0, 2.0)
+    assert (item["product"], item["price"], item["quantity"]) == ("Диван", 1000, 2)
 
 
 def test_check_names_fields_of_the_wrong_type_and_wrong_links(airtable, tmp_path):

@@ -33,8 +33,10 @@ def webhook():
 
 
 @pytest.fixture
-def store(tmp_path):
-    return tmp_path / "leadhub.db"
+def store(store):
+    """A new, empty store on each engine (as intake leaves it before any lead)."""
+    Ledger(store, create=True).close()
+    return store
 
 
 def settings_for(store, webhook, **config):
@@ -248,7 +250,7 @@ def tasks(store) -> dict[tuple[str, str], str]:
     """(rule, contact or lead) -> due_at, as the sinks' Tasks table gets them."""
     ledger = open_ledger(store)
     try:
-        return {(row["rule"], row["lead_id"] or row["contact"]): row["due_at"]
+        return {(row["rule"], row["lead_id"] or row["contact"]): iso(row["due_at"])
                 for row in ledger.task_rows()}
     finally:
         ledger.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from flows.serve import serve_locally
 from leadhub.cli import app
 from leadhub.settings import load_settings
 from tests.connectors.dovecot import make_message
+from tests.store import query
 
 from .helpers import snapshot
 
@@ -69,9 +69,8 @@ def test_flow_reads_the_mailbox_and_records_its_health(prefect_api, dovecot, tmp
     dovecot.append_many("sales", "INBOX", [make_message(i) for i in range(20)])
     stats = intake(config=str(_config(tmp_path, dovecot)))
     assert (stats["new_items"], stats["new_leads"]) == (20, 20)
-    db = sqlite3.connect(tmp_path / "leadhub.db")
-    row = db.execute("SELECT scope, last_success_at, failing_since FROM source_status").fetchone()
-    db.close()
+    [row] = query(tmp_path / "leadhub.db",
+                  "SELECT scope, last_success_at, failing_since FROM source_status")
     assert row[0] == "INBOX" and row[1] and row[2] is None
 
 
@@ -86,9 +85,7 @@ def test_wrong_password_fails_the_run_and_status_shows_it(prefect_api, dovecot, 
     assert "mailbox 'sales'" in result.stderr and "check the password" in result.stderr
     status = runner.invoke(app, ["status", "--config", str(config)], terminal_width=250)
     assert "failing" in status.stdout
-    db = sqlite3.connect(tmp_path / "leadhub.db")
-    assert db.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] == 0
-    db.close()
+    assert query(tmp_path / "leadhub.db", "SELECT COUNT(*) FROM checkpoints") == [(0,)]
 
 
 def test_serve_ingests_mail_announced_by_idle_within_seconds(prefect_api, dovecot, tmp_path):

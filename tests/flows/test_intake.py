@@ -1,6 +1,5 @@
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -13,6 +12,7 @@ from connectors.files import FilesSource
 from connectors.ledger import Ledger
 from flows.intake import collect, intake, process_pending
 from leadhub.settings import load_settings
+from tests.store import query
 
 from .helpers import LEAD_SAMPLES, SAMPLES, snapshot
 
@@ -22,7 +22,7 @@ EXPECTED_SAMPLE_TOTALS = {  # samples/EXPECTED.md
 }
 
 
-def _steps(store: Path, batch_size: int = 1000) -> None:
+def _steps(store: str | Path, batch_size: int = 1000) -> None:
     """The flow's two steps without the Prefect API, as a crash test needs."""
     settings = load_settings(store=str(store))
     collect.fn(FilesSource("files", LEAD_SAMPLES), store)
@@ -36,35 +36,29 @@ def clean_run(tmp_path_factory):
     return snapshot(store)
 
 
-def test_flow_ingests_the_samples_with_the_expected_totals(prefect_api, tmp_path, clean_run):
-    stats = intake(paths=[str(p) for p in LEAD_SAMPLES], store=str(tmp_path / "leadhub.db"))
+def test_flow_ingests_the_samples_with_the_expected_totals(prefect_api, store, clean_run):
+    stats = intake(paths=[str(p) for p in LEAD_SAMPLES], store=store)
     assert {key: stats.get(key, 0) for key in EXPECTED_SAMPLE_TOTALS} == EXPECTED_SAMPLE_TOTALS
-    assert len(snapshot(tmp_path / "leadhub.db")["leads"]) == 48
-    assert snapshot(tmp_path / "leadhub.db") == clean_run
+    assert len(snapshot(store)["leads"]) == 48
+    assert snapshot(store) == clean_run
 
 
-def test_second_run_changes_nothing(prefect_api, tmp_path):
-    store = tmp_path / "leadhub.db"
-    intake(paths=[str(p) for p in LEAD_SAMPLES], store=str(store))
+def test_second_run_changes_nothing(prefect_api, store):
+    intake(paths=[str(p) for p in LEAD_SAMPLES], store=store)
     before = snapshot(store)
-    stats = intake(paths=[str(p) for p in LEAD_SAMPLES], store=str(store))
+    stats = intake(paths=[str(p) for p in LEAD_SAMPLES], store=store)
     assert stats.get("new_items", 0) == 0 and stats.get("new_leads", 0) == 0
     assert snapshot(store) == before
 
 
-def test_reingest_after_lost_checkpoints_changes_nothing(tmp_path, clean_run):
-    store = tmp_path / "leadhub.db"
+def test_reingest_after_lost_checkpoints_changes_nothing(store, clean_run):
     _steps(store)
-    db = sqlite3.connect(store)
-    db.execute("DELETE FROM checkpoints")
-    db.commit()
-    db.close()
+    query(store, "DELETE FROM checkpoints")
     _steps(store)
     assert snapshot(store) == clean_run
 
 
-def test_order_of_inputs_does_not_change_the_result(tmp_path, clean_run):
-    store = tmp_path / "leadhub.db"
+def test_order_of_inputs_does_not_change_the_result(store, clean_run):
     settings = load_settings(store=str(store))
     for part in reversed(LEAD_SAMPLES):
         collect.fn(FilesSource("files", [part]), store)
@@ -72,15 +66,13 @@ def test_order_of_inputs_does_not_change_the_result(tmp_path, clean_run):
     assert snapshot(store)["contacts"] == clean_run["contacts"]
 
 
-def test_crash_between_collect_and_process_loses_nothing(tmp_path, clean_run):
-    store = tmp_path / "leadhub.db"
+def test_crash_between_collect_and_process_loses_nothing(store, clean_run):
     collect.fn(FilesSource("files", LEAD_SAMPLES), store)  # then the process "dies"
     _steps(store)
     assert snapshot(store) == clean_run
 
 
-def test_crash_inside_a_processing_batch_rolls_the_batch_back(tmp_path, clean_run, monkeypatch):
-    store = tmp_path / "leadhub.db"
+def test_crash_inside_a_processing_batch_rolls_the_batch_back(store, clean_run, monkeypatch):
     calls = {"n": 0}
     original = Ledger.save_lead
 
@@ -115,7 +107,7 @@ KILLABLE = textwrap.dedent(
     from connectors.files import FilesSource
     from leadhub.cli import lead_samples
     from leadhub.settings import load_settings
-    store = Path(sys.argv[1])
+    store = sys.argv[1]
     intake.collect.fn(FilesSource("files", lead_samples()), store)
     intake.process_pending.fn(load_settings(store=str(store)), batch_size=4)
     """
@@ -123,25 +115,17 @@ KILLABLE = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_process_killed_mid_run_then_run_again_loses_and_doubles_nothing(tmp_path, clean_run):
-    store = tmp_path / "leadhub.db"
+def test_process_killed_mid_run_then_run_again_loses_and_doubles_nothing(store, clean_run):
     child = subprocess.Popen(
-        [sys.executable, "-c", KILLABLE, str(store)],
+        [sys.executable, "-c", KILLABLE, store],
         env={**os.environ, "PYTHONPATH": str(SAMPLES.parent)},
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     processed = 0
     while time.monotonic() < deadline and child.poll() is None:
-        if store.exists():
-            db = sqlite3.connect(store, timeout=5)
-            try:
-                processed = db.execute(
-                    "SELECT COUNT(*) FROM raw_items WHERE state != 'new'").fetchone()[0]
-            except sqlite3.OperationalError:
-                processed = 0
-            db.close()
-            if processed >= 8:
-                break
+        processed = _processed(store)
+        if processed >= 8:
+            break
         time.sleep(0.05)
     child.send_signal(signal.SIGKILL)
     child.wait()
@@ -150,8 +134,17 @@ def test_process_killed_mid_run_then_run_again_loses_and_doubles_nothing(tmp_pat
     assert snapshot(store) == clean_run
 
 
-def test_replay_after_config_fix_turns_quarantine_into_a_lead(tmp_path):
-    store = tmp_path / "leadhub.db"
+def _processed(store: str) -> int:
+    """Items processed so far, 0 while the store is still being created."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        return query(store, "SELECT COUNT(*) FROM raw_items WHERE state != 'new'")[0][0]
+    except DBAPIError:
+        return 0
+
+
+def test_replay_after_config_fix_turns_quarantine_into_a_lead(store, tmp_path):
     (tmp_path / "crm.csv").write_text("Клиент;Мобильник\nИван;8 912 345-67-89\n", encoding="utf-8")
     settings = load_settings(store=str(store))
     collect.fn(FilesSource("files", [tmp_path / "crm.csv"]), store)

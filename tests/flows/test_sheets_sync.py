@@ -19,6 +19,7 @@ from leadhub.errors import FatalError
 from leadhub.settings import load_settings
 from tests.fakes.sheets import FakeSheets
 from tests.flows.crm_helpers import add_leads, make_lead, seed
+from tests.store import rows
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,8 +57,7 @@ def rows_by_key(fake: FakeSheets, spreadsheet: str, title: str, key_header: str)
     return found
 
 
-def test_first_sync_in_three_calls_a_table_and_a_second_run_writes_nothing(sheets, tmp_path):
-    store = tmp_path / "leadhub.db"
+def test_first_sync_in_three_calls_a_table_and_a_second_run_writes_nothing(sheets, store):
     seed(store, 2000)
     settings, spreadsheet = ready_sheet(sheets, store)
 
@@ -79,8 +79,7 @@ def test_first_sync_in_three_calls_a_table_and_a_second_run_writes_nothing(sheet
     assert again["created"] == again["updated"] == 0
 
 
-def test_people_reorder_columns_add_their_own_sort_rows_and_edit_a_status(sheets, tmp_path):
-    store = tmp_path / "leadhub.db"
+def test_people_reorder_columns_add_their_own_sort_rows_and_edit_a_status(sheets, store):
     seed(store, 30)
     settings, spreadsheet = ready_sheet(sheets, store)
     sync_all(settings)
@@ -110,8 +109,7 @@ def test_people_reorder_columns_add_their_own_sort_rows_and_edit_a_status(sheets
     assert sheets.grid(spreadsheet, "Contacts")[0] == new_header
 
 
-def test_a_renamed_header_stops_the_run_naming_it(sheets, tmp_path):
-    store = tmp_path / "leadhub.db"
+def test_a_renamed_header_stops_the_run_naming_it(sheets, store):
     seed(store, 3)
     settings, spreadsheet = ready_sheet(sheets, store)
     grid = sheets.grid(spreadsheet, "Contacts")
@@ -121,8 +119,7 @@ def test_a_renamed_header_stops_the_run_naming_it(sheets, tmp_path):
         sync_all(settings)
 
 
-def test_quota_bursts_land_everything_once(tmp_path):
-    store = tmp_path / "leadhub.db"
+def test_quota_bursts_land_everything_once(store):
     seed(store, 50)
     with FakeSheets(writes_per_minute=2, quota_window_seconds=1.0) as fake:
         settings, spreadsheet = ready_sheet(fake, store, writes_per_minute=60)
@@ -133,8 +130,7 @@ def test_quota_bursts_land_everything_once(tmp_path):
         assert len(contacts) == 50 and all(len(r) == 1 for r in contacts.values())
 
 
-def test_killed_mid_sync_then_run_again_leaves_no_duplicate_rows(sheets, tmp_path):
-    store = tmp_path / "leadhub.db"
+def test_killed_mid_sync_then_run_again_leaves_no_duplicate_rows(sheets, store):
     seed(store, 200)
     settings, spreadsheet = ready_sheet(sheets, store)
     sheet_config = settings.sinks[0]
@@ -159,8 +155,7 @@ def test_killed_mid_sync_then_run_again_leaves_no_duplicate_rows(sheets, tmp_pat
         assert len(rows) == 200 and all(len(r) == 1 for r in rows.values())
 
 
-def test_no_access_names_the_service_account_to_share_with(sheets, tmp_path):
-    store = tmp_path / "leadhub.db"
+def test_no_access_names_the_service_account_to_share_with(sheets, store):
     seed(store, 1)
     spreadsheet = sheets.create_spreadsheet("CRM")
     sheets.allowed_accounts = {"someone-else@proj.iam.gserviceaccount.com"}
@@ -194,8 +189,7 @@ def test_schema_init_makes_frozen_headers_and_a_source_dropdown(sheets, tmp_path
     assert sink.init_schema() == ([], [])
 
 
-def test_orders_sheets_come_back_into_the_ledger(sheets, tmp_path):
-    store = tmp_path / "leadhub.db"
+def test_orders_sheets_come_back_into_the_ledger(sheets, store):
     seed(store, 2)
     settings, spreadsheet = ready_sheet(sheets, store)
     header_orders = sheets.grid(spreadsheet, "Orders")[0]
@@ -212,17 +206,12 @@ def test_orders_sheets_come_back_into_the_ledger(sheets, tmp_path):
     stats = sync_all(settings)["sheets"]
 
     assert stats["orders_read"] == 1 and stats["order_items_read"] == 1
-    ledger = Ledger(store)
-    try:
-        row = ledger.db.execute("SELECT order_id, contact_key, ordered_at FROM orders").fetchone()
-    finally:
-        ledger.close()
-    assert tuple(row)[:2] == ("A-7", "+79120000002")
+    [row] = rows(store, "SELECT order_id, contact_key, ordered_at FROM orders")
+    assert row[:2] == ("A-7", "+79120000002")
     assert row[2].startswith("2026-11-20")
 
 
-def test_a_merge_marks_the_merged_contact_and_moves_its_leads(sheets, tmp_path):
-    store = tmp_path / "leadhub.db"
+def test_a_merge_marks_the_merged_contact_and_moves_its_leads(sheets, store):
     by_phone = make_lead(1)
     by_email = make_lead(2, phone_number=2)
     by_email.phone = by_email.phone_display = ""
@@ -268,8 +257,7 @@ def test_quarantined_items_are_listed_in_needs_review(sheets, tmp_path):
 
 @pytest.mark.parametrize(("policy", "recreated"), [("recreate", True), ("leave", False)],
                          ids=["default-recreates", "leave-keeps-it-deleted"])
-def test_a_row_people_deleted_from_the_sheet(sheets, tmp_path, policy, recreated):
-    store = tmp_path / "leadhub.db"
+def test_a_row_people_deleted_from_the_sheet(sheets, store, policy, recreated):
     seed(store, 5)
     settings, spreadsheet = ready_sheet(sheets, store, deleted_rows=policy)
     sync_all(settings)

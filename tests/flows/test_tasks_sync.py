@@ -62,15 +62,15 @@ def _tasks_in(fake, sink_type: str, settings) -> list[dict]:
 
 
 @pytest.mark.parametrize("sink_type", ["sheets", "airtable"])
-def test_tasks_land_once_and_done_in_the_crm_stops_the_reminder(tmp_path, webhook, sink_type):
+def test_tasks_land_once_and_done_in_the_crm_stops_the_reminder(store, webhook, sink_type):
     fake_class = FakeSheets if sink_type == "sheets" else FakeAirtable
     with (fake_class(penalty_seconds=0.5) if sink_type == "airtable" else fake_class()) as fake:
         sink = _airtable_sink(fake) if sink_type == "airtable" else _sheets_sink(fake)
-        store = tmp_path / "leadhub.db"
         settings = load_settings(store=str(store), sinks=[sink], task_rules=[CALL_BACK],
                                  channels={"team": webhook.url},
                                  reminders={"channels": ["team"]})
         build_sink(settings, sink_type)[0].init_schema()
+        Ledger(store, create=True).close()
         run_alerts(settings, now=NOW)  # the rule starts: only leads after this get tasks
         add_leads(store, [make_lead(100), make_lead(101)])
         for _ in range(2):  # a repeated run creates nothing twice
@@ -94,7 +94,7 @@ def test_tasks_land_once_and_done_in_the_crm_stops_the_reminder(tmp_path, webhoo
             done = {row["title"]: row["done"] for row in ledger.task_rows()}
         finally:
             ledger.close()
-        assert done == {"Перезвонить Клиент 100": 1, "Перезвонить Клиент 101": 0}
+        assert done == {"Перезвонить Клиент 100": True, "Перезвонить Клиент 101": False}
 
         run_reminders(settings, now=START + timedelta(hours=5))
         assert [post["title"] for post in webhook.posts] == ["Задача: Перезвонить Клиент 101"]

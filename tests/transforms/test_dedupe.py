@@ -86,4 +86,4 @@ def test_merged_contact_is_kept_as_retired_for_the_record(normalize_rules):
     book.add(_lead(normalize_rules, "a", 1, phone="89123456789"))
     book.add(_lead(normalize_rules, "b", 2, email="petr@firm.ru"))
     book.add(_lead(normalize_rules, "c", 3, phone="89123456789", email="petr@firm.ru"))
-    assert book.retired["petr@firm.ru"].leads_count == 1
+    assert book.retired["petr@firm.ru"].contact.leads_count == 1

@@ -1,0 +1,210 @@
+"""Raw items: every mail, form post and row, stored before anything else
+happens, then claimed by one worker, processed and marked."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, and_, func, or_, select, update
+
+from connectors.ledger.base import LedgerBase, chunks, now, upsert
+from connectors.ledger.database import lock
+from connectors.ledger.schema import raw_items
+from transforms.records import RawItem
+
+# A worker that claimed items and died: after this long another takes them.
+CLAIM_LEASE = timedelta(minutes=10)
+HOST = socket.gethostname()
+
+
+def new_worker_id() -> str:
+    """`host:pid:token`: whose claim an item carries (a dead local process's
+    claims are void at once; a remote one's when the lease ends)."""
+    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _claim_is_void(claimed_by: str | None, claimed_at: datetime | None, at: datetime) -> bool:
+    if claimed_by is None or claimed_at is None or claimed_at < at - CLAIM_LEASE:
+        return True
+    host, _, rest = claimed_by.partition(":")
+    pid = rest.partition(":")[0]
+    return host == HOST and pid.isdigit() and not _alive(int(pid))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _row_to_item(row) -> RawItem:
+    return RawItem(item_id=row["item_id"], source=row["source"], kind=row["kind"],
+                   payload=row["payload"], received_at=row["received_at"],
+                   meta=json.loads(row["meta"]))
+
+
+class RawItems(LedgerBase):
+    def store_raw_items(
+        self, items: Iterable[RawItem], checkpoint: tuple[str, str, str] | None = None
+    ) -> int:
+        """Insert new items and move the checkpoint in one transaction.
+
+        Returns how many items were new; items already stored are left as
+        they are, so storing the same item twice changes nothing.
+        """
+        added = 0
+        with self.transaction() as tx:
+            for item in items:
+                content_hash = hashlib.sha256(item.payload).hexdigest()
+                added += self._insert_item(tx, item, item.item_id, content_hash)
+            if checkpoint:
+                self._save_checkpoint(tx, *checkpoint)
+        return added
+
+    def _insert_item(self, tx: Connection, item: RawItem, item_id: str, content_hash: str) -> int:
+        values = {
+            "item_id": item_id, "source": item.source, "kind": item.kind,
+            "received_at": item.received_at, "payload": item.payload,
+            "content_hash": content_hash,
+            "meta": json.dumps(item.meta, ensure_ascii=False, sort_keys=True),
+            "ingested_at": now(),
+        }
+        inserted = tx.execute(upsert(tx, raw_items).values(**values)
+                              .on_conflict_do_nothing(index_elements=["item_id"])).rowcount
+        if inserted or "@" in item_id:
+            return inserted
+        stored = tx.execute(select(raw_items.c.content_hash)
+                            .where(raw_items.c.item_id == item_id)).scalar()
+        if stored == content_hash:
+            return 0
+        # Same place, new content (a CSV row edited and imported again): keep
+        # it as a revision rather than lose it.
+        return self._insert_item(tx, item, f"{item_id}@{content_hash[:12]}", content_hash)
+
+    def store_submission(self, item: RawItem, duplicate_window_seconds: int) -> tuple[str, bool]:
+        """Store a web-form post unless it repeats one: the same item id (a
+        provider retry with its submission id) or the same content from the
+        same source within the window. Check and insert are one transaction
+        under a lock on the content, so two copies arriving at once (at two
+        endpoint replicas) cannot both get in. Returns the id of the stored (or
+        earlier) item and whether it was a repeat."""
+        content_hash = hashlib.sha256(item.payload).hexdigest()
+        since = item.received_at - timedelta(seconds=duplicate_window_seconds)
+        with self.transaction() as tx:
+            lock(tx, f"submission:{item.source}:{content_hash}")
+            # Two indexed look-ups: an OR of both would scan the whole table.
+            earlier = tx.execute(select(raw_items.c.item_id)
+                                 .where(raw_items.c.item_id == item.item_id)).scalar()
+            if earlier is None:
+                earlier = tx.execute(select(raw_items.c.item_id).where(
+                    raw_items.c.source == item.source, raw_items.c.content_hash == content_hash,
+                    raw_items.c.received_at >= since).limit(1)).scalar()
+            if earlier is not None:
+                return earlier, True
+            self._insert_item(tx, item, item.item_id, content_hash)
+        return item.item_id, False
+
+    def pending_items(self, limit: int) -> list[RawItem]:
+        """Items not processed yet, oldest first (whoever may hold them)."""
+        rows = self.rows(select(raw_items).where(raw_items.c.state == "new")
+                         .order_by(raw_items.c.received_at, raw_items.c.item_id).limit(limit))
+        return [_row_to_item(row) for row in rows]
+
+    def claim_pending(self, worker: str, limit: int, at: datetime | None = None) -> list[RawItem]:
+        """Take up to `limit` unprocessed items for `worker`, oldest first. An
+        item another live worker holds is skipped (PostgreSQL: SKIP LOCKED
+        while claiming); one whose claim is void is taken over."""
+        at = at or now()
+        candidates = (
+            select(raw_items.c.item_id, raw_items.c.claimed_by, raw_items.c.claimed_at)
+            .where(raw_items.c.state == "new")
+            .order_by(raw_items.c.received_at, raw_items.c.item_id)
+            .limit(limit * 4)
+            .with_for_update(skip_locked=True)
+        )
+        with self.transaction() as tx:
+            taken = [row.item_id for row in tx.execute(candidates)
+                     if row.claimed_by == worker
+                     or _claim_is_void(row.claimed_by, row.claimed_at, at)][:limit]
+            items = []
+            for chunk in chunks(taken):
+                tx.execute(update(raw_items).where(raw_items.c.item_id.in_(chunk))
+                           .values(claimed_by=worker, claimed_at=at))
+                items += tx.execute(select(raw_items).where(raw_items.c.item_id.in_(chunk))
+                                    ).mappings().all()
+        items.sort(key=lambda row: (row["received_at"], row["item_id"]))
+        return [_row_to_item(row) for row in items]
+
+    def release_claims(self, worker: str) -> None:
+        """The worker stops early: what it still holds is free for others now."""
+        with self.transaction() as tx:
+            tx.execute(update(raw_items).where(raw_items.c.claimed_by == worker,
+                                               raw_items.c.state == "new")
+                       .values(claimed_by=None, claimed_at=None))
+
+    def still_mine(self, tx: Connection, item_ids: list[str], worker: str | None) -> set[str]:
+        """Of these items, the ones still unprocessed and (with a worker) still
+        claimed by it: read inside the write transaction, since another
+        processor may have taken some meanwhile."""
+        found: set[str] = set()
+        for chunk in chunks(item_ids):
+            query = select(raw_items.c.item_id).where(raw_items.c.state == "new",
+                                                      raw_items.c.item_id.in_(chunk))
+            if worker is not None:
+                query = query.where(or_(raw_items.c.claimed_by == worker,
+                                        raw_items.c.claimed_by.is_(None)))
+            found |= set(tx.execute(query).scalars())
+        return found
+
+    def mark_item(self, tx: Connection, item_id: str, state: str, reason: str = "",
+                  lead_id: str | None = None) -> None:
+        tx.execute(update(raw_items).where(raw_items.c.item_id == item_id).values(
+            state=state, reason=reason, lead_id=lead_id, processed_at=now(),
+            claimed_by=None, claimed_at=None))
+
+    def requeue(self, states: tuple[str, ...] = ("quarantined",)) -> int:
+        """Mark items to be processed again (replay after a config fix)."""
+        with self.transaction() as tx:
+            return tx.execute(update(raw_items).where(raw_items.c.state.in_(states))
+                              .values(state="new", reason="", claimed_by=None,
+                                      claimed_at=None)).rowcount
+
+    def review_items(self, since: datetime | None = None) -> Iterator[dict]:
+        """Skipped and quarantined items (received at or after `since`)."""
+        query = select(raw_items.c.item_id, raw_items.c.source, raw_items.c.kind,
+                       raw_items.c.received_at, raw_items.c.state, raw_items.c.reason,
+                       raw_items.c.meta, raw_items.c.payload).where(
+            raw_items.c.state.in_(("quarantined", "skipped")))
+        if since is not None:
+            query = query.where(raw_items.c.received_at >= since)
+        return self.iter_rows(query.order_by(raw_items.c.state, raw_items.c.received_at,
+                                             raw_items.c.item_id))
+
+    def quarantined_since(self, since: datetime) -> list[dict]:
+        """Items quarantined at or after `since`, with the start of their payload."""
+        return list(self.iter_rows(
+            select(raw_items.c.item_id, raw_items.c.source, raw_items.c.received_at,
+                   raw_items.c.reason,
+                   func.substr(raw_items.c.payload, 1, 4000).label("payload"))
+            .where(raw_items.c.state == "quarantined", raw_items.c.processed_at >= since)
+            .order_by(raw_items.c.processed_at, raw_items.c.item_id)))
+
+    def quarantined_between(self, start: datetime, end: datetime) -> int:
+        return self.scalar(select(func.count()).select_from(raw_items).where(and_(
+            raw_items.c.state == "quarantined", raw_items.c.processed_at >= start,
+            raw_items.c.processed_at < end)))
+
+    def item_counts(self) -> dict[str, int]:
+        with self.reading() as connection:
+            return {f"items_{state}": count for state, count in connection.execute(
+                select(raw_items.c.state, func.count()).group_by(raw_items.c.state))}

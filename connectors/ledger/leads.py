@@ -1,0 +1,39 @@
+"""Leads: one row per inquiry, in the order they were stored."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import Connection, func, select
+
+from connectors.ledger.base import LedgerBase
+from connectors.ledger.schema import leads
+from transforms.records import Lead
+
+
+class Leads(LedgerBase):
+    def next_lead_seq(self, tx: Connection) -> int:
+        """The position the next stored lead takes. Read under the contacts
+        lock, so positions grow in the order leads are committed (the alert
+        rules read "every lead after position N")."""
+        return (tx.execute(select(func.max(leads.c.seq))).scalar() or 0) + 1
+
+    def lead_exists(self, tx: Connection, lead_id: str) -> bool:
+        return tx.execute(select(leads.c.lead_id).where(leads.c.lead_id == lead_id)
+                          ).first() is not None
+
+    def save_lead(self, tx: Connection, lead: Lead, contact_key: str, item_id: str, seq: int,
+                  reason: str = "") -> None:
+        tx.execute(leads.insert().values(
+            lead_id=lead.lead_id, seq=seq, contact_key=contact_key,
+            first_contact_key=contact_key, match_reason=reason, raw_item_id=item_id,
+            received_at=lead.received_at, channel=lead.channel, source=lead.source,
+            source_matched=lead.source_matched,
+            raw_source=json.dumps(lead.raw_source, ensure_ascii=False, sort_keys=True),
+            name=lead.name, phone=lead.phone, phone_extension=lead.phone_extension,
+            email=lead.email, company=lead.company, subject=lead.subject, message=lead.message,
+            warnings=json.dumps(lead.warnings, ensure_ascii=False),
+            fingerprint=lead.fingerprint))
+
+    def lead_count(self) -> int:
+        return self.scalar(select(func.count()).select_from(leads))

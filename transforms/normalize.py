@@ -64,6 +64,7 @@ def normalize_lead(parsed: ParsedLead, rules: NormalizeRules) -> Lead | Rejectio
         subject=parsed.subject,
         message=parsed.message.strip(),
         warnings=warnings,
+        phone_extension=phone.extension if phone and phone.valid else "",
     )
 
 

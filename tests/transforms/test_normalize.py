@@ -54,3 +54,9 @@ def test_unmatched_source_is_flagged(normalize_rules):
         normalize_rules,
     )
     assert (lead.source, lead.source_matched) == ("Другое", False)
+
+
+def test_an_office_extension_is_kept_with_the_lead(normalize_rules):
+    lead = normalize_lead(_parsed(phones=["8 (342) 052-16-74 доб. 280"]), normalize_rules)
+    assert (lead.phone, lead.phone_extension, lead.phone_display) == (
+        "+73420521674", "280", "+7 (342) 052-16-74 доб. 280")

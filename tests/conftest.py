@@ -42,3 +42,8 @@ def submission_rules(settings):
 @pytest.fixture(scope="session")
 def normalize_rules(settings):
     return settings.normalize_rules()
+
+
+@pytest.fixture(scope="session")
+def identity_rules(settings):
+    return settings.identity_rules()

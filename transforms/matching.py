@@ -363,10 +363,10 @@ def _phone(a: Evidence, b: Evidence, shared: frozenset[str]) -> FieldComparison:
     if not (a.phones and b.phones):
         return _field("phone", PhoneLevel.MISSING, None, "")
     found: list[tuple[PhoneLevel, str]] = []
-    for identity in a.phones & b.phones:
+    for identity in sorted(a.phones & b.phones):
         found.append((PhoneLevel.SAME_SHARED, "shared office line") if identity in shared
                      else (PhoneLevel.SAME, "same phone"))
-    for number in a.phone_numbers & b.phone_numbers:
+    for number in sorted(a.phone_numbers & b.phone_numbers):
         extensions_a, extensions_b = _extensions(a, number), _extensions(b, number)
         if extensions_a & extensions_b:
             continue
@@ -393,7 +393,7 @@ def _email(a: Evidence, b: Evidence, rules: IdentityRules,
            shared: frozenset[str]) -> FieldComparison:
     if not (a.emails and b.emails):
         return _field("email", EmailLevel.MISSING, None, "")
-    found = [_same_mailbox(a, b, mailbox, rules, shared) for mailbox in a.emails & b.emails]
+    found = [_same_mailbox(a, b, mailbox, rules, shared) for mailbox in sorted(a.emails & b.emails)]
     if not found:
         found.append((EmailLevel.DIFFERENT, "different emails"))
     level, reason = max(found, key=lambda item: _EMAIL_ODDS[item[0]].weight)

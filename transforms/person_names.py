@@ -41,6 +41,8 @@ _C_BEFORE_SOFT = re.compile(r"c(?=[eiy])")
 _C_HARD = re.compile(r"c(?!h)")
 _YE_YO = re.compile(r"[yj][eo]")
 _DOUBLED = re.compile(r"(.)\1+")
+_CYRILLIC_LETTER = re.compile(r"[а-яё]", re.IGNORECASE)
+_LATIN_LETTER = re.compile(r"[a-z]", re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*\.?")
 _HONORIFICS = frozenset({"г-н", "г-жа", "гн", "гжа", "mr", "mrs", "ms", "miss", "dr",
                          "господин", "госпожа"})
@@ -61,6 +63,11 @@ _SURNAME_ENDINGS = (
     ("ih", "", "ih"), ("dze", "", "dze"), ("shvili", "", "shvili"),
 )
 _VOWELS = re.compile(r"[aeiouy]")
+# Initials that take two Latin letters (Ya. for Я., Zh. for Ж.), and the
+# first sounds that are two letters once folded.
+_LATIN_INITIALS = frozenset({"ya", "yu", "ye", "yo", "ja", "ju", "ia", "iu", "zh", "kh", "ts",
+                             "ch", "sh", "shch", "sch"})
+_TWO_LETTER_SOUNDS = frozenset({"ia", "iu", "zh", "ts", "ch", "sh"})
 # Typo tolerance: one edit, and only in words long enough that one edit
 # rarely turns one real name into another.
 _SHORTEST_FOR_TYPO = 6
@@ -103,8 +110,8 @@ class PersonName:
     surname: str = ""
     first_name: str = ""
     patronymic: str = ""
-    # letters given only as initials, in order (`Петров И.И.` -> "ИИ")
-    initials: str = ""
+    # parts given only as initials, in order (`Петров И.И.` -> ("И", "И"))
+    initials: tuple[str, ...] = ()
     gender: Gender = ""
     script: Script = ""
     # gender-neutral and spelling-blind: Петров, Petrova -> petrov
@@ -116,8 +123,11 @@ class PersonName:
     # every full name sharing a diminutive with it, of either gender
     first_roots: frozenset[str] = frozenset()
     first_known: bool = False
+    # initial sounds (`initial_key`) of the first name as written and of the
+    # full names it can be: Саша -> {s, a}
     first_initials: frozenset[str] = frozenset()
     patronymic_key: str = ""
+    # the initial sound of the patronymic, written in full or as an initial
     patronymic_initial: str = ""
     # the surname and first name could be the other way round (neither is known)
     other_reading: PersonName | None = field(default=None, compare=False, repr=False)
@@ -258,11 +268,11 @@ def _words(shown: str) -> tuple[list[str], list[str], dict[int, Gender]]:
             if words:
                 particle_gender[len(words) - 1] = _PATRONYMIC_PARTICLES[lowered]
             continue
-        if len(bare) == 1:
-            initials.append(bare.upper())
+        if len(bare) == 1 or (token.endswith(".") and lowered in _LATIN_INITIALS):
+            initials.append(bare.capitalize())
         else:
             words.append(bare)
-    return words[:5], initials[:2], particle_gender
+    return words[:4], initials[:2], particle_gender
 
 
 @lru_cache(maxsize=65536)
@@ -319,23 +329,28 @@ _ORDER_BONUS = {"SFP": 1.0, "FPS": 0.5, "FS": 0.5, "FP": 0.5, "SF": 0.4, "F": 0.
 def _readings(facts: list[_Facts]) -> list[tuple[float, tuple[str, ...]]]:
     """Every way to give the words the roles S(urname), F(irst name),
     P(atronymic) or X (ignored), best first (ties: in the order tried)."""
-    scored = []
-    count = len(facts)
-    roles = "SFP" + "X" * max(0, count - 3)
-    seen: set[tuple[str, ...]] = set()
-    for assignment in permutations(roles, count):
-        if assignment in seen:
-            continue
-        seen.add(assignment)
-        scored.append((_score(facts, assignment), assignment))
+    table = [{role: _role_score(fact, role) for role in "SFPX"} for fact in facts]
+    scored = [
+        (sum(table[i][role] for i, role in enumerate(roles)) + _order_score(roles), roles)
+        for roles in _assignments(len(facts), any(fact.patronymic for fact in facts))
+    ]
     scored.sort(key=lambda item: -item[0])
     return scored
 
 
-def _score(facts: list[_Facts], roles: tuple[str, ...]) -> float:
-    score = sum(_role_score(fact, role) for fact, role in zip(facts, roles, strict=True))
+@lru_cache(maxsize=16)
+def _assignments(count: int, patronymic: bool) -> tuple[tuple[str, ...], ...]:
+    """Each role at most once; a word is ignored only when there are more
+    words than roles."""
+    roles = "SFP" if patronymic else "SF"
+    roles += "X" * max(0, count - len(roles))
+    return tuple(dict.fromkeys(permutations(roles, count)))
+
+
+@lru_cache(maxsize=512)
+def _order_score(roles: tuple[str, ...]) -> float:
     order = "".join(role for role in roles if role != "X")
-    score += _ORDER_BONUS.get(order, 0.0)
+    score = _ORDER_BONUS.get(order, 0.0)
     if "P" in order and ("F" not in order or order.index("P") < order.index("F")):
         score -= 4
     return score
@@ -344,8 +359,9 @@ def _score(facts: list[_Facts], roles: tuple[str, ...]) -> float:
 def _role_score(fact: _Facts, role: str) -> float:
     known = 3.0 if fact.known_exactly else (2.0 if fact.entries else 0.0)
     if role == "F":
+        # a surname form beats a name one typo away (Андреева is not Andrew)
         return known - (3 if fact.patronymic else 0) - (
-            2 if fact.surname and not fact.entries else 0)
+            2 if fact.surname and not fact.known_exactly else 0)
     if role == "S":
         return (2.0 if fact.surname else 0.0) - (2 if fact.entries and not fact.surname else 0) - (
             1 if fact.patronymic else 0)
@@ -369,13 +385,13 @@ def _build(shown: str, words: list[str], facts: list[_Facts], roles: tuple[str, 
     first_names = frozenset(e.key for e in narrowed) or (
         frozenset({first_fact.key}) if first_fact else frozenset())
     roots = frozenset().union(*(lexicon.roots.get(e.key, frozenset()) for e in entries))
-    written_initial = fold(first)[:1] if first else fold(first_initial)[:1]
+    written_initial = initial_key(first or first_initial)
     return PersonName(
         text=shown,
         surname=surname,
         first_name=first,
         patronymic=patronymic,
-        initials=first_initial + patronymic_initial,
+        initials=tuple(initial for initial in (first_initial, patronymic_initial) if initial),
         gender=gender,
         script=_script(shown),
         surname_key=(surname_fact.surname[1] if surname_fact and surname_fact.surname
@@ -385,10 +401,16 @@ def _build(shown: str, words: list[str], facts: list[_Facts], roles: tuple[str, 
         first_roots=roots or first_names,
         first_known=bool(entries),
         first_initials=frozenset({written_initial} if written_initial else set())
-        | {key[:1] for key in first_names},
-        patronymic_key=patronymic_fact.patronymic[1] if patronymic_fact else "",
-        patronymic_initial=fold(patronymic_initial)[:1] if patronymic_initial else "",
+        | {initial_key(entry.name) for entry in narrowed},
+        patronymic_key=_patronymic_key(patronymic_fact),
+        patronymic_initial=initial_key(patronymic or patronymic_initial),
     )
+
+
+def _patronymic_key(fact: _Facts | None) -> str:
+    if fact is None:
+        return ""
+    return fact.patronymic[1] if fact.patronymic else fact.key
 
 
 def _gender(first: _Facts | None, surname: _Facts | None, patronymic: _Facts | None
@@ -406,13 +428,19 @@ def _gender(first: _Facts | None, surname: _Facts | None, patronymic: _Facts | N
 
 
 def _script(text: str) -> Script:
-    letters = [ch for ch in text if ch.isalpha()]
-    cyrillic = sum("а" <= ch.lower() <= "я" or ch.lower() == "ё" for ch in letters)
-    if not letters:
-        return ""
-    if cyrillic == len(letters):
-        return "cyrillic"
-    return "latin" if cyrillic == 0 else "mixed"
+    cyrillic, latin = bool(_CYRILLIC_LETTER.search(text)), bool(_LATIN_LETTER.search(text))
+    if cyrillic and latin:
+        return "mixed"
+    return "cyrillic" if cyrillic else ("latin" if latin else "")
+
+
+def initial_key(word: str) -> str:
+    """The first sound of a name, for comparing initials: Ю., Yu., Юрий and
+    Iurii -> iu; И., Ия, Иван -> i; Ж., Zh. -> zh."""
+    if word[:1].lower() in _CYRILLIC:
+        return fold(word[:1])
+    key = fold(word)
+    return key[:2] if key[:2] in _TWO_LETTER_SOUNDS else key[:1]
 
 
 def _skeleton(key: str) -> str:
@@ -496,10 +524,8 @@ def _patronymics(a: PersonName, b: PersonName) -> str:
         same = a.patronymic_key == b.patronymic_key or _one_typo(
             a.patronymic_key, b.patronymic_key)
         return "same" if same else "different"
-    initial_a = a.patronymic_key[:1] or a.patronymic_initial
-    initial_b = b.patronymic_key[:1] or b.patronymic_initial
-    if initial_a and initial_b:
-        return "initial" if initial_a == initial_b else "different"
+    if a.patronymic_initial and b.patronymic_initial:
+        return "initial" if a.patronymic_initial == b.patronymic_initial else "different"
     return "none"
 
 
@@ -509,4 +535,4 @@ def _one_typo(first: str, second: str) -> bool:
 
 
 def _first_shown(name: PersonName) -> str:
-    return name.first_name or (f"{name.initials[:1]}." if name.initials else name.text)
+    return name.first_name or (f"{name.initials[0]}." if name.initials else name.text)

@@ -32,11 +32,14 @@ from transforms.person_names import (
         pytest.param("Мамедов Ильхам Гейдар оглы", "Мамедов", "Ильхам", "Гейдар", "",
                      id="patronymic-with-oglu"),
         pytest.param("Константин Ильин", "Ильин", "Константин", "", "", id="first-name-ending-in"),
+        pytest.param("Алексеев М.Ч.", "Алексеев", "", "", "МЧ",
+                     id="surname-one-letter-from-a-name"),
+        pytest.param("Михей Андреев", "Андреев", "Михей", "", "", id="unknown-first-name"),
     ],
 )
 def test_parts_in_any_order(written, surname, first, patronymic, initials, identity_rules):
     name = parse_person_name(written, identity_rules)
-    assert (name.surname, name.first_name, name.patronymic, name.initials) == (
+    assert (name.surname, name.first_name, name.patronymic, "".join(name.initials)) == (
         surname, first, patronymic, initials)
 
 
@@ -102,6 +105,15 @@ COMPARISONS = [
     pytest.param("Петров И.", "Иван Петров", NameLevel.INITIALS, id="initial"),
     pytest.param("Петров И.И.", "Иван Иванович Петров", NameLevel.INITIALS, id="two-initials"),
     pytest.param("Петрова А.", "Саша Петрова", NameLevel.INITIALS, id="initial-of-full-form"),
+    pytest.param("Morozov Ya.", "Ярослав Морозов", NameLevel.INITIALS,
+                 id="latin-two-letter-initial"),
+    pytest.param("Иванов Ю.", "Yuri Ivanov", NameLevel.INITIALS, id="initial-yu-latin-name"),
+    pytest.param("Иванов Ю.", "Иван Иванович Иванов", NameLevel.DIFFERENT_FIRST_NAME,
+                 id="initial-yu-is-not-i"),
+    pytest.param("Авдеева И.Д.", "Авдеева Ия Даниловна", NameLevel.INITIALS,
+                 id="initial-i-of-iya"),
+    pytest.param("Андреева О.Л.", "Ольга Леоновна Андреева", NameLevel.INITIALS,
+                 id="surname-near-a-name-stays-a-surname"),
     pytest.param("Игорь", "Игорь Смирнов", NameLevel.FIRST_NAME_ONLY, id="first-name-only"),
     pytest.param("Катя", "Екатерина Смирнова", NameLevel.FIRST_NAME_ONLY, id="diminutive-only"),
     pytest.param("", "Игорь Смирнов", NameLevel.MISSING, id="no-name"),

@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -27,6 +28,7 @@ from leadhub import CONFIG_DIR
 from leadhub.errors import ConfigError
 from transforms.fields import FieldMap
 from transforms.form_posts import FormRules
+from transforms.identity_rules import IdentityRules, MailboxRule
 from transforms.mail import MailRules
 from transforms.normalize import NormalizeRules
 from transforms.notification_presets import Layout, NotificationPreset
@@ -35,6 +37,8 @@ from transforms.sources import RULE_FIELDS
 from transforms.submissions import SubmissionRules
 
 DEFAULTS_FILE = CONFIG_DIR / "defaults.yaml"
+# The built-in lists of identity matching; a user's `identity:` adds to them.
+IDENTITY_FILE = CONFIG_DIR / "identity.yaml"
 # ${NAME}: an environment variable; ${secret:NAME}: a Prefect Secret block.
 _SECRET_REF = re.compile(r"\$\{(secret:)?([A-Za-z0-9_][A-Za-z0-9_-]*)\}")
 
@@ -217,6 +221,76 @@ class WebSettings(_Strict):
     process_debounce_seconds: float = Field(default=0.5, ge=0)
     # a resend of the same content within this window is the same submission
     duplicate_window_seconds: int = Field(default=600, ge=0)
+
+
+_DOMAIN = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
+
+
+class IdentitySettings(_Strict):
+    """The lists people are matched with: config/identity.yaml says what each
+    does; the `identity:` section of a config adds to them."""
+
+    # gender (m, f) -> full first name -> diminutives and spelling variants
+    diminutives: dict[Literal["m", "f"], dict[str, list[str]]] = Field(default_factory=dict)
+    role_mailboxes: list[str] = Field(default_factory=list)
+    family_mailboxes: list[str] = Field(default_factory=list)
+    # main domain -> domains that are the same mailbox service
+    email_aliases: dict[str, list[str]] = Field(default_factory=dict)
+    # main domain -> ignore_dots | drop_plus_tag | dot_is_hyphen
+    mailbox_rules: dict[str, list[MailboxRule]] = Field(default_factory=dict)
+    provider_domains: list[str] = Field(default_factory=list)
+
+    @field_validator("diminutives")
+    @classmethod
+    def _names_are_words(cls, diminutives: dict) -> dict:
+        for gender, names in diminutives.items():
+            for full, variants in names.items():
+                for name in (full, *variants):
+                    if not name.strip() or any(ch.isdigit() or ch == "@" for ch in name):
+                        raise ValueError(f"{gender}.{full}: {name!r} is not a first name")
+        return diminutives
+
+    @field_validator("role_mailboxes", "family_mailboxes")
+    @classmethod
+    def _local_parts(cls, words: list[str]) -> list[str]:
+        for word in words:
+            if not word.strip() or "@" in word or " " in word.strip():
+                raise ValueError(f"{word!r} is not the part of an address before @")
+        return [word.strip().lower() for word in words]
+
+    @field_validator("provider_domains")
+    @classmethod
+    def _domains(cls, domains: list[str]) -> list[str]:
+        return [_domain_checked(domain) for domain in domains]
+
+    @field_validator("email_aliases")
+    @classmethod
+    def _alias_domains(cls, aliases: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {_domain_checked(domain): [_domain_checked(alias) for alias in others]
+                for domain, others in aliases.items()}
+
+    @field_validator("mailbox_rules")
+    @classmethod
+    def _rule_domains(cls, rules: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {_domain_checked(domain): read for domain, read in rules.items()}
+
+    def rules(self) -> IdentityRules:
+        return IdentityRules(
+            diminutives={gender: {full: tuple(variants) for full, variants in names.items()}
+                         for gender, names in self.diminutives.items()},
+            role_mailboxes=tuple(self.role_mailboxes),
+            family_mailboxes=tuple(self.family_mailboxes),
+            email_aliases={d: tuple(aliases) for d, aliases in self.email_aliases.items()},
+            mailbox_rules={d: tuple(rules) for d, rules in self.mailbox_rules.items()},
+            provider_domains=tuple(self.provider_domains),
+        )
+
+
+def _domain_checked(domain: str) -> str:
+    domain = str(domain).strip().lower()
+    if not _DOMAIN.match(domain):
+        raise ValueError(f"{domain!r} is not a mail domain like yandex.ru")
+    return domain
 
 
 class RfmSegmentConfig(_Strict):
@@ -562,6 +636,9 @@ class Settings(_Strict):
     reminders: RemindersConfig = Field(default_factory=RemindersConfig)
     digest: DigestConfig = Field(default_factory=DigestConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    # diminutives, role and family mailboxes, mail services (config/identity.yaml)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    _identity_rules: IdentityRules | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _alert_rules_name_known_things(self) -> Settings:
@@ -738,15 +815,25 @@ class Settings(_Strict):
             legal_forms=self.legal_forms,
             source_rules=self.source_rules,
             fallback_category=self.fallback_category,
+            identity=self.identity_rules(),
         )
+
+    def identity_rules(self) -> IdentityRules:
+        """One rules object per settings: the matching functions cache their
+        lookups per rules object."""
+        if self._identity_rules is None:
+            self._identity_rules = self.identity.rules()
+        return self._identity_rules
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     """Defaults, then the user's file, then explicit overrides (CLI flags)."""
     data = _read_yaml(DEFAULTS_FILE)
+    data["identity"] = _read_yaml(IDENTITY_FILE)
     if path is not None:
         user = _read_yaml(path)
         aliases = user.pop("field_aliases", {}) or {}
+        data["identity"] = _added(data["identity"], user.pop("identity", None) or {})
         data.update(user)
         for field_name, labels in aliases.items():
             # Extra aliases add to the built-in ones instead of replacing them.
@@ -768,6 +855,19 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         return Settings.model_validate(_expand_env(data, ""))
     except ValidationError as error:
         raise ConfigError(_describe(error, path)) from None
+
+
+def _added(built_in: Any, user: Any) -> Any:
+    """The user's lists added to the built-in ones, mappings merged key by
+    key; anything else is the user's, for validation to judge."""
+    if isinstance(built_in, dict) and isinstance(user, dict):
+        merged = dict(built_in)
+        for key, value in user.items():
+            merged[key] = _added(built_in[key], value) if key in built_in else value
+        return merged
+    if isinstance(built_in, list) and isinstance(user, list):
+        return built_in + [item for item in user if item not in built_in]
+    return user
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -77,3 +77,5 @@ def store(request, tmp_path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "leadhub.db")
     return request.getfixturevalue("postgres").new_database()
+def identity_rules(settings):
+    return settings.identity_rules()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from transforms.companies import split_company
-from transforms.emails import normalize_email
+from transforms.emails import domain_of, email_domain_typo, normalize_email
+from transforms.identity_rules import IdentityRules
 from transforms.names import normalize_name
 from transforms.phones import DisplayStyle, normalize_phone
 from transforms.records import Lead, ParsedLead, Rejection
@@ -20,6 +21,8 @@ class NormalizeRules:
     legal_forms: Mapping[str, Sequence[str]]
     source_rules: Sequence[Mapping[str, object]]
     fallback_category: str
+    # provider domains for the typo warning; without them no domain is flagged
+    identity: IdentityRules = field(default_factory=IdentityRules)
 
 
 def normalize_lead(parsed: ParsedLead, rules: NormalizeRules) -> Lead | Rejection:
@@ -34,6 +37,7 @@ def normalize_lead(parsed: ParsedLead, rules: NormalizeRules) -> Lead | Rejectio
             warnings.append(f"email {text!r} is not a valid address")
         elif email not in emails:
             emails.append(email)
+            warnings += _domain_typo_warnings(email, rules.identity)
 
     if not valid_phones and not emails:
         detail = "; ".join(warnings) or "none found in the item"
@@ -64,7 +68,15 @@ def normalize_lead(parsed: ParsedLead, rules: NormalizeRules) -> Lead | Rejectio
         subject=parsed.subject,
         message=parsed.message.strip(),
         warnings=warnings,
+        phone_extension=phone.extension if phone and phone.valid else "",
     )
+
+
+def _domain_typo_warnings(email: str, identity: IdentityRules) -> list[str]:
+    """The address stays as written; matching reads it as the service meant."""
+    domain = domain_of(email)
+    meant = email_domain_typo(domain, identity)
+    return [f"email domain {domain} looks like a typo of {meant}"] if meant else []
 
 
 def _signals(parsed: ParsedLead) -> dict[str, str]:

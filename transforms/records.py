@@ -81,6 +81,7 @@ class Lead:
     subject: str
     message: str
     warnings: list[str] = field(default_factory=list)
+    # the office extension of `phone` ("" when none): part of the phone's identity
     phone_extension: str = ""
     # what identifies the inquiry's content (a Message-ID alone does not)
     fingerprint: str = ""

@@ -42,6 +42,16 @@ def test_the_documented_example_is_valid():
         pytest.param("csv:\n  delimiter: '|'\n", "csv.delimiter", id="bad-delimiter"),
         pytest.param("- just\n- a list\n", "must be a mapping", id="not-a-mapping"),
         pytest.param("store: [unclosed\n", "not valid YAML", id="broken-yaml"),
+        pytest.param("identity:\n  provider_domains: [my mail]\n",
+                     "'my mail' is not a mail domain like yandex.ru", id="identity-bad-domain"),
+        pytest.param("identity:\n  mailbox_rules: {mail.ru: [ignore_case]}\n",
+                     "identity.mailbox_rules.mail.ru.0", id="identity-unknown-mailbox-rule"),
+        pytest.param("identity:\n  diminutives: {x: {Иван: [Ваня]}}\n",
+                     "identity.diminutives.x", id="identity-unknown-gender"),
+        pytest.param("identity:\n  role_mailboxes: [info@firm.ru]\n",
+                     "is not the part of an address before @", id="identity-whole-address"),
+        pytest.param("identity:\n  aliases: {}\n", "identity.aliases: unknown key",
+                     id="identity-unknown-key"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, text, names):

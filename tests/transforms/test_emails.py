@@ -1,6 +1,13 @@
 import pytest
 
-from transforms.emails import find_emails, normalize_email
+from transforms.emails import (
+    canonical_email,
+    email_domain_typo,
+    find_emails,
+    mailbox_kind,
+    normalize_email,
+    same_mailbox_reason,
+)
 
 
 @pytest.mark.parametrize(
@@ -34,3 +41,127 @@ def test_invalid_addresses_are_rejected(written):
 def test_find_emails_in_text_normalized_and_unique():
     text = "Пишите: Ivan.Petrov@Mail.ru. Копия: <ivan.petrov@mail.ru>, a@b.co"
     assert find_emails(text) == ["ivan.petrov@mail.ru", "a@b.co"]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param("Nesterova.Y+crm@gmail.Com", "nesterovay@gmail.com", id="gmail-dots-tag-case"),
+        pytest.param("nesterova.y@googlemail.com", "nesterovay@gmail.com", id="googlemail"),
+        pytest.param("ivan.petrov@ya.ru", "ivan.petrov@yandex.ru", id="ya-ru"),
+        pytest.param("ivan.petrov@yandex.com", "ivan.petrov@yandex.kz", id="yandex-com-kz"),
+        pytest.param("ivan.petrov@yandex.by", "ivan.petrov@narod.ru", id="yandex-by-narod"),
+        pytest.param("ivan.petrov@yandex.ua", "ivan.petrov@ya.ru", id="yandex-ua"),
+        pytest.param("ivan.petrov+shop@yandex.ru", "ivan.petrov@yandex.ru", id="yandex-plus-tag"),
+        pytest.param("ivan.petrov@yandex.ru", "ivan-petrov@yandex.ru", id="yandex-dot-is-hyphen"),
+        pytest.param("nesterovay@gmial.com", "nesterovay@gmail.com", id="typo-gmial"),
+        pytest.param("ivan@yandex.ry", "ivan@yandex.ru", id="typo-yandex-ry"),
+        pytest.param("ivan@yadnex.ru", "ivan@yandex.ru", id="typo-yadnex"),
+        pytest.param("ivan@gmail.co", "ivan@gmail.com", id="typo-gmail-co"),
+        pytest.param("ivan@mail.ri", "ivan@mail.ru", id="typo-mail-ri"),
+        pytest.param("ivan@rambler.ry", "ivan@rambler.ru", id="typo-rambler"),
+    ],
+)
+def test_one_mailbox_has_one_canonical_address(first, second, identity_rules):
+    assert canonical_email(first, identity_rules) == canonical_email(second, identity_rules)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param("ivan@mail.ru", "ivan@inbox.ru", id="mail-ru-inbox-ru"),
+        pytest.param("ivan@list.ru", "ivan@bk.ru", id="list-ru-bk-ru"),
+        pytest.param("ivan.petrov@mail.ru", "ivanpetrov@mail.ru", id="mail-ru-dots-count"),
+        pytest.param("ivan.petrov@yandex.ru", "ivanpetrov@yandex.ru", id="yandex-dots-count"),
+        pytest.param("ivan+a@mail.ru", "ivan@mail.ru", id="mail-ru-plus-is-its-own"),
+        pytest.param("i.petrov@romashka.ru", "ipetrov@romashka.ru", id="corporate-as-written"),
+        pytest.param("ivan@gmail.com", "ivan@yandex.ru", id="two-services"),
+    ],
+)
+def test_other_mailboxes_stay_apart(first, second, identity_rules):
+    assert canonical_email(first, identity_rules) != canonical_email(second, identity_rules)
+
+
+def test_canonical_form_of_gmail_and_yandex(identity_rules):
+    assert canonical_email("Nesterova.Y+crm@gmail.Com", identity_rules) == "nesterovay@gmail.com"
+    assert canonical_email("Ivan.Petrov@ya.ru", identity_rules) == "ivan-petrov@yandex.ru"
+    assert canonical_email("not an address", identity_rules) == ""
+
+
+@pytest.mark.parametrize(
+    ("domain", "meant"),
+    [
+        pytest.param("yandex.ry", "yandex.ru", id="neighbour-key"),
+        pytest.param("gmial.com", "gmail.com", id="swapped-letters"),
+        pytest.param("gmail.co", "gmail.com", id="letter-left-out"),
+        pytest.param("gmaill.com", "gmail.com", id="letter-doubled"),
+        pytest.param("mail.ri", "mail.ru", id="mail-ri"),
+        pytest.param("yadnex.ru", "yandex.ru", id="yadnex"),
+        pytest.param("outlok.com", "outlook.com", id="outlook"),
+        pytest.param("yandex.ru", "", id="the-service-itself"),
+        pytest.param("ya.ru", "", id="an-alias"),
+        pytest.param("mail.com", "", id="another-service"),
+        pytest.param("email.ru", "", id="similar-corporate-domain"),
+        pytest.param("mail.su", "", id="far-key-is-not-a-slip"),
+        pytest.param("mai.ru", "", id="short-real-domain"),
+        pytest.param("bk.su", "", id="short-provider-never-corrected"),
+        pytest.param("yandex-team.ru", "", id="company-of-the-provider"),
+        pytest.param("romashka.ru", "", id="unrelated"),
+    ],
+)
+def test_only_obvious_typos_of_mail_services_are_corrected(domain, meant, identity_rules):
+    assert email_domain_typo(domain, identity_rules) == meant
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        pytest.param("info@romashka.ru", "role", id="info"),
+        pytest.param("Sales@romashka.ru", "role", id="sales-any-case"),
+        pytest.param("zakaz-msk@romashka.ru", "role", id="zakaz-with-city"),
+        pytest.param("office2@romashka.ru", "role", id="office-with-number"),
+        pytest.param("buh@romashka.ru", "role", id="buh"),
+        pytest.param("hello@romashka.ru", "role", id="hello"),
+        pytest.param("zhuravlevy@mail.ru", "family", id="plural-surname"),
+        pytest.param("ivanovy1985@mail.ru", "family", id="plural-surname-with-year"),
+        pytest.param("sorokiny@yandex.ru", "family", id="plural-in-surname"),
+        pytest.param("semya.petrovyh@mail.ru", "family", id="semya"),
+        pytest.param("ivanovfamily@gmail.com", "family", id="family-inside"),
+        pytest.param("ivan.petrov@mail.ru", "personal", id="first-and-surname"),
+        pytest.param("manager.ivanova@romashka.ru", "personal", id="role-word-and-a-name"),
+        pytest.param("petrov.y@mail.ru", "personal", id="surname-and-initial"),
+        pytest.param("nesterovay@gmail.com", "personal", id="surname-with-initial-joined"),
+    ],
+)
+def test_mailbox_kind(address, kind, identity_rules):
+    assert mailbox_kind(address, identity_rules) == kind
+
+
+def test_a_users_role_mailbox_adds_to_the_built_in_ones(tmp_path):
+    from leadhub.settings import load_settings
+
+    config = tmp_path / "leadhub.yaml"
+    config.write_text("identity:\n  role_mailboxes: [kontora]\n"
+                      "  diminutives: {m: {Александр: [Алик]}}\n", encoding="utf-8")
+    rules = load_settings(config).identity_rules()
+    assert mailbox_kind("kontora@romashka.ru", rules) == "role"
+    assert mailbox_kind("info@romashka.ru", rules) == "role"
+    assert "Алик" in rules.diminutives["m"]["Александр"]
+    assert "Саша" in rules.diminutives["m"]["Александр"]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "reason"),
+    [
+        pytest.param("Nesterova.Y@gmail.com", "nesterovay@gmail.com", "Gmail ignores dots",
+                     id="gmail"),
+        pytest.param("ivan@ya.ru", "ivan@yandex.ru", "ya.ru and yandex.ru are one mailbox",
+                     id="yandex-domains"),
+        pytest.param("ivan@yandex.ry", "ivan@yandex.ru", "yandex.ry read as yandex.ru",
+                     id="typo"),
+        pytest.param("ivan+crm@gmail.com", "ivan@gmail.com", "a +tag reaches the same mailbox",
+                     id="tag"),
+    ],
+)
+def test_why_two_addresses_are_one_mailbox(first, second, reason, identity_rules):
+    assert same_mailbox_reason(first, second, identity_rules) == reason

@@ -54,3 +54,20 @@ def test_unmatched_source_is_flagged(normalize_rules):
         normalize_rules,
     )
     assert (lead.source, lead.source_matched) == ("Другое", False)
+
+
+def test_an_office_extension_is_kept_with_the_lead(normalize_rules):
+    lead = normalize_lead(_parsed(phones=["8 (342) 052-16-74 доб. 280"]), normalize_rules)
+    assert (lead.phone, lead.phone_extension, lead.phone_display) == (
+        "+73420521674", "280", "+7 (342) 052-16-74 доб. 280")
+
+
+def test_a_typo_in_a_mail_service_is_flagged_and_the_address_kept(normalize_rules):
+    lead = normalize_lead(_parsed(emails=["Ivan@Yandex.ry"]), normalize_rules)
+    assert lead.email == "ivan@yandex.ry"
+    assert "email domain yandex.ry looks like a typo of yandex.ru" in lead.warnings
+
+
+def test_a_corporate_domain_is_never_called_a_typo(normalize_rules):
+    lead = normalize_lead(_parsed(name="Иван", emails=["ivan@email.ru"]), normalize_rules)
+    assert lead.warnings == []

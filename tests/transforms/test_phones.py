@@ -81,3 +81,67 @@ def test_company_requisites_are_not_phones(requisite):
     assert find_phones(f"ООО Ромашка, {requisite}, тел. 8 903 123-45-67", "RU") == [
         "+79031234567"
     ]
+
+
+EXTENSIONS = [
+    pytest.param("8 (342) 052-16-74 доб. 280", "+73420521674", "280", id="dob-dot-space"),
+    pytest.param("+7 495 123-45-67 доб.12", "+74951234567", "12", id="dob-no-space"),
+    pytest.param("+7 495 123-45-67 (доб. 280)", "+74951234567", "280", id="dob-in-brackets"),
+    pytest.param("+7 495 123-45-67, доб 280", "+74951234567", "280", id="dob-after-comma"),
+    pytest.param("+7 495 123-45-67 добавочный 280", "+74951234567", "280", id="dob-in-full"),
+    pytest.param("+7 495 123-45-67 вн. 280", "+74951234567", "280", id="vn"),
+    pytest.param("+7 495 123-45-67 внутр. 280", "+74951234567", "280", id="vnutr"),
+    pytest.param("+7 495 123-45-67 ext. 12", "+74951234567", "12", id="ext-dot"),
+    pytest.param("+7 495 123-45-67 ext 12", "+74951234567", "12", id="ext-no-dot"),
+    pytest.param("+7 495 123-45-67 x12", "+74951234567", "12", id="x"),
+    pytest.param("+7 495 123-45-67 #12", "+74951234567", "12", id="hash"),
+    pytest.param("79123456789 доб 5", "+79123456789", "5", id="eleven-digits-no-plus"),
+    pytest.param("+74951234567;ext=12", "+74951234567", "12", id="rfc3966-identity"),
+]
+
+
+@pytest.mark.parametrize(("written", "e164", "extension"), EXTENSIONS)
+def test_an_extension_is_kept_apart_from_the_number(written, e164, extension):
+    phone = normalize_phone(written, "RU")
+    assert (phone.e164, phone.extension) == (e164, extension)
+    assert phone.identity == f"{e164};ext={extension}"
+
+
+def test_colleagues_behind_one_switchboard_have_different_identities():
+    first = normalize_phone("8 (342) 052-16-74 доб. 280", "RU")
+    second = normalize_phone("+7 342 052 16 74 вн. 281", "RU")
+    assert first.e164 == second.e164
+    assert first.identity != second.identity
+
+
+def test_a_number_without_extension_is_its_own_identity():
+    phone = normalize_phone("8 912 345-67-89", "RU")
+    assert (phone.extension, phone.identity) == ("", "+79123456789")
+
+
+@pytest.mark.parametrize(
+    ("written", "style", "expected"),
+    [
+        pytest.param("8 (342) 052-16-74 доб. 280", "pretty", "+7 (342) 052-16-74 доб. 280",
+                     id="ru-pretty"),
+        pytest.param("8 (342) 052-16-74 ext 280", "national", "8 (342) 052-16-74 доб. 280",
+                     id="ru-national"),
+        pytest.param("+7 7272 58-00-00 доб. 5", "international", "+7 7272 58 00 00 доб. 5",
+                     id="kz-international"),
+        pytest.param("+375 29 123-45-67 доб. 5", "pretty", "+375 (29) 123-45-67 доб. 5",
+                     id="by-pretty"),
+        pytest.param("+1 650 253 0000 доб. 12", "pretty", "+1 (650) 253-0000 ext. 12",
+                     id="us-ext"),
+        pytest.param("8 (342) 052-16-74 доб. 280", "e164", "+73420521674;ext=280",
+                     id="e164-rfc3966"),
+    ],
+)
+def test_display_writes_the_extension_the_way_the_region_does(written, style, expected):
+    assert normalize_phone(written, "RU", style).display == expected
+
+
+def test_find_phones_keeps_extensions_in_free_text():
+    text = ("Звоните 8 (342) 052-16-74 доб. 280, коллега: +7 (342) 052-16-74 вн. 281; "
+            "мобильный 8 912 345-67-89")
+    assert find_phones(text, "RU") == [
+        "+73420521674;ext=280", "+73420521674;ext=281", "+79123456789"]

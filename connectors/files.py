@@ -4,6 +4,11 @@ Reads .eml files, folders of them, maildir folders, .mbox files, .csv lead
 lists, and .json / .jsonl form submissions, and yields one raw item per
 message, row or submission. Each file is checkpointed by its content hash, so
 an unchanged file is not even read twice.
+
+Each file is its own unit: one that cannot be read (empty, binary, not the
+format its name says) becomes a single raw item that carries the reason in
+`meta["unreadable"]`, so processing quarantines it, its checkpoint is stored
+like any other, and the files after it are read as usual.
 """
 
 from __future__ import annotations
@@ -11,21 +16,40 @@ from __future__ import annotations
 import hashlib
 import json
 import mailbox
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors import CheckpointReader
 from leadhub.errors import FatalError
-from transforms.records import RawItem
-from transforms.tables import TableError, read_table
+from transforms.json_input import json_bytes
+from transforms.mail import looks_like_mail
+from transforms.records import RawItem, RawKind
+from transforms.tables import TableError, read_lead_table
+from transforms.text import looks_binary
 
 MAIL_SUFFIXES = {".eml", ".msg.eml"}
 TABLE_SUFFIXES = {".csv", ".tsv"}
 FORM_SUFFIXES = {".json", ".jsonl", ".ndjson"}
 MBOX_SUFFIXES = {".mbox", ".mbx"}
 SUPPORTED = MAIL_SUFFIXES | TABLE_SUFFIXES | FORM_SUFFIXES | MBOX_SUFFIXES
+_READABLE = ".eml, .mbox, .csv, .tsv, .json, .jsonl or a maildir/folder"
+
+
+def refused_inputs(paths: Iterable[Path]) -> list[str]:
+    """Why each path given to read (on the command line, in the config) cannot
+    be: it does not exist, or it is a file of a kind LeadHub does not read.
+    Looks only at names and whether each path exists, so a command can refuse
+    before any work starts."""
+    problems = []
+    for path in paths:
+        if not path.exists():
+            problems.append(f"{path}: no such file or folder")
+        elif path.is_file() and _suffix(path) not in SUPPORTED:
+            problems.append(f"{path}: cannot read {path.suffix or 'this kind of'} files; "
+                            f"use {_READABLE}")
+    return problems
 
 
 @dataclass
@@ -53,29 +77,33 @@ class FilesSource:
         """Files are left as they are."""
 
     def discover(self) -> list[Path]:
-        """Every readable input below the configured paths, in a stable order."""
+        """Every readable input below the configured paths, in a stable order;
+        the other files in the folders are listed in `ignored`."""
+        problems = refused_inputs(self.paths)
+        if problems:
+            raise FatalError("\n".join(problems))
+        self.ignored = []
         found: list[Path] = []
         for path in self.paths:
-            if not path.exists():
-                raise FatalError(f"{path}: no such file or folder")
-            if path.is_file():
-                if _suffix(path) not in SUPPORTED:
-                    raise FatalError(
-                        f"{path}: cannot read {path.suffix or 'this'} files; use .eml, .mbox, "
-                        ".csv, .json, .jsonl or a maildir/folder"
-                    )
-                found.append(path)
-            elif _is_maildir(path):
+            if path.is_file() or _is_maildir(path):
                 found.append(path)
             else:
                 found += self._walk(path)
         return found
 
+    def summary(self) -> dict[str, object]:
+        """What a run's summary says about the last `batches()`: the files that
+        were not read because LeadHub does not read their kind."""
+        return {"ignored_files": len(self.ignored), "ignored": [str(p) for p in self.ignored]}
+
     def batches(self, checkpoint_of: CheckpointReader) -> Iterator[FileBatch]:
         """One batch per input whose content changed since its checkpoint."""
         for path in self.discover():
-            fingerprint = _fingerprint(path)
             scope = str(path.resolve())
+            try:
+                fingerprint = _fingerprint(path)
+            except OSError as error:
+                fingerprint = f"unreadable:{error.errno}"
             if checkpoint_of(self.name, scope) == fingerprint:
                 continue
             yield FileBatch(path, self._read(path), (self.name, scope, fingerprint))
@@ -94,25 +122,37 @@ class FilesSource:
         return found
 
     def _read(self, path: Path) -> list[RawItem]:
+        """The file's items, or one item saying why it cannot be read."""
         try:
-            if path.is_dir():
-                return self._maildir(path)
-            suffix = _suffix(path)
-            if suffix in MAIL_SUFFIXES:
-                return [self._item(path, 0, "email", path.read_bytes())]
-            if suffix in MBOX_SUFFIXES:
-                return self._mbox(path)
-            if suffix in TABLE_SUFFIXES:
-                return self._table(path)
-            return self._forms(path)
+            return self._maildir(path) if path.is_dir() else self._file(path)
         except OSError as error:
-            raise FatalError(f"{path}: cannot read ({error.strerror})") from None
+            return [self._unreadable(path, f"cannot read the file ({error.strerror or error})")]
+
+    def _file(self, path: Path) -> list[RawItem]:
+        data = path.read_bytes()
+        if not data.strip():
+            return [self._unreadable(path, "the file is empty", data)]
+        suffix = _suffix(path)
+        if suffix in MAIL_SUFFIXES:
+            return [self._item(path, 0, "email", data)]
+        if suffix in MBOX_SUFFIXES:
+            return self._mbox(path, data)
+        if suffix in TABLE_SUFFIXES:
+            return self._table(path, data)
+        return self._forms(path, data)
 
     def _maildir(self, path: Path) -> list[RawItem]:
         box = mailbox.Maildir(path, factory=None, create=False)
         return [self._item(path, key, "email", box.get_bytes(key)) for key in sorted(box.keys())]
 
-    def _mbox(self, path: Path) -> list[RawItem]:
+    def _mbox(self, path: Path, data: bytes) -> list[RawItem]:
+        if not data.lstrip().startswith(b"From "):
+            # Without the `From ` line mbox starts each message with, Python's
+            # reader finds nothing: a single mail saved as .mbox is read as one.
+            if looks_like_mail(data.lstrip()):
+                return [self._item(path, 0, "email", data)]
+            return [self._unreadable(path, "not an mbox file: it does not start with a "
+                                     "`From ` line, nor with a mail's headers", data)]
         box = mailbox.mbox(path, factory=None, create=False)
         try:
             return [
@@ -122,39 +162,47 @@ class FilesSource:
         finally:
             box.close()
 
-    def _table(self, path: Path) -> list[RawItem]:
+    def _table(self, path: Path, data: bytes) -> list[RawItem]:
         delimiter = "\t" if _suffix(path) == ".tsv" else self.csv_delimiter
         try:
-            rows, encoding, used = read_table(path.read_bytes(), delimiter, self.csv_encoding)
-        except (TableError, UnicodeDecodeError, LookupError) as error:
-            raise FatalError(f"{path}: {error}") from None
+            table = read_lead_table(data, delimiter, self.csv_encoding)
+        except TableError as error:
+            return [self._unreadable(path, str(error), data)]
+        except UnicodeDecodeError as error:
+            return [self._unreadable(path, f"not {error.encoding} text (byte {error.start}: "
+                                     f"{error.reason}); set csv.encoding to the file's", data)]
+        except LookupError:
+            raise FatalError(f"csv.encoding {self.csv_encoding!r} in the config is not an "
+                             "encoding LeadHub knows (try utf-8 or cp1251)") from None
+        extra = {"encoding": table.encoding, "delimiter": table.delimiter}
         return [
-            self._item(
-                path,
-                number,
-                "row",
-                json.dumps(row, ensure_ascii=False).encode(),
-                {"encoding": encoding, "delimiter": used},
-            )
-            for number, row in enumerate(rows, start=2)  # row 1 is the header
+            self._item(path, number, "row", json.dumps(row, ensure_ascii=False).encode(), extra)
+            for number, row in enumerate(table.rows, start=table.first_row)
         ]
 
-    def _forms(self, path: Path) -> list[RawItem]:
-        data = path.read_bytes()
+    def _forms(self, path: Path, data: bytes) -> list[RawItem]:
+        if looks_binary(data):
+            return [self._unreadable(path, "not JSON: the file holds binary data, not text",
+                                     data)]
         if _suffix(path) == ".json":
             try:
                 parsed = json.loads(data.decode("utf-8-sig"))
-            except (UnicodeDecodeError, json.JSONDecodeError):
+            except (UnicodeDecodeError, ValueError, RecursionError):
                 # Kept whole as one item: processing quarantines it with the reason.
                 return [self._item(path, 0, "form", data)]
             records = parsed if isinstance(parsed, list) else [parsed]
-            payloads = [json.dumps(r, ensure_ascii=False).encode() for r in records]
+            payloads = [json_bytes(r) for r in records]
         else:
             payloads = [line for line in data.splitlines() if line.strip()]
         return [self._item(path, n, "form", p) for n, p in enumerate(payloads, start=1)]
 
+    def _unreadable(self, path: Path, reason: str, data: bytes = b"") -> RawItem:
+        """The whole file as one item that processing quarantines with `reason`."""
+        item = self._item(path, "file", _kind_of(path), data)
+        return replace(item, meta={**item.meta, "row": "", "unreadable": f"{path.name}: {reason}"})
+
     def _item(
-        self, path: Path, row: object, kind: str, payload: bytes, extra: dict | None = None
+        self, path: Path, row: object, kind: RawKind, payload: bytes, extra: dict | None = None
     ) -> RawItem:
         path_hash = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
         meta = {"path": str(path), "row": str(row), **(extra or {})}
@@ -167,13 +215,27 @@ class FilesSource:
             source=self.name,
             kind=kind,
             payload=payload,
-            received_at=datetime.fromtimestamp(path.stat().st_mtime, UTC),
+            received_at=_modified_at(path),
             meta=meta,
         )
 
 
 def _suffix(path: Path) -> str:
     return path.suffix.lower()
+
+
+def _kind_of(path: Path) -> RawKind:
+    if path.is_dir() or _suffix(path) in MAIL_SUFFIXES | MBOX_SUFFIXES:
+        return "email"
+    return "row" if _suffix(path) in TABLE_SUFFIXES else "form"
+
+
+def _modified_at(path: Path) -> datetime:
+    """When the file last changed; now, for a file that cannot say (or says year 40000)."""
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except (OSError, OverflowError, ValueError):
+        return datetime.now(UTC)
 
 
 def _is_maildir(path: Path) -> bool:

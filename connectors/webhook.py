@@ -1,8 +1,10 @@
 """The web-form endpoint: `POST /forms/{form}` for website forms and form services.
 
 A submission is committed to the ledger before it is acknowledged (202 with
-its id), so a crash right after the answer loses nothing: the next start
-processes what is pending. A provider's retry (the same submission id, or the
+its id; 200 for the providers that count anything else as a failed delivery),
+so a crash right after the answer loses nothing: the next start processes what
+is pending. Whatever the body, the answer is a 4xx that says what is wrong or
+the post is stored: never a 5xx. A provider's retry (the same submission id, or the
 same content within a window) is answered without being stored twice. Every
 form has its own secret: a token or an HMAC signature of the raw body,
 compared in constant time; a refusal never says which part was wrong.
@@ -14,7 +16,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import logging
 import threading
 import time
@@ -30,17 +31,23 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
 from connectors.ledger import Ledger
 from leadhub.errors import FatalError
 from leadhub.settings import Settings, WebhookSourceConfig
 from transforms.form_presets import FormPayloadError, parse_form_post
+from transforms.json_input import JsonInputError, json_bytes, load_json, replace_lone_surrogates
 from transforms.records import RawItem
 
 log = logging.getLogger("leadhub.webhook")
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# Providers whose documentation counts any answer but 200 as a failed delivery
+# (Webflow retries, then deactivates the webhook; Tilda's docs ask for 200 OK):
+# a stored post is answered 200 for them, 202 for the others.
+NEEDS_200 = frozenset({"tilda", "webflow"})
 
 
 class Accepted(BaseModel):
@@ -162,7 +169,9 @@ def create_app(settings: Settings, process: Callable[[], None] | None = None) ->
         status_code=202,
         response_model=Accepted,
         responses={200: {"model": Accepted | TestPing,
-                         "description": "a repeat, or a provider's test ping"}, **_PROBLEMS},
+                         "description": "stored, for a provider that needs 200 (Tilda, "
+                                        "Webflow); a repeat; or a provider's test ping"},
+                   **_PROBLEMS},
         openapi_extra={"requestBody": {"required": True, "content": {
             "application/json": {"schema": {"type": "object"}},
             "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
@@ -196,7 +205,8 @@ def create_app(settings: Settings, process: Callable[[], None] | None = None) ->
                                 status_code=200)
         if worker:
             worker.notify()
-        return Accepted(status="accepted", submission_id=item_id)
+        return JSONResponse({"status": "accepted", "submission_id": item_id},
+                            status_code=200 if form.preset in NEEDS_200 else 202)
 
     return app
 
@@ -293,9 +303,9 @@ async def _decode(request: Request, body: bytes, max_depth: int, max_fields: int
     if depth > max_depth:
         raise HTTPException(422, f"JSON nested {depth} levels deep; at most {max_depth}")
     try:
-        decoded = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise HTTPException(422, f"not valid JSON: {error}") from None
+        decoded = load_json(body, max_depth)
+    except JsonInputError as error:
+        raise HTTPException(422, str(error)) from None
     if _leaf_count(decoded) > max_fields:
         raise HTTPException(422, f"more than {max_fields} fields")
     return decoded
@@ -306,6 +316,8 @@ async def _form_pairs(request: Request, max_fields: int) -> list[tuple[str, str]
         form = await request.form(max_files=max_fields, max_fields=max_fields)
     except MultiPartException as error:
         raise HTTPException(422, f"cannot read the form: {error.message}") from None
+    except StarletteHTTPException as error:  # the framework's 400 for the same problems
+        raise HTTPException(422, f"cannot read the form: {error.detail}") from None
     pairs = []
     for name, value in form.multi_items():
         if isinstance(value, UploadFile):
@@ -348,7 +360,8 @@ def _leaf_count(value: object) -> int:
 
 def _raw_item(form: WebhookSourceConfig, decoded: object, submission_id: str) -> RawItem:
     received = datetime.now(UTC)
-    payload = json.dumps(decoded, ensure_ascii=False, sort_keys=True).encode()
+    payload = json_bytes(decoded)
+    submission_id = replace_lone_surrogates(submission_id)  # an id is stored as text
     if submission_id:
         item_id = f"form:{form.form}:{submission_id}"
     else:

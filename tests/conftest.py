@@ -77,5 +77,8 @@ def store(request, tmp_path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "leadhub.db")
     return request.getfixturevalue("postgres").new_database()
+
+
+@pytest.fixture(scope="session")
 def identity_rules(settings):
     return settings.identity_rules()

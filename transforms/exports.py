@@ -16,6 +16,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from transforms import bi
+from transforms.mail import looks_like_mail, mail_excerpt
 
 CONTACT_COLUMNS = (
     "contact_key", "name", "phone", "phone_display", "email", "company", "legal_form",
@@ -134,5 +135,8 @@ def review_rows(rows: Iterable[Mapping]) -> Iterator[dict]:
 
 
 def preview(payload: bytes) -> str:
-    text = payload[: _PREVIEW_CHARS * 4].decode("utf-8", "replace")
+    """The start of an item as a reviewer reads it: a mail decoded (sender,
+    subject, text; never its base64), anything else as text."""
+    text = mail_excerpt(payload) if looks_like_mail(payload) else ""
+    text = text or payload[: _PREVIEW_CHARS * 4].decode("utf-8", "replace")
     return " ".join(text.split())[:_PREVIEW_CHARS]

@@ -6,6 +6,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 _NOISE = re.compile(r"[\s_.:*()\[\]\-–—/\\?!«»\"]+")
+# Fields holding part of a person's name (`Имя` + `Фамилия`, First + Last
+# name): joined into `name` in the order the form or file has them.
+NAME_PARTS = ("first_name", "middle_name", "last_name")
 
 
 def label_key(label: str) -> str:
@@ -29,7 +32,7 @@ class FieldMap:
         """Split label/value pairs into known lead fields and the rest.
 
         The first non-empty value of a field wins; several phone or email
-        fields are joined so that none is lost.
+        fields are joined so that none is lost, and so are a name's parts.
         """
         known: dict[str, str] = {}
         unknown: dict[str, str] = {}
@@ -44,4 +47,19 @@ class FieldMap:
                 known[field_name] += ", " + value
             else:
                 known.setdefault(field_name, value)
+        _join_name_parts(known)
         return known, unknown
+
+
+def _join_name_parts(known: dict[str, str]) -> None:
+    """`name` and the name parts, in the order they came, as one `name`; a word
+    already there is not added twice (a full name beside its first name)."""
+    labels = [label for label in known if label == "name" or label in NAME_PARTS]
+    if labels == ["name"] or not labels:
+        return
+    words: list[str] = []
+    for label in labels:
+        value = known.pop(label) if label in NAME_PARTS else known["name"]
+        seen = {word.casefold() for word in words}
+        words += [word for word in value.split() if word.casefold() not in seen]
+    known["name"] = " ".join(words)

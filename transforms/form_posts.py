@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from transforms.form_presets import FormPayloadError, parse_form_post
+from transforms.json_input import (
+    BROKEN_CHARACTERS,
+    JsonInputError,
+    load_json,
+    without_lone_surrogates,
+)
 from transforms.records import ParsedLead, RawItem, Rejection
 from transforms.submissions import SubmissionRules, parse_submission
 
@@ -39,8 +44,9 @@ def parse_form_item(
 ) -> ParsedLead | Rejection:
     """A post as the endpoint stored it (the decoded body) to a parsed lead."""
     try:
-        submission = parse_form_post(rules.preset, json.loads(item.payload))
-    except (FormPayloadError, json.JSONDecodeError) as error:
+        body, broken = without_lone_surrogates(load_json(item.payload))
+        submission = parse_form_post(rules.preset, body)
+    except (FormPayloadError, JsonInputError) as error:
         return Rejection(f"not a {rules.preset} form post: {error}")
     reason = spam_reason(submission.record, rules)
     if reason:
@@ -55,4 +61,6 @@ def parse_form_item(
     lead.lead_id = item.item_id.partition("@")[0]
     lead.received_at = item.received_at
     lead.raw_source.update({"form_id": form_id, "preset": rules.preset})
+    if broken:
+        lead.warnings.append(BROKEN_CHARACTERS)
     return lead

@@ -1,15 +1,34 @@
-"""One raw item, whatever its kind, to a normalized lead, a skip or a rejection."""
+"""One raw item, whatever its kind, to a normalized lead, a skip or a rejection.
+
+`lead_from_item` is total: whatever the bytes, it returns one of the three
+and never raises, so one hostile item is quarantined on its own and never
+holds up the items around it. What it returns can always be stored: its text
+is encodable and its time a real moment.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC
 
 from transforms.form_posts import FormRules, parse_form_item
+from transforms.json_input import (
+    BROKEN_CHARACTERS,
+    JsonInputError,
+    load_json,
+    replace_lone_surrogates,
+    without_lone_surrogates,
+)
 from transforms.mail import MailRules, parse_email
 from transforms.normalize import NormalizeRules, normalize_lead
 from transforms.records import Lead, ParsedLead, ParseSkip, RawItem, Rejection
 from transforms.submissions import SubmissionRules, parse_submission
+
+# Longer exception messages are cut in a rejection's reason.
+_MAX_ERROR_CHARS = 300
+_TEXT_FIELDS = ("lead_id", "name", "phone", "phone_display", "email", "company", "legal_form",
+                "position", "city", "source", "subject", "message")
 
 
 def parse_item(
@@ -19,6 +38,8 @@ def parse_item(
     form_rules: Mapping[str, FormRules] | None = None,
 ) -> ParsedLead | ParseSkip | Rejection:
     """`form_rules` maps a webhook source's name to its form's rules."""
+    if item.meta.get("unreadable"):
+        return Rejection(item.meta["unreadable"])
     if item.meta.get("webhook"):
         rules = (form_rules or {}).get(item.source)
         if rules is None:
@@ -32,23 +53,22 @@ def parse_item(
             fallback_time=item.received_at,
         )
     try:
-        record = json.loads(item.payload.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        return Rejection(
-            f"not valid JSON ({error.msg} at character {error.pos})"
-            if isinstance(error, json.JSONDecodeError)
-            else "not UTF-8 text"
-        )
+        record, broken = without_lone_surrogates(load_json(item.payload))
+    except JsonInputError as error:
+        return Rejection(str(error))
     if not isinstance(record, dict):
         return Rejection(f"expected one JSON object per submission, got {type(record).__name__}")
     channel = "form" if item.kind == "form" else "import"
-    return parse_submission(
+    parsed = parse_submission(
         record,
         channel,
         submission_rules,
         default_form=item.meta.get("form", ""),
         fallback_time=item.received_at,
     )
+    if broken:
+        parsed.warnings.append(BROKEN_CHARACTERS)
+    return parsed
 
 
 def lead_from_item(
@@ -58,7 +78,39 @@ def lead_from_item(
     normalize_rules: NormalizeRules,
     form_rules: Mapping[str, FormRules] | None = None,
 ) -> Lead | ParseSkip | Rejection:
-    parsed = parse_item(item, mail_rules, submission_rules, form_rules)
-    if isinstance(parsed, ParsedLead):
-        return normalize_lead(parsed, normalize_rules)
-    return parsed
+    try:
+        parsed = parse_item(item, mail_rules, submission_rules, form_rules)
+        outcome = normalize_lead(parsed, normalize_rules) if isinstance(
+            parsed, ParsedLead) else parsed
+    except Exception as error:  # input no rule foresaw: this item is quarantined, not the batch
+        outcome = Rejection(f"could not be read ({_describe(error)})")
+    return _storable(outcome, item)
+
+
+def _describe(error: Exception) -> str:
+    message = str(error)
+    if len(message) > _MAX_ERROR_CHARS:
+        message = message[:_MAX_ERROR_CHARS] + "…"
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def _storable(outcome: Lead | ParseSkip | Rejection, item: RawItem) -> Lead | ParseSkip | Rejection:
+    """What the store cannot take, made storable: half a character (a lone
+    surrogate that reached the text some other way) becomes U+FFFD, and a time
+    that cannot be converted to UTC becomes the item's own."""
+    if not isinstance(outcome, Lead):
+        return replace(outcome, reason=replace_lone_surrogates(outcome.reason))
+    changes = {name: replace_lone_surrogates(getattr(outcome, name)) for name in _TEXT_FIELDS}
+    changes["raw_source"] = {key: replace_lone_surrogates(value)
+                             for key, value in outcome.raw_source.items()}
+    warnings = [replace_lone_surrogates(warning) for warning in outcome.warnings]
+    if any(changes[name] != getattr(outcome, name) for name in changes):
+        warnings.append(BROKEN_CHARACTERS)
+    changes["received_at"] = outcome.received_at
+    try:
+        outcome.received_at.astimezone(UTC)
+    except (OverflowError, ValueError):
+        warnings.append(f"received time {outcome.received_at.isoformat()} is not a real moment; "
+                        "the time the item was received is used")
+        changes["received_at"] = item.received_at
+    return replace(outcome, **changes, warnings=warnings)

@@ -1,7 +1,10 @@
 """Parse one email into a lead: form notifications and direct inquiries.
 
 Auto-replies, bounces and bulk mail are recognised and returned as skips with
-a reason, never silently dropped.
+a reason, never silently dropped. The work one mail can cost is bounded: the
+standard library's parsers slow down with the square of a header's size and
+recurse once per nesting level, so headers are cut to a size and a count, and
+a mail with more MIME parts than any real one is quarantined with the reason.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from transforms.companies import split_company
 from transforms.emails import domain_of, normalize_email
 from transforms.fields import FieldMap
 from transforms.html_text import html_to_text
+from transforms.normalize import content_fingerprint
 from transforms.notification_presets import (
     GENERIC,
     NotificationPreset,
@@ -29,7 +33,7 @@ from transforms.notification_presets import (
     notification_pairs,
 )
 from transforms.phones import find_phones
-from transforms.records import ParsedLead, ParseSkip
+from transforms.records import ParsedLead, ParseSkip, Rejection
 from transforms.text import decode_text, repair_header
 
 _LABEL_LINE = re.compile(r"^\s*([^:\n]{1,60}?)\s*:\s*(.*)$")
@@ -57,6 +61,30 @@ _CONTACT_FIELDS = {"phone", "email", "name"}
 _ADDRESS_IN_NAME = re.compile(r"<?([\w.+-]+@[\w-]+(?:\.[\w-]+)+)>?")
 _MAX_MESSAGE = 5000
 
+# A header LeadHub reads that is longer than this is cut (at a space, or between
+# addresses) with a warning: a 1 MB encoded-word Subject cost 49-142 s whole.
+MAX_HEADER_CHARS = 8 * 1024
+# From and Reply-To are read for their first addresses only (one person writes);
+# a From with 10,000 addresses cost 12.8 s whole.
+MAX_ADDRESSES = 50
+# More MIME parts than this (counted by their Content-Type lines) and the mail
+# is quarantined: 3,000 nested parts exhaust the parser's recursion, and no
+# inquiry has this many.
+MAX_MIME_PARTS = 200
+_ADDRESS_HEADERS = ("from", "reply-to")
+_CONTENT_TYPE_LINE = re.compile(rb"(?im)^content-type[ \t]*:")
+# A MIME header with its continuation lines.
+_STRUCTURE_HEADER = re.compile(
+    rb"(?im)^(content-type|content-disposition|content-transfer-encoding)[ \t]*:"
+    rb"((?:[^\n]*\n[ \t])*[^\n]*)"
+)
+# Enough of a mail to show a reviewer who wrote and what.
+_EXCERPT_BYTES = 256 * 1024
+_HEAD_BYTES = 8 * 1024
+# A header field name and its colon (RFC 5322), at the very start.
+_HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+:")
+_MAIL_HEADER = re.compile(rb"(?im)^(from|subject|message-id|date|received|return-path):")
+
 
 @dataclass(frozen=True)
 class MailRules:
@@ -73,11 +101,14 @@ class MailRules:
 
 def parse_email(
     data: bytes, rules: MailRules, mailbox: str = "", fallback_time: datetime | None = None
-) -> ParsedLead | ParseSkip:
-    message = BytesParser(policy=policy.default).parsebytes(data)
-    subject = _header(message, "subject")
-    sender_name, sender = _first_address(message, "from")
-    skip = _not_a_lead(message, subject, sender)
+) -> ParsedLead | ParseSkip | Rejection:
+    message = _parse_bounded(data)
+    if isinstance(message, Rejection):
+        return message
+    headers = _Headers(message)
+    subject = headers.get("subject")
+    sender_name, sender = headers.first_address("from")
+    skip = _not_a_lead(message, headers, subject, sender)
     body = _body_text(message)
     clean_body = _strip_quoted(body)
     preset = choose_preset(sender, subject, rules.presets)
@@ -89,7 +120,7 @@ def parse_email(
     if skip and not (skip.reason.startswith("bulk") and looks_like_form):
         return skip
 
-    reply_name, reply_to = _first_address(message, "reply-to")
+    reply_name, reply_to = headers.first_address("reply-to")
     people = [
         (n, a)
         for n, a in ((sender_name, sender), (reply_name, reply_to))
@@ -110,13 +141,132 @@ def parse_email(
             lead.emails.append(address)
         lead.name = lead.name or _display_name(name)
 
-    lead.lead_id = _lead_id(message, data)
+    lead.lead_id = _lead_id(headers, data)
     lead.subject = subject
-    lead.received_at = _date(message) or fallback_time or datetime.now(UTC)
+    lead.received_at = _date(headers) or fallback_time or datetime.now(UTC)
     lead.raw_source = _raw_source(fields, mailbox, sender, subject, lead.kind)
     if lead.kind == "form_notification":
         lead.raw_source["preset"] = preset.name
+    lead.fingerprint = mail_fingerprint(sender, subject, body)
+    lead.warnings = headers.warnings
     return lead
+
+
+def mail_fingerprint(sender: str, subject: str, body: str) -> str:
+    """The sender, subject and text with line ends, spacing and mbox's `>From`
+    quoting evened out: the same for the copy in IMAP and the one in an mbox,
+    different for a second mail that reuses a Message-ID or was cut short."""
+    lines = (line.strip().lstrip(">") for line in body.splitlines())
+    return content_fingerprint(["mail", sender, " ".join(subject.split()),
+                                " ".join(" ".join(lines).split())])
+
+
+def looks_like_mail(data: bytes) -> bool:
+    """Starts with header lines, and one of them is one every mail has."""
+    head = data[:_HEAD_BYTES]
+    return bool(_HEADER_LINE.match(head) and _MAIL_HEADER.search(head))
+
+
+def mail_excerpt(data: bytes) -> str:
+    """Who wrote, about what, and the decoded text (not base64), for a person
+    reviewing a quarantined mail; "" when even that cannot be read."""
+    try:
+        message = _parse_bounded(data[:_EXCERPT_BYTES])
+        if isinstance(message, Rejection):
+            return ""
+        headers = _Headers(message)
+        return (f"From: {headers.get('from')} | Subject: {headers.get('subject')} | "
+                f"{_body_text(message)}")
+    except Exception:  # an excerpt is a courtesy: the raw bytes are shown instead
+        return ""
+
+
+def _parse_bounded(data: bytes) -> EmailMessage | Rejection:
+    """The parsed mail, or why it is not read: more MIME parts than MAX_MIME_PARTS,
+    or a Content-Type (Disposition, Transfer-Encoding) longer than MAX_HEADER_CHARS,
+    which the parser itself reads while it splits the mail (1 MB of it: minutes)."""
+    parts = len(_CONTENT_TYPE_LINE.findall(data))
+    if parts > MAX_MIME_PARTS:
+        return Rejection(f"the mail has {parts} MIME parts; LeadHub reads mail with at most "
+                         f"{MAX_MIME_PARTS}")
+    for match in _STRUCTURE_HEADER.finditer(data):
+        if len(match.group(2)) > MAX_HEADER_CHARS:
+            name = match.group(1).decode("ascii").title()
+            return Rejection(f"a {name} header is {len(match.group(2)):,} characters long; "
+                             f"LeadHub reads MIME headers of at most {MAX_HEADER_CHARS:,}")
+    try:
+        message = BytesParser(policy=policy.default).parsebytes(data)
+        for part in message.walk():  # every later read parses these headers again
+            part.get_content_type()
+            part.get_content_disposition()
+            part.get("content-transfer-encoding")
+    except RecursionError:  # `Content-Type: text/plain ((((...` nested hundreds deep
+        return Rejection("a MIME header of the mail nests comments too deep to read "
+                         "(RecursionError)")
+    return message
+
+
+class _Headers:
+    """The headers LeadHub reads, each within MAX_HEADER_CHARS / MAX_ADDRESSES;
+    what had to be cut or could not be parsed is noted in `warnings`."""
+
+    def __init__(self, message: EmailMessage):
+        self.message = message
+        self.warnings: list[str] = []
+
+    def get(self, name: str) -> str:
+        raw = next((v for k, v in self.message.raw_items() if k.lower() == name), None)
+        if raw is None:
+            return ""
+        raw = self._bounded(name, raw)
+        try:
+            value = str(self.message.policy.header_fetch_parse(name, raw))
+        except Exception as error:  # the stdlib parser on hostile input: Recursion-, Value-,
+            # Index-, AttributeError; the text as it is still says something
+            self.warnings.append(f"the {name.title()} header could not be parsed "
+                                 f"({type(error).__name__}); it is read as plain text")
+            value = raw
+        return " ".join(repair_header(value).split())
+
+    def first_address(self, name: str) -> tuple[str, str]:
+        value = self.get(name)
+        try:
+            pairs = getaddresses([value])
+        except RecursionError:  # comments nested hundreds deep: ((((a@b.ru))))
+            pairs = [("", address) for address in _ADDRESS_IN_NAME.findall(value)]
+        for display, address in pairs:
+            email = normalize_email(address)
+            if email:
+                return display, email
+        return "", ""
+
+    def _bounded(self, name: str, raw: str) -> str:
+        if name in _ADDRESS_HEADERS:
+            cut = _first_items(raw, MAX_ADDRESSES)
+            if len(cut) < len(raw):
+                self.warnings.append(f"the {name.title()} header lists more than "
+                                     f"{MAX_ADDRESSES} addresses; the first {MAX_ADDRESSES} "
+                                     "were read")
+                raw = cut
+        if len(raw) <= MAX_HEADER_CHARS:
+            return raw
+        cut = raw[:MAX_HEADER_CHARS]
+        separators = "," if name in _ADDRESS_HEADERS else " \t\n"
+        boundary = max(cut.rfind(separator) for separator in separators)
+        cut = cut[:boundary] if boundary > 0 else cut
+        self.warnings.append(f"the {name.title()} header is {len(raw):,} characters long; "
+                             f"its first {len(cut):,} were read")
+        return cut
+
+
+def _first_items(raw: str, count: int) -> str:
+    """`raw` up to its `count`-th comma (commas in quoted names count too)."""
+    position = -1
+    for _ in range(count):
+        position = raw.find(",", position + 1)
+        if position < 0:
+            return raw
+    return raw[:position]
 
 
 def _form_pairs(body: str, preset: NotificationPreset) -> tuple[list[tuple[str, str]], str]:
@@ -126,7 +276,9 @@ def _form_pairs(body: str, preset: NotificationPreset) -> tuple[list[tuple[str, 
     return notification_pairs(body, preset), form_text(body, preset)
 
 
-def _not_a_lead(message: EmailMessage, subject: str, sender: str) -> ParseSkip | None:
+def _not_a_lead(
+    message: EmailMessage, headers: _Headers, subject: str, sender: str
+) -> ParseSkip | None:
     local_part = sender.partition("@")[0]
     if (
         local_part in _BOUNCE_SENDERS
@@ -134,12 +286,12 @@ def _not_a_lead(message: EmailMessage, subject: str, sender: str) -> ParseSkip |
         or _BOUNCE_SUBJECT.search(subject)
     ):
         return ParseSkip("bounce: a delivery failure report")
-    auto_submitted = str(message.get("auto-submitted", "no")).strip().lower()
-    precedence = str(message.get("precedence", "")).strip().lower()
+    auto_submitted = (headers.get("auto-submitted") or "no").lower()
+    precedence = headers.get("precedence").lower()
     if (
         auto_submitted.startswith("auto-replied")
-        or message.get("x-autoreply")
-        or message.get("x-autorespond")
+        or headers.get("x-autoreply")
+        or headers.get("x-autorespond")
         or precedence == "auto_reply"
         or _AUTO_REPLY_SUBJECT.search(subject)
     ):
@@ -147,7 +299,7 @@ def _not_a_lead(message: EmailMessage, subject: str, sender: str) -> ParseSkip |
     if (
         precedence in ("bulk", "list", "junk")
         or auto_submitted != "no"
-        or message.get("list-unsubscribe")
+        or headers.get("list-unsubscribe")
     ):
         return ParseSkip(f"bulk: mass or automated mail (Precedence: {precedence or 'none'})")
     return None
@@ -195,22 +347,6 @@ def _split(text: str) -> list[str]:
 
 def _empty_lead() -> ParsedLead:
     return ParsedLead(lead_id="", channel="email", received_at=datetime.now(UTC))
-
-
-def _header(message: EmailMessage, name: str) -> str:
-    try:
-        value = message.get(name)
-    except (ValueError, IndexError):
-        return ""
-    return " ".join(repair_header(str(value or "")).split())
-
-
-def _first_address(message: EmailMessage, name: str) -> tuple[str, str]:
-    for display, address in getaddresses([_header(message, name)]):
-        email = normalize_email(address)
-        if email:
-            return display, email
-    return "", ""
 
 
 def _display_name(name: str) -> str:
@@ -302,21 +438,27 @@ def _is_position(line: str, position_words: Sequence[str]) -> bool:
     )
 
 
-def _lead_id(message: EmailMessage, data: bytes) -> str:
-    message_id = _header(message, "message-id").strip("<> ")
+def _lead_id(headers: _Headers, data: bytes) -> str:
+    message_id = headers.get("message-id").strip("<> ")
     basis = message_id.encode() if message_id else data
     return "email:" + hashlib.sha256(basis).hexdigest()[:24]
 
 
-def _date(message: EmailMessage) -> datetime | None:
-    raw = _header(message, "date")
+def _date(headers: _Headers) -> datetime | None:
+    """The Date header as a real moment; None (the time the mail was received is
+    used) when there is none or it is not one."""
+    raw = headers.get("date")
     if not raw:
         return None
     try:
         parsed = parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
+        moment = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        moment.astimezone(UTC)  # 9999-12-31 23:59:59 -1200 is after the last moment there is
+    except (TypeError, ValueError, IndexError, OverflowError):
+        headers.warnings.append(f"the Date header {raw[:80]!r} is not a real date and time; "
+                                "the time the mail was received is used")
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return moment
 
 
 def _raw_source(

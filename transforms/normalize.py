@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from transforms.companies import split_company
@@ -25,6 +26,10 @@ class NormalizeRules:
     identity: IdentityRules = field(default_factory=IdentityRules)
 
 
+# Unrecognised labels named in a rejection; the rest are counted.
+_NAMED_LABELS = 8
+
+
 def normalize_lead(parsed: ParsedLead, rules: NormalizeRules) -> Lead | Rejection:
     warnings: list[str] = []
     phones = [normalize_phone(p, rules.region, rules.phone_display) for p in parsed.phones]
@@ -40,7 +45,7 @@ def normalize_lead(parsed: ParsedLead, rules: NormalizeRules) -> Lead | Rejectio
             warnings += _domain_typo_warnings(email, rules.identity)
 
     if not valid_phones and not emails:
-        detail = "; ".join(warnings) or "none found in the item"
+        detail = "; ".join(warnings + _unrecognised(parsed)) or "none found in the item"
         return Rejection(f"no phone or email to reach the person ({detail})")
 
     phone = valid_phones[0] if valid_phones else (phones[0] if phones else None)
@@ -67,8 +72,9 @@ def normalize_lead(parsed: ParsedLead, rules: NormalizeRules) -> Lead | Rejectio
         raw_source=dict(parsed.raw_source),
         subject=parsed.subject,
         message=parsed.message.strip(),
-        warnings=warnings,
+        warnings=parsed.warnings + warnings,
         phone_extension=phone.extension if phone and phone.valid else "",
+        fingerprint=parsed.fingerprint or _fields_fingerprint(parsed),
     )
 
 
@@ -77,6 +83,36 @@ def _domain_typo_warnings(email: str, identity: IdentityRules) -> list[str]:
     domain = domain_of(email)
     meant = email_domain_typo(domain, identity)
     return [f"email domain {domain} looks like a typo of {meant}"] if meant else []
+
+
+def content_fingerprint(parts: Iterable[str]) -> str:
+    """A hash that identifies an inquiry's content: the same text, the same hash,
+    whichever copy of it was read."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\x1f")
+    return digest.hexdigest()[:32]
+
+
+def _fields_fingerprint(parsed: ParsedLead) -> str:
+    """For a parser that left none: what it found, field by field."""
+    return content_fingerprint([
+        parsed.channel, parsed.name, *parsed.phones, "", *parsed.emails, "", parsed.company,
+        parsed.position, parsed.city, parsed.subject, parsed.message,
+        *(f"{key}={value}" for key, value in sorted(parsed.raw_source.items())),
+    ])
+
+
+def _unrecognised(parsed: ParsedLead) -> list[str]:
+    """The labels with a value LeadHub did not recognise: a phone may sit in one."""
+    if not parsed.unrecognised:
+        return []
+    what = "columns" if parsed.channel == "import" else "fields"
+    named = ", ".join(repr(label) for label in parsed.unrecognised[:_NAMED_LABELS])
+    more = len(parsed.unrecognised) - _NAMED_LABELS
+    named += f" and {more} more" if more > 0 else ""
+    return [f"{what} LeadHub did not recognise: {named}; name the phone or email one in "
+            "field_aliases (or csv.columns) and replay"]
 
 
 def _signals(parsed: ParsedLead) -> dict[str, str]:

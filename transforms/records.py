@@ -43,6 +43,12 @@ class ParsedLead:
     message: str = ""
     kind: str = ""
     raw_source: dict[str, str] = field(default_factory=dict)
+    # what the parser noticed but could still read (a header cut, a date it could not use)
+    warnings: list[str] = field(default_factory=list)
+    # labels (columns, form fields) that hold a value but match no lead field
+    unrecognised: list[str] = field(default_factory=list)
+    # a hash of the inquiry's content, the same for every copy of it (see normalize)
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from transforms.emails import normalize_email
 from transforms.fields import FieldMap
+from transforms.normalize import content_fingerprint
 from transforms.phones import find_phones
 from transforms.records import Channel, ParsedLead
 
@@ -33,6 +35,8 @@ _DATE_FORMATS = (
     "%Y-%m-%d",
     "%m/%d/%Y %H:%M:%S",
 )
+# `contact.phone`, `q3_name[first]`: the last part names the field.
+_NESTED_LABEL = re.compile(r"[.\[\]]+")
 
 
 @dataclass(frozen=True)
@@ -65,9 +69,9 @@ def parse_submission(
 ) -> ParsedLead:
     """A web-form post (channel `form`) or an imported row (channel `import`)."""
     pairs = flatten(record)
-    fields, _ = _map(pairs, rules.fields)
+    fields, unknown = _map(pairs, rules.fields)
     form = fields.get("form", default_form)
-    received_at, _ = parse_datetime(fields.get("received_at", ""), rules.tz)
+    received_at, readable = parse_datetime(fields.get("received_at", ""), rules.tz)
     lead = ParsedLead(
         lead_id=_lead_id(channel, form, fields.get("submission_id", ""), pairs),
         channel=channel,
@@ -81,7 +85,14 @@ def parse_submission(
         message=fields.get("message", ""),
         kind=channel,
         raw_source={key: fields[key] for key in _SOURCE_KEYS if fields.get(key)},
+        unrecognised=list(unknown),
+        fingerprint=content_fingerprint(f"{label}={value}" for label, value in sorted(pairs)),
     )
+    if not readable:
+        lead.warnings.append(
+            f"date {fields['received_at']!r} is not a date and time LeadHub can use; "
+            "the time the item was received is used instead"
+        )
     if channel == "form" and form:
         lead.raw_source["form"] = form
     if not lead.emails and fields.get("email"):
@@ -107,15 +118,24 @@ def parse_datetime(text: str, tz: tzinfo = UTC) -> tuple[datetime | None, bool]:
             continue
     if parsed is None:
         return None, False
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)), True
+    moment = parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+    try:
+        moment.astimezone(UTC)  # `9999-12-31T23:59:59-12:00` is past the last moment there is
+    except OverflowError:
+        return None, False
+    return moment, True
 
 
 def _map(pairs: list[tuple[str, str]], field_map: FieldMap) -> tuple[dict, dict]:
     """Nested labels are tried whole and by their last part (`contact.phone`)."""
     return field_map.map_pairs(
-        (label if field_map.field_for(label) else label.rpartition(".")[2], value)
+        (label if field_map.field_for(label) else _last_part(label), value)
         for label, value in pairs
     )
+
+
+def _last_part(label: str) -> str:
+    return _NESTED_LABEL.split(label.strip(".[]"))[-1]
 
 
 def _phones(text: str, region: str) -> list[str]:

@@ -7,6 +7,9 @@ import re
 
 _CYRILLIC = re.compile(r"[а-яёА-ЯЁ]")
 _LOWER_CYRILLIC = re.compile(r"[а-яё]")
+_TEXT_CONTROLS = frozenset(b"\t\n\r\x0c")
+_BINARY_SAMPLE = 64 * 1024
+_BINARY_SHARE = 0.01
 
 
 def decode_text(data: bytes, declared: str | None = None) -> tuple[str, str]:
@@ -43,10 +46,20 @@ def repair_header(value: str) -> str:
     return decode_text(value.encode("utf-8", "surrogateescape"))[0]
 
 
+def looks_binary(data: bytes) -> bool:
+    """Bytes that are no text in any encoding LeadHub reads (an image, a zip, an
+    .xlsx renamed): NUL bytes or control characters text does not have."""
+    sample = data[:_BINARY_SAMPLE]
+    if not sample:
+        return False
+    controls = sum(1 for byte in sample if byte < 0x20 and byte not in _TEXT_CONTROLS)
+    return b"\x00" in sample or controls > len(sample) * _BINARY_SHARE
+
+
 def _known_encoding(name: str) -> str | None:
     try:
         return codecs.lookup(name.strip().strip('"').lower()).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL byte in the name
         return None
 
 

@@ -1,11 +1,12 @@
 import json
 import mailbox
+import random
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
-from connectors.files import FilesSource
+from connectors.files import FilesSource, refused_inputs
 from leadhub.cli import lead_samples
 from leadhub.errors import FatalError
 
@@ -84,12 +85,102 @@ def test_unchanged_file_is_not_read_again(tmp_path):
     assert list(source.batches(lambda s, scope: batch.checkpoint[2])) == []
 
 
-def test_folder_walk_ignores_other_files_and_counts_them(tmp_path):
+def test_folder_walk_ignores_other_files_and_names_them(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "leads.xlsx").write_bytes(b"PK")
     (tmp_path / "a.eml").write_bytes(_mail("hi"))
     source = FilesSource("files", [tmp_path])
     assert len(_items(source)) == 1
-    assert source.ignored == [tmp_path / "notes.txt"]
+    assert source.ignored == [tmp_path / "leads.xlsx", tmp_path / "notes.txt"]
+    assert source.summary() == {"ignored_files": 2, "ignored": [
+        str(tmp_path / "leads.xlsx"), str(tmp_path / "notes.txt")]}
+    _items(source)  # a second pass counts them once, not twice
+    assert source.summary()["ignored_files"] == 2
+
+
+def test_unsupported_or_missing_inputs_are_refused_before_any_work(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "a.csv").write_text("a,b\n")
+    problems = refused_inputs([tmp_path / "notes.txt", tmp_path / "a.csv", tmp_path,
+                               tmp_path / "gone.eml"])
+    assert problems == [
+        f"{tmp_path / 'notes.txt'}: cannot read .txt files; use .eml, .mbox, .csv, .tsv, "
+        ".json, .jsonl or a maildir/folder",
+        f"{tmp_path / 'gone.eml'}: no such file or folder",
+    ]
+
+
+RANDOM_BYTES = random.Random(3).randbytes(30_000)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        pytest.param("empty.csv", b"", "empty.csv: the file is empty", id="empty-csv"),
+        pytest.param("blank.csv", b"\n\n  \r\n", "blank.csv: the file is empty",
+                     id="csv-of-blank-lines"),
+        pytest.param("names.csv", "ФИО\nИван\nОльга\n".encode(),
+                     "names.csv: only one column ('ФИО') found, and it holds no phones or emails",
+                     id="one-column-of-names"),
+        pytest.param("big.csv", b'name,phone\nIvan,"8912\n' + b"x" * 140_000,
+                     "big.csv: line 2: a cell is longer than 131072 characters",
+                     id="cell-over-128-kib"),
+        pytest.param("noise.csv", RANDOM_BYTES, "noise.csv: not a CSV: the file holds binary data",
+                     id="random-bytes-csv"),
+        pytest.param("noise.jsonl", RANDOM_BYTES, "noise.jsonl: not JSON: the file holds binary",
+                     id="random-bytes-jsonl"),
+        pytest.param("empty.jsonl", b"\n", "empty.jsonl: the file is empty", id="empty-jsonl"),
+        pytest.param("empty.mbox", b"", "empty.mbox: the file is empty", id="empty-mbox"),
+        pytest.param("notes.mbox", b"just some notes\n", "notes.mbox: not an mbox file",
+                     id="mbox-that-is-no-mail"),
+    ],
+)
+def test_a_file_that_cannot_be_read_is_one_item_with_the_reason(tmp_path, name, content,
+                                                                 reason):
+    (tmp_path / name).write_bytes(content)
+    [item] = _items(FilesSource("files", [tmp_path / name]))
+    assert item.meta["unreadable"].startswith(reason), item.meta["unreadable"]
+    assert item.item_id.endswith(":file") and item.payload == content
+
+
+def test_an_eml_saved_as_mbox_is_read_as_one_message(tmp_path):
+    (tmp_path / "saved.mbox").write_bytes(_mail("hi"))
+    [item] = _items(FilesSource("files", [tmp_path / "saved.mbox"]))
+    assert (item.kind, item.payload) == ("email", _mail("hi"))
+    assert "unreadable" not in item.meta
+
+
+def test_a_one_column_list_of_phones_is_one_row_per_phone(tmp_path):
+    (tmp_path / "phones.csv").write_text("89123456789\n+7 916 123-45-67\n")
+    items = _items(FilesSource("files", [tmp_path / "phones.csv"]))
+    assert [json.loads(item.payload) for item in items] == [
+        {"phone": "89123456789"}, {"phone": "+7 916 123-45-67"}]
+    assert [item.meta["row"] for item in items] == ["1", "2"]
+
+
+def test_a_bad_file_does_not_stop_the_files_after_it(tmp_path):
+    (tmp_path / "a-empty.csv").write_bytes(b"")
+    (tmp_path / "b-deep.json").write_bytes(b"[" * 5000 + b"]" * 5000)
+    (tmp_path / "c-huge-number.json").write_bytes(b'{"phone": ' + b"9" * 5000 + b"}")
+    (tmp_path / "d-surrogate.json").write_bytes(b'[{"name": "\\ud800", "phone": "89123456789"}]')
+    (tmp_path / "e-good.eml").write_bytes(_mail("hi"))
+    items = _items(FilesSource("files", [tmp_path]))
+    assert [item.meta["path"].rsplit("/", 1)[1] for item in items] == [
+        "a-empty.csv", "b-deep.json", "c-huge-number.json", "d-surrogate.json", "e-good.eml"]
+    assert json.loads(items[3].payload) == {"name": "\ud800", "phone": "89123456789"}
+
+
+def test_a_bad_file_is_checkpointed_and_read_again_once_changed(tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_bytes(b"")
+    source = FilesSource("files", [path])
+    [batch] = list(source.batches(lambda s, scope: None))
+    assert batch.items[0].meta["unreadable"]
+    assert list(source.batches(lambda s, scope: batch.checkpoint[2])) == []
+    path.write_text("ФИО,Телефон\nИван,89123456789\n")
+    [again] = list(source.batches(lambda s, scope: batch.checkpoint[2]))
+    assert [json.loads(item.payload) for item in again.items] == [
+        {"ФИО": "Иван", "Телефон": "89123456789"}]
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,6 @@
+import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -159,3 +161,58 @@ def test_replay_after_config_fix_turns_quarantine_into_a_lead(store, tmp_path):
     stats = process_pending.fn(fixed)
     assert (stats["new_leads"], stats.get("quarantined", 0)) == (1, 0)
     assert snapshot(store)["leads"][0][1] == "+79123456789"
+
+
+def _hostile_folder(folder: Path) -> dict[str, str]:
+    """Files that each stopped an ingest or failed their batch, beside good ones:
+    name -> what a person sees for it afterwards (a lead's phone, or the reason)."""
+    mail = "From: Иван <ivan@mail.ru>\nSubject: Заявка\n{headers}\n\nЗвоните: 8 912 345-67-89\n"
+    files = {
+        "empty.csv": (b"", "quarantined: empty.csv: the file is empty"),
+        "blank.csv": (b"\n\n", "quarantined: blank.csv: the file is empty"),
+        "phones.csv": (b"89161112233\n", "lead: +79161112233"),
+        "names.csv": ("ФИО\nИван\n".encode(), "quarantined: names.csv: only one column"),
+        "big-cell.csv": (b'a,b\n1,"' + b"x" * 140_000, "quarantined: big-cell.csv: line 2"),
+        "noise.csv": (random.Random(5).randbytes(10_000), "quarantined: noise.csv: not a CSV"),
+        "mobila.csv": ("Клиент;Мобила\nОльга;89031234567\n".encode(),
+                       "quarantined: no phone or email to reach the person (columns LeadHub "
+                       "did not recognise: 'Мобила'"),
+        "date.csv": ("Телефон,Дата\n89162223344,9999-12-31T23:59:59-12:00\n".encode(),
+                     "lead: +79162223344"),
+        "deep.json": (b"[" * 1000 + b"]" * 1000, "quarantined: JSON nested too deep"),
+        "number.json": (b'{"phone": ' + b"9" * 5000 + b"}", "quarantined: a number in the JSON"),
+        "half-emoji.jsonl": (b'{"name": "\\ud83d", "phone": "89163334455"}\n',
+                             "lead: +79163334455"),
+        "saved.mbox": (mail.format(headers="X-A: 1").encode(), "lead: +79123456789"),
+        "date.eml": (mail.format(headers="Date: Fri, 31 Dec 9999 23:59:59 -1200").encode(),
+                     "lead: +79123456789"),
+        "parens.eml": (mail.replace("Иван <ivan@mail.ru>", "(" * 1000 + "ivan@mail.ru" + ")" * 1000)
+                       .format(headers="X-A: 1").encode(), "lead: +79123456789"),
+        "charset.eml": (mail.format(headers='Content-Type: text/plain; charset="utf\x00-8"')
+                        .encode(), "lead: +79123456789"),
+    }
+    for name, (content, _) in files.items():
+        (folder / name).write_bytes(content)
+    (folder / "notes.txt").write_text("not read")
+    return {name: outcome for name, (_, outcome) in files.items()}
+
+
+def test_a_folder_of_hostile_files_is_read_to_the_end_and_each_is_its_own_unit(store, tmp_path):
+    folder = tmp_path / "imports"
+    folder.mkdir()
+    expected = _hostile_folder(folder)
+    settings = load_settings(store=str(store))
+    source = FilesSource("files", [folder])
+    stats = collect.fn(source, store)
+    assert stats["read"] == len(expected) and source.summary()["ignored"] == [
+        str(folder / "notes.txt")]
+    process_pending.fn(settings)
+    rows = query(store, "SELECT r.meta, r.state, r.reason, l.phone FROM raw_items r"
+                        " LEFT JOIN leads l ON l.raw_item_id = r.item_id")
+    seen = {json.loads(meta)["path"].rsplit("/", 1)[1]: (
+        f"lead: {phone}" if state == "processed" else f"{state}: {reason}")
+        for meta, state, reason, phone in rows}
+    assert seen.keys() == expected.keys()
+    for name, outcome in expected.items():
+        assert seen[name].startswith(outcome), (name, seen[name])
+    assert collect.fn(FilesSource("files", [folder]), store)["read"] == 0  # all checkpointed

@@ -1,3 +1,5 @@
+import json
+import re
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -59,3 +61,33 @@ def test_negative_numbers_stay_numbers():
 def test_an_option_can_be_overridden_alone():
     custom = preset_with("powerbi", {"delimiter": "\t"})
     assert (custom.delimiter, custom.decimal, custom.encoding) == ("\t", ",", "utf-8-sig")
+
+
+@pytest.mark.parametrize(
+    ("case", "shown"),
+    [
+        pytest.param("direct_inquiry_base64_utf8_body.eml", "экскаватор-погрузчик",
+                     id="base64-utf8"),
+        pytest.param("direct_inquiry_base64_cp1251_body.eml", None, id="base64-cp1251"),
+        pytest.param("direct_inquiry_koi8r_declared_quoted_printable.eml", None,
+                     id="quoted-printable-koi8r"),
+    ],
+)
+def test_a_mail_in_review_shows_its_decoded_text(case, shown):
+    from tests.conftest import CASES
+    from transforms.exports import preview
+
+    raw = (CASES / "mail" / case).read_bytes()
+    text = preview(raw)
+    expected = json.loads((CASES / "mail" / case).with_suffix(".expected.json").read_text(
+        encoding="utf-8"))
+    assert f"Subject: {expected['subject']}" in text
+    assert (shown or expected["name"]) in text
+    assert not re.search(r"[A-Za-z0-9+/=]{60}", text)  # no base64 line
+    assert "=D0" not in text and "=C" not in text  # no quoted-printable
+
+
+def test_a_row_in_review_shows_its_fields():
+    from transforms.exports import preview
+
+    assert preview('{"ФИО": "Иван", "Телефон": ""}'.encode()) == '{"ФИО": "Иван", "Телефон": ""}'

@@ -37,3 +37,22 @@ def test_csv_column_override_from_config(settings):
     custom = settings.model_copy(update={"csv": settings.csv.model_copy(
         update={"columns": {"phone": "Моб. тел. клиента"}})})
     assert custom.field_map().field_for("Моб. тел. клиента") == "phone"
+
+
+@pytest.mark.parametrize(
+    ("pairs", "name"),
+    [
+        pytest.param([("Фамилия", "Петров"), ("Имя", "Иван"), ("Отчество", "Сергеевич")],
+                     "Петров Иван Сергеевич", id="in-the-order-they-came"),
+        pytest.param([("Имя", "Иван"), ("Телефон", "1"), ("Фамилия", "Петров")], "Иван Петров",
+                     id="parts-apart"),
+        pytest.param([("Имя", "Иван"), ("Фамилия", "")], "Иван", id="empty-surname"),
+        pytest.param([("Фамилия", "Петров")], "Петров", id="surname-alone"),
+        pytest.param([("ФИО", "Петров Иван"), ("Фамилия", "петров")], "Петров Иван",
+                     id="part-already-in-the-full-name"),
+    ],
+)
+def test_name_parts_are_joined(settings, pairs, name):
+    known, _ = settings.field_map().map_pairs(pairs)
+    assert known["name"] == name
+    assert not {"first_name", "middle_name", "last_name"} & known.keys()

@@ -194,6 +194,27 @@ def test_webflow_v1_shape_is_still_read(submission_rules):
     assert lead.received_at == datetime(2022, 9, 14, 12, 35, 16, 117000, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(
+    ("preset", "body"),
+    [
+        # Webflow's documented example: the name in two fields, the phone a number
+        pytest.param("webflow", {"triggerType": "form_submission", "payload": {
+            "name": "Contact Us", "id": "6321ca84df3949bfc6752327",
+            "data": {"First Name": "Zaphod", "Last Name": "Beeblebrox",
+                     "email": "zaphod@heartofgold.ai", "Phone Number": 15550000000}}},
+            id="webflow-first-last-name"),
+        pytest.param("tilda", [("Name", "Zaphod"), ("Surname", "Beeblebrox"),
+                               ("Phone", "+1 555 000 0000"), ("tranid", "1:2")],
+                     id="tilda-name-surname"),
+        pytest.param("generic", {"name": {"first": "Zaphod", "last": "Beeblebrox"},
+                                 "phone": "+15550000000"}, id="jotform-first-last"),
+    ],
+)
+def test_a_name_in_two_fields_is_the_full_name(submission_rules, preset, body):
+    _, lead = lead_from(preset, body, submission_rules)
+    assert lead.name == "Zaphod Beeblebrox"
+
+
 def test_tilda_utm_fields_on_the_form_win_over_the_cookie():
     body = [("Phone", "+79123456789"), ("utm_source", "vk"),
             ("COOKIES", "TILDAUTM=utm_source%3Dyandex%7C%7C%7Cutm_medium%3Dcpc")]

@@ -71,3 +71,27 @@ def test_a_typo_in_a_mail_service_is_flagged_and_the_address_kept(normalize_rule
 def test_a_corporate_domain_is_never_called_a_typo(normalize_rules):
     lead = normalize_lead(_parsed(name="Иван", emails=["ivan@email.ru"]), normalize_rules)
     assert lead.warnings == []
+
+
+def test_a_row_whose_phone_is_in_an_unrecognised_column_names_that_column(normalize_rules):
+    parsed = ParsedLead(lead_id="import:x", channel="import",
+                        received_at=datetime(2026, 1, 1, tzinfo=UTC), name="Иван",
+                        unrecognised=["Мобила", "Заметка"])
+    result = normalize_lead(parsed, normalize_rules)
+    assert result == Rejection(
+        "no phone or email to reach the person (columns LeadHub did not recognise: 'Мобила', "
+        "'Заметка'; name the phone or email one in field_aliases (or csv.columns) and replay)")
+
+
+def test_the_parsers_fingerprint_is_kept_and_one_is_made_when_there_is_none(normalize_rules):
+    given = normalize_lead(_parsed(phones=["89123456789"], fingerprint="abc"), normalize_rules)
+    made = normalize_lead(_parsed(phones=["89123456789"]), normalize_rules)
+    other = normalize_lead(_parsed(phones=["89123456780"]), normalize_rules)
+    assert given.fingerprint == "abc"
+    assert len(made.fingerprint) == 32 and made.fingerprint != other.fingerprint
+
+
+def test_the_parsers_warnings_come_first(normalize_rules):
+    lead = normalize_lead(_parsed(phones=["89123456789"], warnings=["the Date header ..."]),
+                          normalize_rules)
+    assert lead.warnings == ["the Date header ...", "no name"]

@@ -79,3 +79,60 @@ def test_dates_people_export(text, expected):
 
 def test_unreadable_date_is_reported():
     assert parse_datetime("вчера") == (None, False)
+
+
+@pytest.mark.parametrize(
+    ("record", "channel", "name"),
+    [
+        pytest.param({"First Name": "Zaphod", "Last Name": "Beeblebrox",
+                      "email": "zaphod@heartofgold.ai"}, "form", "Zaphod Beeblebrox",
+                     id="first-name-last-name"),
+        pytest.param({"Имя": "Иван", "Фамилия": "Петров", "Телефон": "89123456789"}, "form",
+                     "Иван Петров", id="imya-familiya"),
+        pytest.param({"Name": "Ольга", "Surname": "Смирнова", "Phone": "89123456789",
+                      "tranid": "1:2"}, "form", "Ольга Смирнова", id="tilda-name-surname"),
+        pytest.param({"name": {"first": "Anna", "last": "Lee"}, "email": "anna@lee.io"}, "form",
+                     "Anna Lee", id="jotform-first-last-object"),
+        pytest.param({"q3_name[first]": "Anna", "q3_name[last]": "Lee", "email": "anna@lee.io"},
+                     "form", "Anna Lee", id="jotform-bracketed-fields"),
+        pytest.param({"Фамилия": "Сидоров", "Имя": "Пётр", "Отчество": "Ильич",
+                      "Телефон": "79031234567"}, "import", "Сидоров Пётр Ильич",
+                     id="csv-familiya-imya-otchestvo-columns"),
+        pytest.param({"ФИО": "Сидоров Пётр", "Имя": "Пётр", "Телефон": "79031234567"},
+                     "import", "Сидоров Пётр", id="full-name-beside-its-first-name"),
+        pytest.param({"Имя": "Иван Петров", "Телефон": "89123456789"}, "form", "Иван Петров",
+                     id="one-name-field-unchanged"),
+    ],
+)
+def test_a_name_in_parts_becomes_the_full_name(submission_rules, record, channel, name):
+    assert parse_submission(record, channel, submission_rules).name == name
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("9999-12-31T23:59:59-12:00", id="after-the-last-moment"),
+        pytest.param("0001-01-01T00:00:00+14:00", id="before-the-first-moment"),
+    ],
+)
+def test_a_date_that_is_no_real_moment_is_not_used(submission_rules, text):
+    assert parse_datetime(text) == (None, False)
+    received = datetime(2026, 5, 1, tzinfo=UTC)
+    lead = parse_submission({"Телефон": "89123456789", "Дата": text}, "import",
+                            submission_rules, fallback_time=received)
+    assert lead.received_at == received
+    assert lead.warnings == [f"date {text!r} is not a date and time LeadHub can use; the time "
+                             "the item was received is used instead"]
+
+
+def test_columns_that_match_no_field_are_named(submission_rules):
+    lead = parse_submission({"Клиент": "Иван", "Мобила": "89123456789", "Заметка": ""},
+                            "import", submission_rules)
+    assert lead.phones == [] and lead.unrecognised == ["Мобила"]
+
+
+def test_the_same_fields_in_another_order_have_one_fingerprint(submission_rules):
+    first = parse_submission({"name": "Igor", "phone": "89991234567"}, "form", submission_rules)
+    again = parse_submission({"phone": "89991234567", "name": "Igor"}, "form", submission_rules)
+    other = parse_submission({"name": "Igor", "phone": "89991234568"}, "form", submission_rules)
+    assert first.fingerprint == again.fingerprint != other.fingerprint

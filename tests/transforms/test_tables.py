@@ -1,6 +1,9 @@
+import random
+import re
+
 import pytest
 
-from transforms.tables import TableError, read_table
+from transforms.tables import TableError, read_lead_table, read_table
 
 HEADER = ["ФИО", "Телефон", "Компания"]
 ROW = ["Иван Петров", "8 912 345-67-89", 'ООО "Ромашка"']
@@ -44,3 +47,49 @@ def test_short_rows_get_empty_cells_and_blank_lines_are_skipped():
 def test_unreadable_tables_say_what_to_fix(data, message):
     with pytest.raises(TableError, match=message):
         read_table(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "rows", "first_row"),
+    [
+        pytest.param(b"89123456789\n+7 916 123-45-67\n\n8 (903) 765 43 21\n",
+                     [{"phone": "89123456789"}, {"phone": "+7 916 123-45-67"},
+                      {"phone": "8 (903) 765 43 21"}], 1, id="plain-list-of-phones"),
+        pytest.param("Телефон\n89123456789\n89161234567\n".encode("cp1251"),
+                     [{"phone": "89123456789"}, {"phone": "89161234567"}], 2,
+                     id="phones-under-a-header"),
+        pytest.param(b"E-mail\r\nanna@mail.ru\r\noleg@ya.ru\r\n89123456789\r\n",
+                     [{"email": "anna@mail.ru"}, {"email": "oleg@ya.ru"},
+                      {"phone": "89123456789"}], 2, id="emails-and-a-phone"),
+    ],
+)
+def test_a_one_column_list_of_phones_or_emails_is_one_lead_per_line(data, rows, first_row):
+    table = read_lead_table(data)
+    assert (table.rows, table.first_row) == (rows, first_row)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        pytest.param(b"", "the file is empty", id="zero-bytes"),
+        pytest.param(b"\n\r\n  \n;;\n", "the file is empty", id="only-blank-lines"),
+        pytest.param("ФИО\nИван Петров\nОльга\n".encode(),
+                     "only one column ('ФИО') found, and it holds no phones or emails",
+                     id="one-column-of-names"),
+        pytest.param(b'name,phone\nIvan,"89123456789\n' + b"x" * 140_000 + b"\n",
+                     "line 2: a cell is longer than 131072 characters", id="cell-over-128-kib"),
+        pytest.param(random.Random(7).randbytes(20_000), "not a CSV: the file holds binary data",
+                     id="random-bytes"),
+        pytest.param(b"PK\x03\x04\x14\x00\x06\x00" + bytes(200), "not a CSV", id="xlsx-renamed"),
+    ],
+)
+def test_a_lead_list_that_cannot_be_read_says_why(data, message):
+    with pytest.raises(TableError, match=re.escape(message)):
+        read_lead_table(data)
+
+
+def test_excel_unicode_text_is_read():
+    data = "ФИО\tТелефон\r\nИван\t89123456789\r\n".encode("utf-16")
+    table = read_lead_table(data)
+    assert table.rows == [{"ФИО": "Иван", "Телефон": "89123456789"}]
+    assert (table.encoding, table.delimiter) == ("utf-16", "\t")

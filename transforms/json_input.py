@@ -1,0 +1,97 @@
+"""JSON from outside (form posts, exported submissions), read without surprises.
+
+`json.loads` raises three different exceptions for input people or bots can
+send: `JSONDecodeError` for broken syntax, a plain `ValueError` for an integer
+longer than Python's conversion limit, and `RecursionError` for deep nesting.
+`load_json` turns all of them into one `JsonInputError` that says what is
+wrong, and refuses nesting deeper than any real form post. `json_bytes` writes
+a decoded value back even when it holds a lone surrogate (`"\\ud800"` is valid
+JSON but not encodable text).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+# Real posts and exports nest a handful of levels (Typeform: about 7); deeper
+# is a bot, and recursive code reading it would hit Python's recursion limit.
+MAX_JSON_DEPTH = 32
+_DIGITS_LIMIT = sys.get_int_max_str_digits() or 4300
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+BROKEN_CHARACTERS = "broken characters (half of a character pair) were replaced by \ufffd"
+
+
+class JsonInputError(ValueError):
+    """The bytes are not JSON LeadHub can read; the message says why."""
+
+
+def load_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> object:
+    """Parse UTF-8 JSON (a BOM allowed), nested at most `max_depth` deep."""
+    try:
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as error:
+        raise JsonInputError(f"not UTF-8 text (byte {error.start})") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise JsonInputError(f"not valid JSON ({error.msg} at character {error.pos})") from None
+    except ValueError:
+        raise JsonInputError(
+            f"a number in the JSON has more than {_DIGITS_LIMIT} digits") from None
+    except RecursionError:
+        raise JsonInputError(f"JSON nested too deep; at most {max_depth} levels") from None
+    depth = json_depth(value)
+    if depth > max_depth:
+        raise JsonInputError(f"JSON nested {depth} levels deep; at most {max_depth}")
+    return value
+
+
+def json_depth(value: object) -> int:
+    """How deep lists and objects nest (a scalar is 0), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict):
+            children = current.values()
+        elif isinstance(current, list):
+            children = current
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def json_bytes(value: object) -> bytes:
+    """UTF-8 JSON in the order it came (a form's field order is its name order);
+    a lone surrogate is kept as its `\\ud800` escape."""
+    try:
+        return json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, ensure_ascii=True).encode()
+
+
+def replace_lone_surrogates(text: str) -> str:
+    """Half of a character (a surrogate without its pair) becomes U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def without_lone_surrogates(value: object) -> tuple[object, bool]:
+    """A decoded JSON value with every lone surrogate in its keys and strings
+    replaced (a site that cut a message in the middle of an emoji), and
+    whether there was any."""
+    if isinstance(value, str):
+        clean = replace_lone_surrogates(value)
+        return clean, clean != value
+    if isinstance(value, list):
+        items = [without_lone_surrogates(item) for item in value]
+        return [item for item, _ in items], any(changed for _, changed in items)
+    if isinstance(value, dict):
+        pairs = [(without_lone_surrogates(k), without_lone_surrogates(v))
+                 for k, v in value.items()]
+        clean = {key: item for (key, _), (item, _) in pairs}
+        return clean, any(k_changed or v_changed for (_, k_changed), (_, v_changed) in pairs)
+    return value, False

@@ -4,7 +4,9 @@ A source is anything with a `name`, `scopes()` (what it checkpoints and
 reports health for: a mailbox's folders), `batches(checkpoint_of)`, which
 yields batches of raw items, each with the checkpoint to store in the same
 transaction (`checkpoint_of(source, scope)` returns what was stored last),
-and `acknowledge(batch)`, called once a batch is committed.
+`acknowledge(batch)`, called once a batch is committed, and `summary()`, what
+the last pass found besides items (files it does not read, the newest message
+of each folder).
 
 A sink (Airtable, Google Sheets) keeps the CRM tables of transforms/crm.py:
 flows/sync.py reads what changed, plans each row and hands the writes over in
@@ -37,6 +39,8 @@ class Source(Protocol):
     def batches(self, checkpoint_of: CheckpointReader) -> Iterator[Batch]: ...
 
     def acknowledge(self, batch: Batch) -> None: ...
+
+    def summary(self) -> dict[str, object]: ...
 
 
 @dataclass

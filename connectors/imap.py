@@ -110,6 +110,10 @@ class ImapSource:
         self.failed_folders: dict[str, str] = {}
         self._client: IMAPClient | None = None
 
+    def summary(self) -> dict[str, object]:
+        """The newest message seen in each folder by the last pass."""
+        return {"last_message_at": dict(self.last_message_at)}
+
     def scopes(self) -> list[str]:
         return list(self.config.folders)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -85,10 +86,13 @@ def collect(source: Source, store: Path) -> Counter:
             ledger.record_failure(source.name, scope, str(error))
         raise
     else:
-        last_message_at = getattr(source, "last_message_at", {})
+        found = source.summary()
+        last_message_at = found.get("last_message_at", {})
         for scope in source.scopes():
             ledger.record_success(source.name, scope, last_message_at.get(scope))
-        stats["ignored_files"] += len(getattr(source, "ignored", ()))
+        stats["ignored_files"] += found.get("ignored_files", 0)
+        for path in found.get("ignored", []):
+            logger.info("%s: not read (LeadHub does not read this kind of file)", path)
     finally:
         ledger.close()
     return stats
@@ -166,10 +170,11 @@ class _Batch:
         self.stats["quarantined"] += 1
         self.stats["reason:quarantined: " + reason.partition(" (")[0]] += 1
 
-    def add_lead(self, item: RawItem, lead: Lead) -> None:
-        if self.ledger.lead_exists(self.tx, lead.lead_id):
+    def add_lead(self, item: RawItem, given: Lead) -> None:
+        lead = self._as_new_inquiry(given)
+        if lead is None:
             # The same inquiry again (a re-sent mail, a provider retry).
-            self.ledger.mark_item(self.tx, item.item_id, "processed", lead_id=lead.lead_id)
+            self.ledger.mark_item(self.tx, item.item_id, "processed", lead_id=given.lead_id)
             self.stats["duplicate_items"] += 1
             return
         resolution = self.book.resolve(lead)
@@ -188,6 +193,20 @@ class _Batch:
         self.stats["new_contacts"] += resolution.is_new
         self.stats["merged_contacts"] += len(resolution.merged)
         self.stats["unmatched_source"] += not lead.source_matched
+
+
+    def _as_new_inquiry(self, lead: Lead) -> Lead | None:
+        """The lead, or None when it repeats one already stored: the same id
+        and the same content. A different mail that reuses a Message-ID (or
+        one cut short) becomes a lead of its own; leads stored before
+        fingerprints match on their id alone."""
+        stored = self.ledger.lead_fingerprint(self.tx, lead.lead_id)
+        if stored is None:
+            return lead
+        if not stored or not lead.fingerprint or stored == lead.fingerprint:
+            return None
+        other = replace(lead, lead_id=f"{lead.lead_id}~{lead.fingerprint[:12]}")
+        return None if self.ledger.lead_fingerprint(self.tx, other.lead_id) is not None else other
 
 
 def _first_line(error: BaseException) -> str:

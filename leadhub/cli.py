@@ -159,9 +159,12 @@ def ingest(
 
     With --table, the CSV files are orders or order items for the reports.
     """
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise _fail(f"no such file or folder: {', '.join(missing)}")
+    from connectors.files import refused_inputs
+
+    problems = refused_inputs(paths) if table is None else [
+        f"no such file or folder: {path}" for path in paths if not path.exists()]
+    if problems:
+        raise _fail("\n".join(problems))
     settings = _settings(config, db)
     if table is not None:
         _import_table(settings, paths, table)

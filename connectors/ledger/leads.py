@@ -18,9 +18,11 @@ class Leads(LedgerBase):
         rules read "every lead after position N")."""
         return (tx.execute(select(func.max(leads.c.seq))).scalar() or 0) + 1
 
-    def lead_exists(self, tx: Connection, lead_id: str) -> bool:
-        return tx.execute(select(leads.c.lead_id).where(leads.c.lead_id == lead_id)
-                          ).first() is not None
+    def lead_fingerprint(self, tx: Connection, lead_id: str) -> str | None:
+        """The content fingerprint of a stored lead ("" for leads stored before
+        fingerprints), or None when there is no such lead."""
+        return tx.execute(select(leads.c.fingerprint).where(leads.c.lead_id == lead_id)
+                          ).scalar()
 
     def save_lead(self, tx: Connection, lead: Lead, contact_key: str, item_id: str, seq: int,
                   reason: str = "") -> None:

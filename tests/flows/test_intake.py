@@ -216,3 +216,28 @@ def test_a_folder_of_hostile_files_is_read_to_the_end_and_each_is_its_own_unit(s
     for name, outcome in expected.items():
         assert seen[name].startswith(outcome), (name, seen[name])
     assert collect.fn(FilesSource("files", [folder]), store)["read"] == 0  # all checkpointed
+
+
+MAIL = """From: =?utf-8?b?0JjQstCw0L0=?= <ivan@mail.ru>
+To: sales@example.ru
+Subject: Заявка
+Message-ID: <reused@mail.ru>
+Date: Mon, 02 Nov 2026 10:00:00 +0300
+Content-Type: text/plain; charset=utf-8
+
+{body}
+"""
+
+
+def test_a_second_mail_reusing_a_message_id_is_a_lead_of_its_own(store, tmp_path):
+    mails = {"first.eml": "Нужен диван, перезвоните 8 912 345-67-89",
+             "copy.eml": "Нужен диван, перезвоните 8 912 345-67-89",
+             "other.eml": "Нужен стол, звоните 8 912 345-67-89",
+             "cut.eml": "Нужен стол"}
+    for name, body in mails.items():
+        (tmp_path / name).write_text(MAIL.format(body=body), encoding="utf-8")
+    collect.fn(FilesSource("files", [tmp_path / name for name in mails]), store)
+    stats = process_pending.fn(load_settings(store=str(store)))
+    assert (stats["new_leads"], stats["duplicate_items"]) == (3, 1)
+    messages = sorted(row[0] for row in query(store, "SELECT message FROM leads"))
+    assert messages == sorted({body for body in mails.values()})

@@ -17,7 +17,7 @@ def _config(tmp_path, text: str) -> Path:
 def test_the_documented_example_is_valid():
     settings = load_settings(EXAMPLE)
     assert settings.sources[0].name == "imports"
-    assert settings.store == EXAMPLE.parent / "leadhub.db"
+    assert settings.store == str(EXAMPLE.parent / "leadhub.db")
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_bad_config_names_the_key(tmp_path, text, names):
 def test_secrets_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("LEADHUB_TEST_STORE", "from-env.db")
     settings = load_settings(_config(tmp_path, "store: ${LEADHUB_TEST_STORE}\n"))
-    assert settings.store == tmp_path / "from-env.db"
+    assert settings.store == str(tmp_path / "from-env.db")
 
 
 def test_missing_environment_variable_names_key_and_variable(tmp_path, monkeypatch):
@@ -148,7 +148,7 @@ def test_secrets_come_from_prefect_secret_blocks(prefect_api, tmp_path):
 
     Secret(value="from-a-block.db").save("leadhub-test-store", overwrite=True)
     settings = load_settings(_config(tmp_path, "store: ${secret:leadhub-test-store}\n"))
-    assert settings.store == tmp_path / "from-a-block.db"
+    assert settings.store == str(tmp_path / "from-a-block.db")
 
 
 def test_missing_prefect_secret_block_names_key_and_block(prefect_api, tmp_path):
@@ -171,3 +171,11 @@ def test_webhook_hmac_follows_the_preset(tmp_path):
     form = settings.sources[0]
     assert (form.signature_header, form.signature_encoding, form.signature_prefix) == (
         "Typeform-Signature", "base64", "sha256=")
+
+
+def test_a_postgres_store_is_kept_as_its_url(tmp_path, monkeypatch):
+    monkeypatch.setenv("STORE_PASSWORD", "hunter2")
+    config = tmp_path / "leadhub.yaml"
+    config.write_text("store: postgresql://sales:${STORE_PASSWORD}@db.example.ru:5432/leads\n")
+    settings = load_settings(config)
+    assert settings.store == "postgresql://sales:hunter2@db.example.ru:5432/leads"

@@ -41,7 +41,7 @@ class _Source:
 
     def __init__(self, ledger: Ledger, since: datetime | None):
         self.ledger = ledger
-        self.since = since.isoformat() if since else ""
+        self.since = stored_time(since) if since else ""
 
     def _rows(self, query: str, time_columns: tuple[str, ...]) -> Iterator[dict]:
         for row in self.ledger.iter_rows(query, (self.since,)):
@@ -71,6 +71,13 @@ class _Source:
         return self._rows("SELECT i.order_id, i.product, i.price, i.cost, i.quantity"
                           " FROM order_items i JOIN orders o ON o.order_id = i.order_id"
                           " WHERE o.ordered_at >= ? ORDER BY i.order_id, i.line", ())
+
+
+def stored_time(moment: datetime) -> str:
+    """A moment as the ledger keeps times: UTC ISO text (`2026-05-19T21:00:00+00:00`).
+    Compared as text, a bound must be in that same form: Moscow's midnight written
+    `2026-05-20T00:00:00+03:00` sorts after the day's first three hours."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def bi_rules(settings: Settings, as_of: datetime) -> bi.BiRules:

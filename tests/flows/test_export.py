@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -139,3 +140,48 @@ def test_export_flow_publishes_the_headline_numbers(prefect_api, settings, tmp_p
             "sort": "UPDATED_DESC"})
     markdown = response.json()[0]["data"]
     assert "| revenue |" in markdown and "105,300.50" in markdown
+
+
+def _moscow_store(tmp_path, leads: list[dict], orders: str, items: str):
+    """A store in Europe/Moscow with these leads (form posts) and orders (CSV texts)."""
+    config = tmp_path / "leadhub.yaml"
+    config.write_text("store: leadhub.db\ntimezone: Europe/Moscow\n", encoding="utf-8")
+    settings = load_settings(config)
+    posts = tmp_path / "leads.jsonl"
+    posts.write_text("".join(json.dumps(lead, ensure_ascii=False) + "\n" for lead in leads),
+                     encoding="utf-8")
+    collect.fn(FilesSource("files", [posts]), settings.store)
+    process_pending.fn(settings)
+    for table, text in (("orders", orders), ("order_items", items)):
+        path = tmp_path / f"{table}.csv"
+        path.write_text(text, encoding="utf-8")
+        assert not import_table(settings, [path], table).problems
+    return settings
+
+
+def _post(number: int, created: str) -> dict:
+    return {"id": f"p{number}", "formname": "Сайт", "name": f"Клиент {number}",
+            "phone": f"+7 912 000 00 {number:02d}", "created": created}
+
+
+def test_since_a_day_keeps_that_whole_day_in_a_zone_ahead_of_utc(tmp_path):
+    settings = _moscow_store(
+        tmp_path,
+        [_post(1, "2026-05-19T23:59:00+03:00"),  # the evening before: left out
+         _post(2, "2026-05-20T00:00:00+03:00"),  # the first three hours of the day,
+         _post(3, "2026-05-20T02:59:00+03:00"),  # stored on the 19th in UTC
+         _post(4, "2026-05-20T12:00:00+03:00")],
+        "Номер заказа;Дата;Телефон\nZ-19;19.05.2026;+79120000001\n"
+        "Z-20;20.05.2026;+79120000002\nZ-21;21.05.2026;+79120000004\n",
+        "Номер заказа;Товар;Цена\nZ-19;Чай;100\nZ-20;Чай;100\nZ-21;Чай;100\n")
+
+    result = export_tables(settings, tmp_path / "out", "looker", since=date(2026, 5, 20),
+                           as_of=datetime(2026, 5, 31, tzinfo=UTC))
+
+    leads = pd.read_csv(result.files["leads"], dtype=str)
+    orders = pd.read_csv(result.files["orders"], dtype=str)
+    items = pd.read_csv(result.files["order_items"], dtype=str)
+    assert leads["received_at"].tolist() == ["2026-05-20 00:00:00", "2026-05-20 02:59:00",
+                                             "2026-05-20 12:00:00"]
+    assert orders["order_id"].tolist() == ["Z-20", "Z-21"]
+    assert items["order_id"].tolist() == ["Z-20", "Z-21"]

@@ -563,6 +563,23 @@ class Ledger:
                 count += 1
         return count
 
+    def replace_order_items(self, items: Iterable[dict]) -> int:
+        """Every order among `items` gets exactly these lines, in one transaction:
+        its other stored lines (deleted from a corrected file) go. Orders not
+        among `items` keep theirs."""
+        items = list(items)
+        stamp = now()
+        with self.transaction() as db:
+            db.executemany("DELETE FROM order_items WHERE order_id = ?",
+                           [(order_id,) for order_id in {item["order_id"] for item in items}])
+            # REAL columns, and sqlite3 cannot bind a Decimal
+            db.executemany(
+                "INSERT INTO order_items (order_id, line, product, price, cost, quantity,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(item["order_id"], item["line"], item["product"], float(item["price"]),
+                  float(item["cost"]), float(item["quantity"]), stamp) for item in items])
+        return len(items)
+
     # --- reading for exports and status --------------------------------------
 
     def iter_rows(self, query: str, params: tuple = ()) -> Iterator[dict]:

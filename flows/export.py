@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -152,7 +153,9 @@ def kpi_markdown(kpi: list[dict], preset: str, out: Path) -> str:
              "|---|---:|"]
     for row in kpi:
         value = row["value"]
-        shown = f"{value:,.2f}" if isinstance(value, float) else str(value)
+        if isinstance(value, Decimal):
+            value = bi.round_money(value)
+        shown = f"{value:,.2f}" if isinstance(value, float | Decimal) else str(value)
         lines.append(f"| {row['kpi'].replace('_', ' ')} | {shown} |")
     return "\n".join(lines)
 

@@ -2,8 +2,14 @@
 
 Order lines, orders, clients, products, the lead funnel, leads per day, RFM
 segments and headline KPIs. Each function returns a list of dicts whose keys
-follow the matching `*_COLUMNS` tuple; values stay typed (int/float, datetime,
-date) because formatting for a CSV preset happens where the files are written.
+follow the matching `*_COLUMNS` tuple; values stay typed (int, float, Decimal,
+datetime, date) because formatting for a CSV preset happens where the files
+are written.
+
+Money (prices, costs, revenue, profit, average check, monetary) is an exact
+`Decimal`; an amount that comes as a float (a REAL column) or an int is read
+through its text, so 0.1 stays 0.1. Only the cell rounds it, half up
+(`round_money`). Ratios (margins, conversions, rates) are floats.
 
 People are grouped by `contact_key` (the E.164 phone, else the email), never by
 name: two "Игорь"s with different keys are two clients.
@@ -25,6 +31,7 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
+from decimal import ROUND_HALF_UP, Decimal
 from itertools import accumulate
 from typing import Any
 
@@ -89,6 +96,19 @@ ALL_SOURCES = "(all)"
 CLIENT_STAGE = "client"
 DEFAULT_CANCELLED_STATUSES = ("Отменён", "Cancelled", "Canceled")
 _SCORE_LEVELS = 5
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+
+
+def exact(number: Decimal | float | int) -> Decimal:
+    """A number as an exact Decimal: a float through its shortest text (0.1 -> 0.1)."""
+    return number if isinstance(number, Decimal) else Decimal(str(number))
+
+
+def round_money(amount: Decimal) -> Decimal:
+    """To the kopeck, half up as accountants round (8 030,275 -> 8 030,28); never -0.00."""
+    rounded = exact(amount).quantize(CENT, ROUND_HALF_UP)
+    return rounded if rounded else abs(rounded)
 
 
 @dataclass(frozen=True)
@@ -140,15 +160,16 @@ class BiRules:
 @dataclass
 class _Totals:
     lines: int = 0
-    quantity: float = 0
-    revenue: float = 0.0
-    cost_total: float = 0.0
+    quantity: Decimal = ZERO
+    revenue: Decimal = ZERO
+    cost_total: Decimal = ZERO
 
     def add_item(self, item: Row) -> None:
+        quantity = exact(item["quantity"])
         self.lines += 1
-        self.quantity += item["quantity"]
-        self.revenue += item["price"] * item["quantity"]
-        self.cost_total += item["cost"] * item["quantity"]
+        self.quantity += quantity
+        self.revenue += exact(item["price"]) * quantity
+        self.cost_total += exact(item["cost"]) * quantity
 
     def add(self, other: _Totals) -> None:
         self.lines += other.lines
@@ -156,14 +177,14 @@ class _Totals:
         self.revenue += other.revenue
         self.cost_total += other.cost_total
 
-    def money(self) -> dict[str, float]:
+    def money(self) -> dict[str, Decimal | float]:
         """revenue, cost_total, profit, margin: in the order every table lists them."""
         profit = self.revenue - self.cost_total
         return {
             "revenue": self.revenue,
             "cost_total": self.cost_total,
             "profit": profit,
-            "margin": profit / self.revenue if self.revenue else 0.0,
+            "margin": _margin(profit, self.revenue),
         }
 
 
@@ -196,8 +217,8 @@ def order_item_rows(
             "ordered_at": order["ordered_at"],
             "contact_key": order["contact_key"],
             "product": item["product"],
-            "price": item["price"],
-            "quantity": item["quantity"],
+            "price": exact(item["price"]),
+            "quantity": exact(item["quantity"]),
             **line.money(),
         }
 
@@ -401,7 +422,7 @@ def kpi_rows(
         "repeat_purchase_rate": _ratio(
             sum(1 for client in clients.values() if client.orders >= 2), len(clients)
         ),
-        "average_check": _ratio(totals.revenue, order_count),
+        "average_check": totals.revenue / order_count if order_count else ZERO,
         "revenue": money["revenue"],
         "profit": money["profit"],
         "margin": money["margin"],
@@ -505,3 +526,7 @@ def _lead_summary(
 
 def _ratio(part: float, whole: float) -> float:
     return part / whole if whole else 0.0
+
+
+def _margin(profit: Decimal, revenue: Decimal) -> float:
+    return float(profit / revenue) if revenue else 0.0

@@ -2,8 +2,9 @@
 
 Rows come in as mappings (column -> value) and go out as lists of strings in
 the preset's dialect: its decimal separator and date format, numbers without
-thousands separators, stable snake_case columns in a fixed order, and every
-text cell that a spreadsheet would run as a formula neutralised.
+thousands separators, money to the kopeck rounded half up, stable snake_case
+columns in a fixed order, and every text cell that a spreadsheet would run as a
+formula neutralised.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from transforms import bi
@@ -99,6 +101,8 @@ def format_cell(column: str, value: object, preset: ExportPreset, tz: ZoneInfo) 
         return "1" if value else "0"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, Decimal):
+        return format(bi.round_money(value), "f").replace(".", preset.decimal)
     if isinstance(value, float):
         digits = 4 if column in _RATIO_COLUMNS or column.endswith(("_rate", "_conversion")) else 2
         return f"{value:.{digits}f}".replace(".", preset.decimal)

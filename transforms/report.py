@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 TOP_CLIENTS = 10
 TOP_PRODUCTS_CHART = 12
@@ -149,24 +150,31 @@ def locale_for(language: str) -> Locale:
 
 
 def _is_missing(value: object) -> bool:
+    if isinstance(value, Decimal):
+        return not value.is_finite()
     return value is None or (isinstance(value, float) and not math.isfinite(value))
 
 
-def format_number(value: float | None, style: NumberStyle, decimals: int = 0) -> str:
+def _rounded(value: Decimal | float, decimals: int) -> Decimal:
+    """Half up, as accountants round: 8 030,275 ₽ is 8 030,28 ₽ (a float would say ,27)."""
+    return Decimal(str(value)).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)
+
+
+def format_number(value: Decimal | float | None, style: NumberStyle, decimals: int = 0) -> str:
     """`1234567.891` -> `1 234 567,89` (ru) or `1,234,567.89` (en)."""
     if _is_missing(value):
         return NO_VALUE
-    rounded = round(float(value), decimals)
+    rounded = _rounded(value, decimals)
     grouped = f"{abs(rounded):,.{decimals}f}"
     text = grouped.replace(",", "\0").replace(".", style.decimal).replace("\0", style.thousands)
     return MINUS + text if rounded < 0 else text
 
 
-def format_money(value: float | None, style: NumberStyle) -> str:
+def format_money(value: Decimal | float | None, style: NumberStyle) -> str:
     if _is_missing(value):
         return NO_VALUE
     amount = style.money.format(format_number(abs(value), style, 2))
-    return MINUS + amount if round(value, 2) < 0 else amount
+    return MINUS + amount if _rounded(value, 2) < 0 else amount
 
 
 def format_percent(ratio: float | None, style: NumberStyle) -> str:

@@ -185,3 +185,21 @@ def test_since_a_day_keeps_that_whole_day_in_a_zone_ahead_of_utc(tmp_path):
                                              "2026-05-20 12:00:00"]
     assert orders["order_id"].tolist() == ["Z-20", "Z-21"]
     assert items["order_id"].tolist() == ["Z-20", "Z-21"]
+
+
+def test_money_is_rounded_half_up_from_exact_amounts(tmp_path):
+    settings = _moscow_store(
+        tmp_path, [_post(1, "2026-05-01T10:00:00+03:00")],
+        "Номер заказа;Дата;Телефон\nZ-1;02.05.2026;+79120000001\nZ-2;03.05.2026;+79120000001\n",
+        "Номер заказа;Товар;Цена;Количество\nZ-1;Котёл;10 000,55;1\nZ-2;Фильтр;2 020,00;3\n")
+
+    result = export_tables(settings, tmp_path / "out", "excel-ru",
+                           as_of=datetime(2026, 5, 31, tzinfo=UTC))
+
+    # 16 060,55 over two orders is 8 030,275: an accountant writes 8 030,28
+    clients = pd.read_csv(result.files["clients"], sep=";", dtype=str, encoding="utf-8-sig")
+    kpi = pd.read_csv(result.files["kpi"], sep=";", dtype=str, encoding="utf-8-sig")
+    assert clients["revenue"].tolist() == ["16060,55"]
+    assert clients["average_check"].tolist() == ["8030,28"]
+    assert dict(zip(kpi["kpi"], kpi["value"], strict=True))["average_check"] == "8030,28"
+    assert "8\u202f030,28\u00a0₽" in result.files["report"].read_text(encoding="utf-8")

@@ -1,4 +1,5 @@
 from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from itertools import product
 
 import pytest
@@ -158,7 +159,7 @@ def test_clients_by_revenue_with_unknown_contact_kept_and_cancelled_ignored():
         CLIENT_COLUMNS,
         # key, name, phone, email, orders, revenue, cost, profit, margin, avg check,
         # first order, last order, lifetime value
-        (IGOR_A, "Игорь", IGOR_A, "", 3, 1600, 880, 720, 0.45, 1600 / 3,
+        (IGOR_A, "Игорь", IGOR_A, "", 3, 1600, 880, 720, 0.45, Decimal(1600) / 3,
          _at(6, 1), _at(6, 25), 720),
         (ANNA, "Анна", "", ANNA, 1, 1500, 0, 1500, 1.0, 1500, _at(3, 1), _at(3, 1), 1500),
         (IGOR_B, "Игорь", IGOR_B, "", 1, 500, 350, 150, 0.3, 500, _at(5, 1), _at(5, 1), 150),
@@ -312,7 +313,7 @@ def test_kpis_over_live_orders():
         # Igor A 12 days, Anna 10 (2024 is a leap year); Igor B's lead came after
         ("average_days_lead_to_first_order", 11.0),
         ("repeat_purchase_rate", 1 / 4),
-        ("average_check", 3900 / 6),
+        ("average_check", Decimal(3900) / 6),
         ("revenue", 3900),
         ("profit", 2490),
         ("margin", 2490 / 3900),
@@ -367,3 +368,19 @@ def test_every_row_has_the_documented_columns_in_order(rows, columns):
 def test_inputs_are_read_once_so_generators_work():
     rows = client_rows(iter(CONTACTS), iter(ORDERS), iter(ITEMS))
     assert [row["contact_key"] for row in rows] == [IGOR_A, ANNA, IGOR_B, STRANGER]
+
+
+def test_money_is_exact_decimal_even_from_a_real_column():
+    # a REAL column gives 0.1 back as the float nearest to it; money reads its text
+    orders = [_order("A1", ANNA, _at(6, 1)), _order("A2", ANNA, _at(6, 2))]
+    items = [_item("A1", "Фильтр", 0.1, 0.05, 3), _item("A2", "Котёл", 16060.45, 0, 1)]
+    client = client_rows([], orders, items)[0]
+    assert client["revenue"] == Decimal("16060.75") and client["cost_total"] == Decimal("0.15")
+    assert client["average_check"] == Decimal("8030.375")
+    money = [row[column] for row in order_item_rows(items, orders)
+             for column in ("price", "revenue", "cost_total", "profit")]
+    assert money[:4] == [Decimal("0.1"), Decimal("0.3"), Decimal("0.15"), Decimal("0.15")]
+    assert all(isinstance(value, Decimal) for value in money)
+    kpi = {row["kpi"]: row["value"] for row in kpi_rows([], [], orders, items, RULES)}
+    assert (kpi["revenue"], kpi["average_check"]) == (Decimal("16060.75"), Decimal("8030.375"))
+    assert isinstance(kpi["margin"], float)  # a ratio, not money

@@ -1,4 +1,5 @@
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -59,3 +60,17 @@ def test_negative_numbers_stay_numbers():
 def test_an_option_can_be_overridden_alone():
     custom = preset_with("powerbi", {"delimiter": "\t"})
     assert (custom.delimiter, custom.decimal, custom.encoding) == ("\t", ",", "utf-8-sig")
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [
+        pytest.param(Decimal("8030.275"), "8030.28", id="half-up-not-half-even"),
+        pytest.param(Decimal("0.125"), "0.13", id="half-up-below-one"),
+        pytest.param(Decimal("-0.125"), "-0.13", id="negative-half-away-from-zero"),
+        pytest.param(Decimal("-0.001"), "0.00", id="no-negative-zero"),
+        pytest.param(Decimal("1E+3"), "1000.00", id="no-exponent"),
+    ],
+)
+def test_money_cells_round_half_up_as_accountants_do(amount, shown):
+    assert format_cell("average_check", amount, PRESETS["looker"], MOSCOW) == shown

@@ -295,3 +295,16 @@ def test_footer_says_when_the_report_was_made():
 def test_an_unknown_language_is_refused_with_the_choices():
     with pytest.raises(ValueError, match=r"\['en', 'ru'\].*'de'"):
         render_report(ReportData(), language="de")
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"),
+    [pytest.param("ru", f"8{NNBSP}030,28{NBSP}₽", id="ru"),
+     pytest.param("en", "₽8,030.28", id="en")],
+)
+def test_money_on_the_dashboard_rounds_half_up(language, shown):
+    from decimal import Decimal
+
+    data = ReportData(kpi=[{"kpi": "average_check", "value": Decimal("8030.275")}])
+    tiles = _tiles(_render(language, data))
+    assert tiles["Средний чек" if language == "ru" else "Average check"] == shown

@@ -15,7 +15,8 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -208,8 +209,14 @@ def _share_contact_links(ledger: Ledger, sink: Sink) -> None:
                                 if state.remote_id})
 
 
-def read_back_orders(ledger: Ledger, sink: Sink) -> Counter:
-    """People's Orders and Order items tables into the ledger, for exports."""
+def read_back_orders(ledger: Ledger, sink: Sink, tz: tzinfo = UTC) -> Counter:
+    """People's Orders and Order items tables into the ledger, for exports.
+
+    An order's Date is a day in the business's time zone `tz` (its midnight
+    there), like a date in an imported CSV. Each order in the Order items
+    table gets exactly the table's lines, so a line a person deleted leaves
+    the store too.
+    """
     stats: Counter = Counter()
     orders_table, items_table = sink.tables["orders"], sink.tables["order_items"]
     _share_contact_links(ledger, sink)
@@ -225,7 +232,7 @@ def read_back_orders(ledger: Ledger, sink: Sink) -> Counter:
         orders.append({
             "order_id": order_id, "contact_key": values["contact"],
             "ordered_at": datetime.fromisoformat(str(values["ordered_at"])[:10]).replace(
-                tzinfo=UTC),
+                tzinfo=tz),
             "status": values.get("status") or "", "comment": values.get("comment") or ""})
     sink.set_links("orders", order_keys)
     lines: dict[str, int] = Counter()
@@ -239,10 +246,10 @@ def read_back_orders(ledger: Ledger, sink: Sink) -> Counter:
         lines[order_id] += 1
         items.append({
             "order_id": order_id, "line": lines[order_id], "product": values["product"],
-            "price": float(values["price"]), "cost": float(values.get("cost") or 0),
-            "quantity": float(values.get("quantity") or 1)})
+            "price": Decimal(str(values["price"])), "cost": Decimal(str(values.get("cost") or 0)),
+            "quantity": Decimal(str(values.get("quantity") or 1))})
     stats["orders_read"] = ledger.upsert_orders(orders)
-    stats["order_items_read"] = ledger.upsert_order_items(items)
+    stats["order_items_read"] = ledger.replace_order_items(items)
     return stats
 
 

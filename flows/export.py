@@ -82,12 +82,15 @@ def stored_time(moment: datetime) -> str:
 
 
 def bi_rules(settings: Settings, as_of: datetime) -> bi.BiRules:
+    """The report rules of the config; the RFM table is `bi.rfm_segments` (or
+    `export.rfm_segments`), else the built-in one in the export's language."""
     export = settings.export
-    segments = tuple(bi.RfmRule(**rule.model_dump()) for rule in export.rfm_segments)
+    language = export.language
+    segments = tuple(bi.RfmRule(**rule.model_dump()) for rule in settings.rfm_segments())
     return bi.BiRules(
         funnel_stages=tuple(export.funnel_stages),
-        rfm_segments=segments or bi.DEFAULT_RFM_SEGMENTS,
-        rfm_fallback=export.rfm_fallback,
+        rfm_segments=segments or bi.RFM_SEGMENTS[language],
+        rfm_fallback=settings.rfm_fallback() or bi.RFM_FALLBACK[language],
         as_of=as_of,
         cancelled_statuses=tuple(export.cancelled_statuses),
     )
@@ -139,7 +142,8 @@ def export_tables(
             write_csv(files[name], columns, format_rows(rows, columns, preset, tz), preset)
         report = ReportData(kpi=computed["kpi"], leads_daily=computed["leads_daily"],
                             funnel=computed["funnel"], clients=clients,
-                            products=computed["products"], rfm=computed["rfm"])
+                            products=computed["products"], rfm=computed["rfm"],
+                            rfm_segments=tuple(rule.segment for rule in rules.rfm_segments))
         files["report"] = out / "report.html"
         write_text(files["report"], render_report(report, language=settings.export.language,
                                                   generated_at=as_of))

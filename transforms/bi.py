@@ -131,14 +131,26 @@ class RfmRule:
         )
 
 
-# Every score combination matches one of these: r >= 3 is at least "promising".
-DEFAULT_RFM_SEGMENTS = (
-    RfmRule("VIP", r_min=4, f_min=4, m_min=4),
-    RfmRule("new", r_min=4, f_max=1),
-    RfmRule("promising", r_min=3),
-    RfmRule("sleeping", r_min=2, r_max=2),
-    RfmRule("lost", r_max=1),
+# The RFM segments of CRM practice (the Champions / Loyal / At risk / Lost
+# table), chosen by all three scores, first match wins: "high" is 3-5 (4-5 for
+# champions), "low" is 1-2. A big regular client gone quiet is at risk (win
+# them back), not lost; lost is low on all three. Every combination matches a row.
+_RFM_TABLE = (
+    # Russian, English, R range, F range, M range
+    ("Чемпионы", "Champions", (4, 5), (4, 5), (4, 5)),
+    ("Лояльные", "Loyal", (3, 5), (3, 5), (3, 5)),
+    ("Новые", "New", (4, 5), (1, 1), (1, 5)),
+    ("Перспективные", "Promising", (3, 5), (1, 5), (1, 5)),
+    ("Под угрозой", "At risk", (1, 2), (3, 5), (3, 5)),
+    ("Потерянные", "Lost", (1, 2), (1, 2), (1, 2)),
+    ("Спящие", "Hibernating", (1, 2), (1, 5), (1, 5)),
 )
+RFM_SEGMENTS = {
+    language: tuple(RfmRule(names[index], *r, *f, *m) for *names, r, f, m in _RFM_TABLE)
+    for index, language in enumerate(("ru", "en"))
+}
+DEFAULT_RFM_SEGMENTS = RFM_SEGMENTS["ru"]
+RFM_FALLBACK = {"ru": "Прочие", "en": "Other"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,7 +160,7 @@ class BiRules:
 
     funnel_stages: tuple[str, ...]
     rfm_segments: tuple[RfmRule, ...] = DEFAULT_RFM_SEGMENTS
-    rfm_fallback: str = "other"
+    rfm_fallback: str = RFM_FALLBACK["ru"]
     as_of: datetime
     cancelled_statuses: tuple[str, ...] = DEFAULT_CANCELLED_STATUSES
 

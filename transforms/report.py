@@ -22,7 +22,6 @@ TOP_CLIENTS = 10
 TOP_PRODUCTS_CHART = 12
 TOP_PRODUCTS_TABLE = 20
 ALL_SOURCES = "(all)"
-RFM_SEGMENTS = ("VIP", "promising", "new", "sleeping", "lost")
 
 KPI_ORDER = (
     "leads", "contacts", "clients", "lead_to_client_conversion",
@@ -52,8 +51,7 @@ LABELS: dict[str, dict[str, str]] = {
         "name": "Клиент", "phone": "Телефон", "orders": "Заказы",
         "products": "Прибыльность товаров", "product": "Товар", "quantity": "Кол-во",
         "products_shown": "Показаны {shown} из {total} товаров; все — в products.csv.",
-        "rfm": "RFM-сегменты клиентов", "VIP": "VIP", "promising": "Перспективные",
-        "new": "Новые", "sleeping": "Спящие", "lost": "Потерянные",
+        "rfm": "RFM-сегменты клиентов",
         "no_data": "Пока нет данных", "generated": "Сформировано",
         "days": "дн.",
     },
@@ -73,8 +71,7 @@ LABELS: dict[str, dict[str, str]] = {
         "products": "Product profitability", "product": "Product", "quantity": "Qty",
         "products_shown": "Showing {shown} of {total} products; all of them are in "
                           "products.csv.",
-        "rfm": "RFM segments of clients", "VIP": "VIP", "promising": "Promising",
-        "new": "New", "sleeping": "Sleeping", "lost": "Lost",
+        "rfm": "RFM segments of clients",
         "no_data": "No data yet", "generated": "Generated",
         "days": "days",
     },
@@ -89,10 +86,9 @@ SOURCE_COLOURS = (
     "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
     "#9c755f", "#bab0ac",
 )
-SEGMENT_COLOURS = {
-    "VIP": "#7b4fc9", "promising": "#2e9d5b", "new": "#3b82c4", "sleeping": "#e0a030",
-    "lost": "#9aa3ad",
-}
+# By position in the segment table: for the built-in one champions, loyal, new,
+# promising, at risk (red: act now), lost, hibernating.
+SEGMENT_COLOURS = ("#7b4fc9", "#2e9d5b", "#3b82c4", "#76b7b2", "#e15759", "#9aa3ad", "#e0a030")
 REVENUE_COLOUR = "#4e79a7"
 PROFIT_COLOUR = "#59a14f"
 LOSS_COLOUR = "#e15759"
@@ -114,6 +110,8 @@ class ReportData:
     clients: list[dict] = field(default_factory=list)
     products: list[dict] = field(default_factory=list)
     rfm: list[dict] = field(default_factory=list)
+    # the RFM segment table's names in order: a bar each, empty ones too
+    rfm_segments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -272,12 +270,12 @@ def products_by_revenue(products: Iterable[Mapping]) -> list[Mapping]:
     return sorted(products, key=lambda row: (-(row["revenue"] or 0), str(row["product"])))
 
 
-def segment_sizes(rfm: Iterable[Mapping]) -> list[tuple[str, int]]:
-    """Clients per RFM segment: the five standard ones first (even when
-    empty), then any segment a config adds, by size."""
+def segment_sizes(rfm: Iterable[Mapping], segments: Sequence[str] = ()) -> list[tuple[str, int]]:
+    """Clients per RFM segment: the table's segments in its order (even when
+    empty), then any other segment (the fallback), by size."""
     counts = Counter(str(row["segment"]) for row in rfm)
-    extra = sorted((s for s in counts if s not in RFM_SEGMENTS), key=lambda s: (-counts[s], s))
-    return [(segment, counts[segment]) for segment in (*RFM_SEGMENTS, *extra)]
+    extra = sorted((s for s in counts if s not in segments), key=lambda s: (-counts[s], s))
+    return [(segment, counts[segment]) for segment in (*segments, *extra)]
 
 
 def kpi_values(kpi: Iterable[Mapping]) -> dict[str, float | None]:
@@ -402,8 +400,8 @@ def funnel_chart(funnel: Iterable[Mapping], locale: Locale) -> str:
     return _svg("funnel", width, y + 4, locale.text("funnel"), parts)
 
 
-def rfm_chart(rfm: Sequence[Mapping], locale: Locale) -> str:
-    sizes = segment_sizes(rfm)
+def rfm_chart(rfm: Sequence[Mapping], segments: Sequence[str], locale: Locale) -> str:
+    sizes = segment_sizes(rfm, segments)
     largest = max((count for _, count in sizes), default=0)
     if largest == 0:
         return _no_data(locale)
@@ -412,11 +410,11 @@ def rfm_chart(rfm: Sequence[Mapping], locale: Locale) -> str:
     slot = (width - 2 * left) / len(sizes)
     parts = [f'<line class="axis" x1="{left}" x2="{width - left}" '
              f'y1="{top + plot_height}" y2="{top + plot_height}"/>']
-    for index, (segment, count) in enumerate(sizes):
-        label = locale.text(segment)
+    palette = (*SEGMENT_COLOURS[: len(segments)], *SOURCE_COLOURS)
+    for index, (label, count) in enumerate(sizes):
         bar = plot_height * count / largest
         x = left + slot * index + slot * 0.18
-        colour = SEGMENT_COLOURS.get(segment, SOURCE_COLOURS[index % len(SOURCE_COLOURS)])
+        colour = palette[index % len(palette)]
         parts.append(_rect(x, top + plot_height - bar, slot * 0.64, bar, colour,
                            f"{label}: {count}"))
         centre = x + slot * 0.32
@@ -610,7 +608,7 @@ def render_report(
         _section(text("weekly_leads"), weekly_leads_chart(tables.leads_daily, locale)),
         '<div class="row">',
         _section(text("funnel"), funnel_chart(tables.funnel, locale)),
-        _section(text("rfm"), rfm_chart(tables.rfm, locale)),
+        _section(text("rfm"), rfm_chart(tables.rfm, tables.rfm_segments, locale)),
         '</div><div class="row">',
         _section(text("top_by_revenue"), clients_table(tables.clients, "revenue", locale)),
         _section(text("top_by_profit"), clients_table(tables.clients, "profit", locale)),

@@ -161,3 +161,23 @@ def test_webhook_hmac_follows_the_preset(tmp_path):
     form = settings.sources[0]
     assert (form.signature_header, form.signature_encoding, form.signature_prefix) == (
         "Typeform-Signature", "base64", "sha256=")
+
+
+@pytest.mark.parametrize("section", ["bi", "export"])
+def test_the_rfm_table_of_the_config_replaces_the_built_in_one(tmp_path, section):
+    from datetime import date
+
+    from flows.export import bi_rules
+    from transforms.bi import rfm_segment
+
+    settings = load_settings(_config(tmp_path, f"{section}:\n  rfm_segments:\n"
+                                               "    - {segment: Лучшие, f_min: 4, m_min: 4}\n"
+                                               "  rfm_fallback: Остальные\n"))
+    rules = bi_rules(settings, date(2026, 11, 30))
+    assert [rfm_segment(5, 5, 5, rules), rfm_segment(1, 1, 1, rules)] == ["Лучшие", "Остальные"]
+
+
+def test_the_rfm_table_is_set_in_one_place(tmp_path):
+    table = "  rfm_segments:\n    - {segment: Лучшие, f_min: 4}\n"
+    with pytest.raises(ConfigError, match="bi.rfm_segments and export.rfm_segments"):
+        load_settings(_config(tmp_path, f"bi:\n{table}export:\n{table}"))

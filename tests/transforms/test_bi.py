@@ -15,6 +15,7 @@ from transforms.bi import (
     ORDER_ITEM_COLUMNS,
     PRODUCT_COLUMNS,
     RFM_COLUMNS,
+    RFM_SEGMENTS,
     BiRules,
     RfmRule,
     client_rows,
@@ -175,7 +176,7 @@ def test_two_igors_with_different_phones_stay_two_clients():
     ]
     rfm = rfm_rows(CONTACTS, ORDERS, ITEMS, RULES)
     segments = {row["contact_key"]: row["segment"] for row in rfm}
-    assert (segments[IGOR_A], segments[IGOR_B]) == ("VIP", "promising")
+    assert (segments[IGOR_A], segments[IGOR_B]) == ("Чемпионы", "Перспективные")
 
 
 def test_products_by_revenue_count_distinct_live_orders():
@@ -254,29 +255,40 @@ def test_rfm_scores_clients_by_rank_and_ties_share_a_score():
         # key, name, recency days, frequency, monetary, R, F, M, segment
         # four clients: rank 1..4 -> scores 2, 3, 4, 5; the three one-order
         # clients tie at rank 1 -> F 2
-        (IGOR_A, "Игорь", 5, 3, 1600, 4, 5, 5, "VIP"),
-        (ANNA, "Анна", 121, 1, 1500, 2, 2, 4, "sleeping"),
-        (IGOR_B, "Игорь", 60, 1, 500, 3, 2, 3, "promising"),
-        (STRANGER, "", 2, 1, 300, 5, 2, 2, "promising"),
+        (IGOR_A, "Игорь", 5, 3, 1600, 4, 5, 5, "Чемпионы"),
+        (ANNA, "Анна", 121, 1, 1500, 2, 2, 4, "Спящие"),
+        (IGOR_B, "Игорь", 60, 1, 500, 3, 2, 3, "Перспективные"),
+        (STRANGER, "", 2, 1, 300, 5, 2, 2, "Перспективные"),
     )
 
 
 @pytest.mark.parametrize(
     ("scores", "segment"),
     [
-        pytest.param((5, 5, 5), "VIP", id="all-top-is-vip"),
-        pytest.param((4, 4, 4), "VIP", id="all-four-is-vip"),
-        pytest.param((5, 1, 5), "new", id="recent-single-order-is-new"),
-        pytest.param((4, 1, 1), "new", id="recent-small-single-order-is-new"),
-        pytest.param((5, 5, 3), "promising", id="recent-frequent-but-small-is-promising"),
-        pytest.param((3, 1, 1), "promising", id="mid-recency-single-order-is-promising"),
-        pytest.param((2, 5, 5), "sleeping", id="big-spender-gone-quiet-is-sleeping"),
-        pytest.param((1, 5, 5), "lost", id="big-spender-long-gone-is-lost"),
-        pytest.param((1, 1, 1), "lost", id="all-bottom-is-lost"),
+        pytest.param((5, 5, 5), "Чемпионы", id="all-top-are-champions"),
+        pytest.param((4, 4, 4), "Чемпионы", id="all-four-are-champions"),
+        pytest.param((3, 4, 5), "Лояльные", id="regular-big-spender-not-so-recent-is-loyal"),
+        pytest.param((5, 1, 5), "Новые", id="recent-single-order-is-new"),
+        pytest.param((4, 1, 1), "Новые", id="recent-small-single-order-is-new"),
+        pytest.param((5, 5, 2), "Перспективные", id="recent-frequent-but-small-is-promising"),
+        pytest.param((3, 1, 1), "Перспективные", id="mid-recency-single-order-is-promising"),
+        pytest.param((2, 5, 5), "Под угрозой", id="big-regular-gone-quiet-is-at-risk"),
+        pytest.param((1, 5, 5), "Под угрозой", id="big-regular-long-gone-is-at-risk-not-lost"),
+        pytest.param((1, 4, 3), "Под угрозой", id="regular-long-gone-is-at-risk"),
+        pytest.param((1, 1, 5), "Спящие", id="one-big-order-long-ago-is-hibernating"),
+        pytest.param((2, 5, 1), "Спящие", id="frequent-small-gone-quiet-is-hibernating"),
+        pytest.param((2, 2, 2), "Потерянные", id="low-on-all-three-is-lost"),
+        pytest.param((1, 1, 1), "Потерянные", id="all-bottom-is-lost"),
     ],
 )
-def test_default_rfm_segments(scores, segment):
+def test_default_rfm_segments_read_all_three_scores(scores, segment):
     assert rfm_segment(*scores, RULES) == segment
+
+
+def test_the_english_table_has_the_same_segments_in_english():
+    rules = BiRules(funnel_stages=("Новый",), rfm_segments=RFM_SEGMENTS["en"], as_of=_at(6, 30))
+    assert [rfm_segment(*scores, rules) for scores in ((5, 5, 5), (1, 5, 5), (1, 1, 1))] == [
+        "Champions", "At risk", "Lost"]
 
 
 def test_every_score_combination_gets_a_default_segment():

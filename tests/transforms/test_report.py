@@ -40,7 +40,8 @@ PRODUCTS = [
     ("Шаблон отчёта", 23, 25, 62_500.00, 12_500.00),
     ("Выезд специалиста", 4, 4, 36_000.00, 41_200.00),
 ]
-RFM_SIZES = {"VIP": 6, "promising": 11, "new": 17, "sleeping": 9, "lost": 14}
+RFM_SIZES = {"Чемпионы": 6, "Лояльные": 8, "Новые": 17, "Перспективные": 11, "Под угрозой": 0,
+             "Потерянные": 14, "Спящие": 9}
 KPI = {
     "leads": 412, "contacts": 356, "clients": 64, "lead_to_client_conversion": 0.15534,
     "average_days_lead_to_first_order": 12.46, "repeat_purchase_rate": 0.40625,
@@ -113,7 +114,7 @@ def realistic_report_data() -> ReportData:
     return ReportData(
         kpi=[{"kpi": name, "value": value} for name, value in KPI.items()],
         leads_daily=_leads_daily(), funnel=_funnel(), clients=_clients(),
-        products=_products(), rfm=_rfm(),
+        products=_products(), rfm=_rfm(), rfm_segments=tuple(RFM_SIZES),
     )
 
 
@@ -236,10 +237,19 @@ def test_products_show_revenue_profit_margin_and_a_loss_in_red():
     assert loss.title.get_text() == "Выезд специалиста · Profit: −₽5,200.00"
 
 
-def test_rfm_chart_counts_clients_per_segment_in_a_fixed_order():
+def test_rfm_chart_has_a_bar_per_segment_of_the_table_in_its_order():
     chart = _render("ru").select_one('svg[data-chart="rfm"]')
     assert [rect.title.get_text() for rect in chart.select("rect")] == [
-        "VIP: 6", "Перспективные: 11", "Новые: 17", "Спящие: 9", "Потерянные: 14"]
+        "Чемпионы: 6", "Лояльные: 8", "Новые: 17", "Перспективные: 11", "Под угрозой: 0",
+        "Потерянные: 14", "Спящие: 9"]
+
+
+def test_a_segment_outside_the_table_gets_a_bar_after_it():
+    data = replace(realistic_report_data(), rfm=[
+        *realistic_report_data().rfm,
+        {"contact_key": "+79000000000", "name": "x", "segment": "Прочие"}])
+    chart = _render("ru", data).select_one('svg[data-chart="rfm"]')
+    assert chart.select("rect")[-1].title.get_text() == "Прочие: 1"
 
 
 def with_hostile_names(data: ReportData) -> ReportData:

@@ -131,7 +131,8 @@ def export_tables(
             "contacts": source.contacts,
             "leads": lambda: lead_rows(source.leads()),
             "needs_review": lambda: review_rows(source.review()),
-            "orders": lambda: bi.order_rows(source.orders(), source.items()),
+            "orders": lambda: bi.order_rows(source.orders(), source.items(),
+                                            cancelled_statuses=cancelled),
             "order_items": lambda: bi.order_item_rows(source.items(), source.orders(),
                                                       cancelled_statuses=cancelled),
         }

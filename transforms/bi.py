@@ -16,8 +16,14 @@ name: two "Игорь"s with different keys are two clients.
 
 Money metrics skip cancelled orders (a status in `cancelled_statuses`, compared
 case-insensitively with "ё" read as "е") and items whose order is not in the
-orders table. Only `order_rows` lists every order, with its status, so a report
-can show what was cancelled.
+orders table. Only `order_rows` lists every order, with its status and an
+`is_cancelled` flag, so a report can show what was cancelled and a sum over
+the live ones matches the KPIs.
+
+`margin` is each row's own (its profit / its revenue); the mean of a column of
+them is not the business's margin. `weighted_margin`, the same on every row of
+clients and products (and a KPI), is the table's total profit / total revenue:
+the margin to show for a group of rows.
 
 Each function reads its inputs once and keeps one accumulator per order,
 contact, product or source, never a list per lead: it runs over a million
@@ -54,6 +60,7 @@ ORDER_COLUMNS = (
     "contact_key",
     "ordered_at",
     "status",
+    "is_cancelled",
     "items",
     "revenue",
     "cost_total",
@@ -71,12 +78,14 @@ CLIENT_COLUMNS = (
     "cost_total",
     "profit",
     "margin",
+    "weighted_margin",
     "average_check",
     "first_order",
     "last_order",
     "lifetime_value",
 )
-PRODUCT_COLUMNS = ("product", "orders", "quantity", "revenue", "cost_total", "profit", "margin")
+PRODUCT_COLUMNS = ("product", "orders", "quantity", "revenue", "cost_total", "profit", "margin",
+                   "weighted_margin")
 FUNNEL_COLUMNS = ("source", "stage_order", "stage", "leads_reached", "conversion_from_previous")
 LEADS_DAILY_COLUMNS = ("day", "source", "leads")
 RFM_COLUMNS = (
@@ -235,10 +244,16 @@ def order_item_rows(
         }
 
 
-def order_rows(orders: Iterable[Row], items: Iterable[Row]) -> Iterator[dict]:
-    """Every order, cancelled ones too (filter on `status`), in input order,
+def order_rows(
+    orders: Iterable[Row],
+    items: Iterable[Row],
+    *,
+    cancelled_statuses: Collection[str] = DEFAULT_CANCELLED_STATUSES,
+) -> Iterator[dict]:
+    """Every order, cancelled ones too (`is_cancelled`), in input order,
     yielded one at a time; `items` is the number of item lines."""
     by_order = _totals_by_order(items)
+    cancelled = _folded(cancelled_statuses)
     for order in orders:
         totals = by_order.get(order["order_id"], _Totals())
         yield {
@@ -246,6 +261,7 @@ def order_rows(orders: Iterable[Row], items: Iterable[Row]) -> Iterator[dict]:
             "contact_key": order["contact_key"],
             "ordered_at": order["ordered_at"],
             "status": order["status"],
+            "is_cancelled": _fold(order["status"]) in cancelled,
             "items": totals.lines,
             **totals.money(),
             "comment": order["comment"],
@@ -267,6 +283,7 @@ def client_rows(
     """
     clients = _clients(orders, items, cancelled_statuses)
     known = _contacts_among(contacts, clients)
+    weighted = _overall([client.totals for client in clients.values()])
     rows = []
     for key, client in _by_revenue(clients):
         contact = known.get(key, {})
@@ -278,6 +295,7 @@ def client_rows(
             "email": contact.get("email", ""),
             "orders": client.orders,
             **money,
+            "weighted_margin": weighted,
             "average_check": client.totals.revenue / client.orders,
             "first_order": client.first_order,
             "last_order": client.last_order,
@@ -302,12 +320,14 @@ def product_rows(
             totals[item["product"]].add_item(item)
             order_ids[item["product"]].add(item["order_id"])
     ranked = sorted(totals.items(), key=lambda pair: (-pair[1].revenue, pair[0]))
+    weighted = _overall(totals.values())
     return [
         {
             "product": product,
             "orders": len(order_ids[product]),
             "quantity": product_totals.quantity,
             **product_totals.money(),
+            "weighted_margin": weighted,
         }
         for product, product_totals in ranked
     ]
@@ -409,7 +429,8 @@ def kpi_rows(
     - average_days_lead_to_first_order: over clients whose first lead came
       before their first order, the mean days (fractional) between the two;
     - repeat_purchase_rate: clients with 2+ orders / clients;
-    - average_check: revenue / orders; revenue, profit, margin.
+    - average_check: revenue / orders; revenue, profit;
+    - margin and weighted_margin, the same number: total profit / total revenue.
 
     A ratio with nothing to divide by is 0.
     """
@@ -438,6 +459,7 @@ def kpi_rows(
         "revenue": money["revenue"],
         "profit": money["profit"],
         "margin": money["margin"],
+        "weighted_margin": money["margin"],
     }
     return [{"kpi": kpi, "value": value} for kpi, value in values.items()]
 
@@ -447,9 +469,21 @@ def _fold(text: str) -> str:
     return (text or "").strip().casefold().replace("ё", "е")
 
 
+def _folded(statuses: Collection[str]) -> set[str]:
+    return {_fold(status) for status in statuses}
+
+
 def _live_orders(orders: Iterable[Row], cancelled_statuses: Collection[str]) -> dict[str, Row]:
-    cancelled = {_fold(status) for status in cancelled_statuses}
+    cancelled = _folded(cancelled_statuses)
     return {order["order_id"]: order for order in orders if _fold(order["status"]) not in cancelled}
+
+
+def _overall(parts: Iterable[_Totals]) -> float:
+    """Total profit / total revenue of the parts: the margin a group of rows has."""
+    total = _Totals()
+    for part in parts:
+        total.add(part)
+    return _margin(total.revenue - total.cost_total, total.revenue)
 
 
 def _totals_by_order(items: Iterable[Row]) -> dict[str, _Totals]:

@@ -48,7 +48,7 @@ TABLES: dict[str, tuple[str, ...]] = {
 # Stored as ISO text in the ledger; written in the preset's date-time format.
 _TIME_COLUMNS = {"first_seen", "last_seen", "received_at", "ordered_at", "first_order",
                  "last_order"}
-_RATIO_COLUMNS = {"margin", "conversion_from_previous", "value"}
+_RATIO_COLUMNS = {"margin", "weighted_margin", "conversion_from_previous", "value"}
 _PHONE_COLUMNS = {"phone", "phone_display", "contact_key"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # A phone as LeadHub writes it (`+79123456789`, `+7 (912) 345-67-89`) holds

@@ -28,6 +28,8 @@ KPI_ORDER = (
     "average_days_lead_to_first_order", "repeat_purchase_rate", "average_check", "revenue",
     "profit", "margin",
 )
+# KPIs the tiles leave out: weighted_margin is the margin tile's number.
+_NOT_TILES = ("weighted_margin",)
 _KPI_KINDS = {
     "leads": "count", "contacts": "count", "clients": "count",
     "lead_to_client_conversion": "percent", "average_days_lead_to_first_order": "days",
@@ -472,7 +474,7 @@ def _section(title: str, content: str) -> str:
 
 def kpi_tiles(kpi: Iterable[Mapping], locale: Locale) -> str:
     values = kpi_values(kpi)
-    names = [*KPI_ORDER, *(name for name in values if name not in KPI_ORDER)]
+    names = [*KPI_ORDER, *(name for name in values if name not in (*KPI_ORDER, *_NOT_TILES))]
     tiles = "".join(
         f'<div class="tile" data-kpi="{_e(name)}"><div class="tile-label">'
         f'{_e(locale.text(name))}</div><div class="tile-value">'

@@ -83,6 +83,14 @@ def test_read_back_with_the_preset_dialect_gives_the_ledger_numbers(settings, tm
     assert read["order_items"]["revenue"].sum() == pytest.approx(105300.50)
     assert read["clients"]["revenue"].sum() == pytest.approx(105300.50)
     assert read["clients"]["orders"].tolist() == [2, 1]
+    orders = pd.read_csv(tmp_path / preset / "orders.csv", **DIALECTS[preset])
+    assert orders.loc[orders["is_cancelled"] == 1, "order_id"].tolist() == ["Z-4"]
+    assert orders.loc[orders["is_cancelled"] == 0, "revenue"].sum() == pytest.approx(105300.50)
+    # the margin of the whole business, on every row: not the mean of the rows' margins
+    weighted = kpi["weighted_margin"]
+    assert weighted == pytest.approx(kpi["profit"] / kpi["revenue"], abs=1e-4)
+    assert read["clients"]["weighted_margin"].tolist() == [weighted] * 2
+    assert set(read["products"]["weighted_margin"]) == {weighted}
     assert read["products"]["revenue"].dtype.kind == "f"  # numbers, not text
 
 

@@ -136,18 +136,25 @@ def test_order_items_carry_their_order_and_skip_cancelled_orders():
     )
 
 
-def test_orders_list_every_order_with_its_status_and_totals():
+def test_orders_list_every_order_with_its_status_and_a_cancelled_flag():
     assert list(order_rows(ORDERS, ITEMS)) == _table(
         ORDER_COLUMNS,
-        # order, client, ordered at, status, lines, revenue, cost, profit, margin, comment
-        ("A1", IGOR_A, _at(6, 1), "Оплачен", 2, 500, 120, 380, 0.76, "самовывоз"),
-        ("A2", IGOR_A, _at(6, 10), "Оплачен", 1, 100, 60, 40, 0.4, ""),
-        ("A3", IGOR_A, _at(6, 25), "Доставлен", 1, 1000, 700, 300, 0.3, ""),
-        ("B1", IGOR_B, _at(5, 1), "Оплачен", 1, 500, 350, 150, 0.3, ""),
-        ("B2", IGOR_B, _at(6, 20), "отменён", 1, 5000, 3500, 1500, 0.3, ""),
-        ("C1", ANNA, _at(3, 1), "Оплачен", 1, 1500, 0, 1500, 1.0, ""),
-        ("U1", STRANGER, _at(6, 28), "Новый", 1, 300, 180, 120, 0.4, ""),
+        # order, client, ordered at, status, cancelled, lines, revenue, cost, profit, margin,
+        # comment
+        ("A1", IGOR_A, _at(6, 1), "Оплачен", False, 2, 500, 120, 380, 0.76, "самовывоз"),
+        ("A2", IGOR_A, _at(6, 10), "Оплачен", False, 1, 100, 60, 40, 0.4, ""),
+        ("A3", IGOR_A, _at(6, 25), "Доставлен", False, 1, 1000, 700, 300, 0.3, ""),
+        ("B1", IGOR_B, _at(5, 1), "Оплачен", False, 1, 500, 350, 150, 0.3, ""),
+        ("B2", IGOR_B, _at(6, 20), "отменён", True, 1, 5000, 3500, 1500, 0.3, ""),
+        ("C1", ANNA, _at(3, 1), "Оплачен", False, 1, 1500, 0, 1500, 1.0, ""),
+        ("U1", STRANGER, _at(6, 28), "Новый", False, 1, 300, 180, 120, 0.4, ""),
     )
+
+
+def test_summing_the_live_orders_gives_the_kpi_revenue():
+    live = sum(row["revenue"] for row in order_rows(ORDERS, ITEMS) if not row["is_cancelled"])
+    kpi = {row["kpi"]: row["value"] for row in kpi_rows(CONTACTS, LEADS, ORDERS, ITEMS, RULES)}
+    assert live == kpi["revenue"] == 3900
 
 
 def test_an_order_without_items_has_zero_money_and_zero_margin():
@@ -158,13 +165,16 @@ def test_an_order_without_items_has_zero_money_and_zero_margin():
 def test_clients_by_revenue_with_unknown_contact_kept_and_cancelled_ignored():
     assert client_rows(CONTACTS, ORDERS, ITEMS) == _table(
         CLIENT_COLUMNS,
-        # key, name, phone, email, orders, revenue, cost, profit, margin, avg check,
-        # first order, last order, lifetime value
-        (IGOR_A, "Игорь", IGOR_A, "", 3, 1600, 880, 720, 0.45, Decimal(1600) / 3,
+        # key, name, phone, email, orders, revenue, cost, profit, margin, weighted margin
+        # (all clients' profit / revenue), avg check, first order, last order, lifetime value
+        (IGOR_A, "Игорь", IGOR_A, "", 3, 1600, 880, 720, 0.45, 2490 / 3900, Decimal(1600) / 3,
          _at(6, 1), _at(6, 25), 720),
-        (ANNA, "Анна", "", ANNA, 1, 1500, 0, 1500, 1.0, 1500, _at(3, 1), _at(3, 1), 1500),
-        (IGOR_B, "Игорь", IGOR_B, "", 1, 500, 350, 150, 0.3, 500, _at(5, 1), _at(5, 1), 150),
-        (STRANGER, "", "", "", 1, 300, 180, 120, 0.4, 300, _at(6, 28), _at(6, 28), 120),
+        (ANNA, "Анна", "", ANNA, 1, 1500, 0, 1500, 1.0, 2490 / 3900, 1500, _at(3, 1), _at(3, 1),
+         1500),
+        (IGOR_B, "Игорь", IGOR_B, "", 1, 500, 350, 150, 0.3, 2490 / 3900, 500, _at(5, 1),
+         _at(5, 1), 150),
+        (STRANGER, "", "", "", 1, 300, 180, 120, 0.4, 2490 / 3900, 300, _at(6, 28), _at(6, 28),
+         120),
     )
 
 
@@ -182,10 +192,10 @@ def test_two_igors_with_different_phones_stay_two_clients():
 def test_products_by_revenue_count_distinct_live_orders():
     assert product_rows(ITEMS, ORDERS) == _table(
         PRODUCT_COLUMNS,
-        # product, orders, quantity, revenue, cost, profit, margin
-        ("Кружка", 2, 6, 1800, 0, 1800, 1.0),
-        ("Кофе", 2, 3, 1500, 1050, 450, 0.3),
-        ("Чай", 3, 6, 600, 360, 240, 0.4),
+        # product, orders, quantity, revenue, cost, profit, margin, weighted margin
+        ("Кружка", 2, 6, 1800, 0, 1800, 1.0, 2490 / 3900),
+        ("Кофе", 2, 3, 1500, 1050, 450, 0.3, 2490 / 3900),
+        ("Чай", 3, 6, 600, 360, 240, 0.4, 2490 / 3900),
     )
 
 
@@ -329,6 +339,7 @@ def test_kpis_over_live_orders():
         ("revenue", 3900),
         ("profit", 2490),
         ("margin", 2490 / 3900),
+        ("weighted_margin", 2490 / 3900),
     )
 
 
@@ -396,3 +407,14 @@ def test_money_is_exact_decimal_even_from_a_real_column():
     kpi = {row["kpi"]: row["value"] for row in kpi_rows([], [], orders, items, RULES)}
     assert (kpi["revenue"], kpi["average_check"]) == (Decimal("16060.75"), Decimal("8030.375"))
     assert isinstance(kpi["margin"], float)  # a ratio, not money
+
+
+def test_the_weighted_margin_is_what_the_average_of_row_margins_is_not():
+    """Кружка at 100% on 1 800 and Чай at 40% on 600: the plain mean of the rows
+    says 70%; the money says 2 040 / 2 400 = 85%."""
+    orders = [_order("A1", ANNA, _at(6, 1))]
+    items = [_item("A1", "Кружка", 300.0, 0.0, 6), _item("A1", "Чай", 100.0, 60.0, 6)]
+    products = product_rows(items, orders)
+    assert sum(row["margin"] for row in products) / len(products) == approx(0.7)
+    assert [row["weighted_margin"] for row in products] == [approx(0.85)] * 2
+    assert client_rows([], orders, items)[0]["weighted_margin"] == approx(0.85)

@@ -46,7 +46,7 @@ KPI = {
     "leads": 412, "contacts": 356, "clients": 64, "lead_to_client_conversion": 0.15534,
     "average_days_lead_to_first_order": 12.46, "repeat_purchase_rate": 0.40625,
     "average_check": 19_090.24, "revenue": 2_474_500.00, "profit": 1_038_400.00,
-    "margin": 0.41964,
+    "margin": 0.41964, "weighted_margin": 0.41964,
 }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,6 +19,7 @@ from prefect.artifacts import create_markdown_artifact
 import flows  # noqa: F401  (Prefect settings before prefect is imported)
 from connectors.csv_export import write_csv, write_text
 from connectors.ledger import Ledger
+from leadhub.errors import FatalError
 from leadhub.settings import Settings, load_settings
 from transforms import bi
 from transforms.exports import (
@@ -35,43 +36,77 @@ from transforms.report import ReportData, render_report
 class ExportResult:
     files: dict[str, Path]
     kpi: list[dict]
+    period: Period
+
+
+@dataclass(frozen=True)
+class Period:
+    """What an export counts: rows from `since` (None: from the first) up to
+    before `until`; `as_of` is its last day in the business's time zone, the
+    "today" of recency."""
+
+    since: datetime | None
+    until: datetime
+    as_of: date
+
+
+def export_period(tz: ZoneInfo, since: date | None, as_of: date | datetime | None,
+                  now: datetime) -> Period:
+    """`since` and an as-of day are whole days in `tz`; an as-of moment (a
+    datetime) ends the period there. No as-of: through today."""
+    if isinstance(as_of, datetime):
+        until, last_day = as_of, as_of.astimezone(tz).date()
+    else:
+        last_day = as_of or now.astimezone(tz).date()
+        until = datetime.combine(last_day + timedelta(days=1), time(), tz)
+    start = datetime.combine(since, time(), tz) if since else None
+    if start and start >= until:
+        raise FatalError(f"--since {since} is after --as-of {last_day}: nothing to export")
+    return Period(start, until, last_day)
 
 
 class _Source:
-    """The ledger's rows as the BI functions take them, each pass a new cursor."""
+    """The ledger's rows of the period as the BI functions take them, each pass
+    a new cursor."""
 
-    def __init__(self, ledger: Ledger, since: datetime | None):
+    def __init__(self, ledger: Ledger, period: Period):
         self.ledger = ledger
-        self.since = stored_time(since) if since else ""
+        self.period = period
+        self.bounds = (stored_time(period.since) if period.since else "",
+                       stored_time(period.until))
 
     def _rows(self, query: str, time_columns: tuple[str, ...]) -> Iterator[dict]:
-        for row in self.ledger.iter_rows(query, (self.since,)):
+        for row in self.ledger.iter_rows(query, self.bounds):
             for column in time_columns:
                 if row.get(column):
                     row[column] = datetime.fromisoformat(row[column])
             yield row
 
     def contacts(self) -> Iterator[dict]:
+        """Contacts seen in the period: last seen since its start, first seen before its end."""
         return self._rows("SELECT * FROM contacts WHERE merged_into IS NULL AND"
-                          " COALESCE(last_seen, '') >= ? ORDER BY first_seen, contact_key",
-                          ("first_seen", "last_seen"))
+                          " COALESCE(last_seen, '') >= ? AND COALESCE(first_seen, '') < ?"
+                          " ORDER BY first_seen, contact_key", ("first_seen", "last_seen"))
 
     def leads(self) -> Iterator[dict]:
-        return self._rows("SELECT * FROM leads WHERE received_at >= ?"
+        return self._rows("SELECT * FROM leads WHERE received_at >= ? AND received_at < ?"
                           " ORDER BY received_at, lead_id", ("received_at",))
 
     def review(self) -> Iterator[dict]:
-        return self.ledger.review_items(self.since)
+        for row in self.ledger.review_items(self.bounds[0]):
+            if datetime.fromisoformat(row["received_at"]) < self.period.until:
+                yield row
 
     def orders(self) -> Iterator[dict]:
         return self._rows("SELECT order_id, contact_key, ordered_at, status, comment FROM orders"
-                          " WHERE ordered_at >= ? ORDER BY ordered_at, order_id",
-                          ("ordered_at",))
+                          " WHERE ordered_at >= ? AND ordered_at < ?"
+                          " ORDER BY ordered_at, order_id", ("ordered_at",))
 
     def items(self) -> Iterator[dict]:
         return self._rows("SELECT i.order_id, i.product, i.price, i.cost, i.quantity"
                           " FROM order_items i JOIN orders o ON o.order_id = i.order_id"
-                          " WHERE o.ordered_at >= ? ORDER BY i.order_id, i.line", ())
+                          " WHERE o.ordered_at >= ? AND o.ordered_at < ?"
+                          " ORDER BY i.order_id, i.line", ())
 
 
 def stored_time(moment: datetime) -> str:
@@ -81,7 +116,7 @@ def stored_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def bi_rules(settings: Settings, as_of: datetime) -> bi.BiRules:
+def bi_rules(settings: Settings, as_of: date) -> bi.BiRules:
     """The report rules of the config; the RFM table is `bi.rfm_segments` (or
     `export.rfm_segments`), else the built-in one in the export's language."""
     export = settings.export
@@ -92,6 +127,7 @@ def bi_rules(settings: Settings, as_of: datetime) -> bi.BiRules:
         rfm_segments=segments or bi.RFM_SEGMENTS[language],
         rfm_fallback=settings.rfm_fallback() or bi.RFM_FALLBACK[language],
         as_of=as_of,
+        tz=ZoneInfo(settings.timezone),
         cancelled_statuses=tuple(export.cancelled_statuses),
     )
 
@@ -101,18 +137,19 @@ def export_tables(
     out: Path,
     preset_name: str = "looker",
     since: date | None = None,
-    as_of: datetime | None = None,
+    as_of: date | datetime | None = None,
 ) -> ExportResult:
     """Write every table of `TABLES` as `<name>.csv` and the dashboard
-    `report.html` into `out`."""
+    `report.html` into `out`: what happened from `since` through the as-of day
+    (default today); nothing later counts, so an as-of export repeats."""
     preset = preset_with(preset_name, settings.export.presets.get(preset_name))
     tz = ZoneInfo(settings.timezone)
-    as_of = as_of or datetime.now(UTC)
-    since_moment = datetime.combine(since, time(), tz) if since else None
-    rules = bi_rules(settings, as_of)
+    now = datetime.now(UTC)
+    period = export_period(tz, since, as_of, now)
+    rules = bi_rules(settings, period.as_of)
     ledger = Ledger(settings.store)
     try:
-        source = _Source(ledger, since_moment)
+        source = _Source(ledger, period)
         cancelled = rules.cancelled_statuses
         clients = bi.client_rows(source.contacts(), source.orders(), source.items(),
                                  cancelled_statuses=cancelled)
@@ -147,15 +184,16 @@ def export_tables(
                             rfm_segments=tuple(rule.segment for rule in rules.rfm_segments))
         files["report"] = out / "report.html"
         write_text(files["report"], render_report(report, language=settings.export.language,
-                                                  generated_at=as_of))
+                                                  generated_at=now, tz=tz,
+                                                  as_of=period.as_of))
     finally:
         ledger.close()
-    return ExportResult(files=files, kpi=computed["kpi"])
+    return ExportResult(files=files, kpi=computed["kpi"], period=period)
 
 
-def kpi_markdown(kpi: list[dict], preset: str, out: Path) -> str:
-    lines = [f"# LeadHub export ({preset})", "", f"Files in `{out}`.", "", "| KPI | value |",
-             "|---|---:|"]
+def kpi_markdown(kpi: list[dict], preset: str, out: Path, as_of: date) -> str:
+    lines = [f"# LeadHub export ({preset}), as of {as_of.isoformat()}", "", f"Files in `{out}`.",
+             "", "| KPI | value |", "|---|---:|"]
     for row in kpi:
         value = row["value"]
         if isinstance(value, Decimal):
@@ -172,11 +210,12 @@ def export_bi(
     store: str | None = None,
     preset: str = "looker",
     since: date | None = None,
+    as_of: date | None = None,
 ) -> dict[str, str]:
     """The nightly export: CSV tables, report.html, and the headline numbers
-    as a Prefect artifact."""
+    as a Prefect artifact. `as_of`: count nothing after that day (default today)."""
     settings = load_settings(Path(config) if config else None, store=store)
-    result = export_tables(settings, Path(out), preset, since)
-    create_markdown_artifact(kpi_markdown(result.kpi, preset, Path(out)), key="leadhub-kpi",
-                             description="Headline numbers of the last export")
+    result = export_tables(settings, Path(out), preset, since, as_of)
+    create_markdown_artifact(kpi_markdown(result.kpi, preset, Path(out), result.period.as_of),
+                             key="leadhub-kpi", description="Headline numbers of the last export")
     return {name: str(path) for name, path in result.files.items()}

@@ -36,7 +36,7 @@ from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import accumulate
 from typing import Any
@@ -165,17 +165,21 @@ RFM_FALLBACK = {"ru": "Прочие", "en": "Other"}
 @dataclass(frozen=True, kw_only=True)
 class BiRules:
     """`funnel_stages` in funnel order; `rfm_segments` are tried in order, first
-    match wins, `rfm_fallback` otherwise; `as_of` is "today" for recency."""
+    match wins, `rfm_fallback` otherwise; `as_of` is "today" for recency, a day
+    in the business's time zone `tz`."""
 
     funnel_stages: tuple[str, ...]
     rfm_segments: tuple[RfmRule, ...] = DEFAULT_RFM_SEGMENTS
     rfm_fallback: str = RFM_FALLBACK["ru"]
-    as_of: datetime
+    as_of: date
+    tz: tzinfo = UTC
     cancelled_statuses: tuple[str, ...] = DEFAULT_CANCELLED_STATUSES
 
     def __post_init__(self) -> None:
         if not self.funnel_stages:
             raise ValueError("bi.funnel_stages needs at least one stage")
+        if isinstance(self.as_of, datetime):
+            raise TypeError("as_of is a day (a date), not a moment")
 
 
 @dataclass
@@ -378,8 +382,9 @@ def rfm_rows(
 ) -> list[dict]:
     """Recency, frequency and monetary value per client, highest revenue first.
 
-    recency_days: whole days from the last live order to `rules.as_of` (0 for
-    an order after it); frequency: live orders; monetary: revenue. Each score
+    recency_days: calendar days in `rules.tz` from the last live order's day
+    to `rules.as_of` (0 for an order that day or after); frequency: live
+    orders; monetary: revenue. Each score
     is 1..5 by rank among all clients: score = ceil(5 * rank / n), where rank
     is 1 + the number of clients with a strictly worse value (more days, fewer
     orders, less revenue). Ties share the rank of the group's worst position,
@@ -388,7 +393,8 @@ def rfm_rows(
     """
     clients = _clients(orders, items, rules.cancelled_statuses)
     known = _contacts_among(contacts, clients)
-    recency = {key: max((rules.as_of - c.last_order).days, 0) for key, c in clients.items()}
+    recency = {key: max((rules.as_of - _day(c.last_order, rules.tz)).days, 0)
+               for key, c in clients.items()}
     r_scores = _scores({key: -days for key, days in recency.items()})
     f_scores = _scores({key: c.orders for key, c in clients.items()})
     m_scores = _scores({key: c.totals.revenue for key, c in clients.items()})

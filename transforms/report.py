@@ -15,7 +15,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 
 TOP_CLIENTS = 10
@@ -54,7 +54,7 @@ LABELS: dict[str, dict[str, str]] = {
         "products": "Прибыльность товаров", "product": "Товар", "quantity": "Кол-во",
         "products_shown": "Показаны {shown} из {total} товаров; все — в products.csv.",
         "rfm": "RFM-сегменты клиентов",
-        "no_data": "Пока нет данных", "generated": "Сформировано",
+        "no_data": "Пока нет данных", "generated": "Сформировано", "as_of": "данные по",
         "days": "дн.",
     },
     "en": {
@@ -74,7 +74,7 @@ LABELS: dict[str, dict[str, str]] = {
         "products_shown": "Showing {shown} of {total} products; all of them are in "
                           "products.csv.",
         "rfm": "RFM segments of clients",
-        "no_data": "No data yet", "generated": "Generated",
+        "no_data": "No data yet", "generated": "Generated", "as_of": "figures as of",
         "days": "days",
     },
 }
@@ -209,6 +209,10 @@ def format_day(day: date, locale: Locale) -> str:
 def format_short_day(day: date, locale: Locale) -> str:
     month = _MONTHS[locale.language][day.month - 1]
     return f"{day.day}{NBSP}{month}" if locale.language == "ru" else f"{month}{NBSP}{day.day}"
+
+
+def format_date(day: date, locale: Locale) -> str:
+    return day.strftime("%d.%m.%Y" if locale.language == "ru" else "%Y-%m-%d")
 
 
 def format_moment(moment: datetime, locale: Locale) -> str:
@@ -543,6 +547,13 @@ def products_table(products: Sequence[Mapping], locale: Locale) -> str:
     return table
 
 
+def _footer(moment: datetime, as_of: date | None, title: str, locale: Locale) -> str:
+    parts = [f"{locale.text('generated')} {format_moment(moment, locale)}"]
+    if as_of:
+        parts.append(f"{locale.text('as_of')} {format_date(as_of, locale)}")
+    return f"<footer>{_e(' · '.join((*parts, title)))}</footer>"
+
+
 STYLE = """
 *{box-sizing:border-box}
 body{margin:0;background:#f3f5f8;color:#1f2933;
@@ -593,13 +604,16 @@ def render_report(
     title: str = "LeadHub",
     *,
     generated_at: datetime | None = None,
+    tz: tzinfo = UTC,
+    as_of: date | None = None,
 ) -> str:
     """The dashboard as one HTML document that needs nothing else to open.
 
-    `generated_at` is shown in the footer; it defaults to now (UTC).
+    The footer says when it was made (`generated_at`, default now) in the
+    business's time zone `tz`, and the last day its numbers count (`as_of`).
     """
     locale = locale_for(language)
-    moment = generated_at or datetime.now(UTC)
+    moment = (generated_at or datetime.now(UTC)).astimezone(tz)
     text = locale.text
     products_block = (products_chart(tables.products, locale)
                       + f'<div class="products-table">'
@@ -616,8 +630,7 @@ def render_report(
         _section(text("top_by_profit"), clients_table(tables.clients, "profit", locale)),
         "</div>",
         _section(text("products"), products_block),
-        f"<footer>{_e(text('generated'))} {_e(format_moment(moment, locale))} · "
-        f"{_e(title)}</footer>",
+        _footer(moment, as_of, title, locale),
     ))
     return (
         f'<!DOCTYPE html>\n<html lang="{locale.language}"><head><meta charset="utf-8">'

@@ -128,6 +128,24 @@ def test_since_keeps_only_later_leads_and_orders(settings, tmp_path):
     assert orders["order_id"].tolist() == ["Z-2"]
 
 
+def test_as_of_a_day_counts_nothing_after_it(settings, tmp_path):
+    result = export_tables(settings, tmp_path / "as-of", "looker", as_of=date(2026, 2, 28))
+
+    def table(name):
+        return pd.read_csv(result.files[name], dtype={"contact_key": str})
+
+    kpi = dict(zip(table("kpi")["kpi"], table("kpi")["value"], strict=True))
+    # Z-2 (15 March) and the lead of 1 March come after the as-of day
+    assert table("orders")["order_id"].tolist() == ["Z-1", "Z-3", "Z-4"]
+    assert (kpi["leads"], kpi["revenue"]) == (4, pytest.approx(60900 + 39900.50))
+    rfm = table("rfm")
+    assert rfm["recency_days"].tolist() == [23, 8]  # from 5 and 20 February to the 28th
+    assert rfm["frequency"].tolist() == [1, 1]
+    again = export_tables(settings, tmp_path / "again", "looker", as_of=date(2026, 2, 28))
+    for name in ("rfm", "kpi", "clients"):
+        assert again.files[name].read_bytes() == result.files[name].read_bytes(), name
+
+
 def test_report_is_written_next_to_the_csvs(settings, tmp_path):
     result = _export(settings, tmp_path, "looker")
     html = result.files["report"].read_text(encoding="utf-8")
@@ -138,7 +156,8 @@ def test_report_is_written_next_to_the_csvs(settings, tmp_path):
 def test_export_flow_publishes_the_headline_numbers(prefect_api, settings, tmp_path):
     from prefect.client.orchestration import get_client
 
-    files = export_bi(out=str(tmp_path / "flow"), store=str(settings.store), preset="powerbi")
+    files = export_bi(out=str(tmp_path / "flow"), store=str(settings.store), preset="powerbi",
+                      as_of=date(2026, 3, 31))
     assert Path(files["kpi"]).exists()
     # Prefect 3.8.8's own artifact readers send nulls its server refuses, so
     # the test asks the API with the filter fields it needs given.
@@ -147,6 +166,7 @@ def test_export_flow_publishes_the_headline_numbers(prefect_api, settings, tmp_p
             "artifacts": {"key": {"any_": ["leadhub-kpi"]}}, "limit": 1, "offset": 0,
             "sort": "UPDATED_DESC"})
     markdown = response.json()[0]["data"]
+    assert "as of 2026-03-31" in markdown
     assert "| revenue |" in markdown and "105,300.50" in markdown
 
 
@@ -184,7 +204,7 @@ def test_since_a_day_keeps_that_whole_day_in_a_zone_ahead_of_utc(tmp_path):
         "Номер заказа;Товар;Цена\nZ-19;Чай;100\nZ-20;Чай;100\nZ-21;Чай;100\n")
 
     result = export_tables(settings, tmp_path / "out", "looker", since=date(2026, 5, 20),
-                           as_of=datetime(2026, 5, 31, tzinfo=UTC))
+                           as_of=date(2026, 5, 31))
 
     leads = pd.read_csv(result.files["leads"], dtype=str)
     orders = pd.read_csv(result.files["orders"], dtype=str)

@@ -44,7 +44,8 @@ def _at(month, day, hour=10):
 
 RULES = BiRules(
     funnel_stages=("Новый", "В работе", "КП отправлено", "Оплачен"),
-    as_of=_at(6, 30, 12),
+    as_of=date(2024, 6, 30),
+    tz=MSK,
 )
 
 
@@ -296,7 +297,8 @@ def test_default_rfm_segments_read_all_three_scores(scores, segment):
 
 
 def test_the_english_table_has_the_same_segments_in_english():
-    rules = BiRules(funnel_stages=("Новый",), rfm_segments=RFM_SEGMENTS["en"], as_of=_at(6, 30))
+    rules = BiRules(funnel_stages=("Новый",), rfm_segments=RFM_SEGMENTS["en"],
+                    as_of=date(2024, 6, 30))
     assert [rfm_segment(*scores, rules) for scores in ((5, 5, 5), (1, 5, 5), (1, 1, 1))] == [
         "Champions", "At risk", "Lost"]
 
@@ -319,7 +321,7 @@ def test_configured_rfm_segments_first_match_wins(scores, segment):
         funnel_stages=("Новый",),
         rfm_segments=(RfmRule("Лучшие", f_min=4, m_min=4), RfmRule("Крупные", m_min=5)),
         rfm_fallback="Прочие",
-        as_of=_at(6, 30),
+        as_of=date(2024, 6, 30),
     )
     assert rfm_segment(*scores, rules) == segment
 
@@ -367,7 +369,7 @@ def test_cancelled_order_spellings_earn_nothing(status):
 
 def test_funnel_needs_at_least_one_stage():
     with pytest.raises(ValueError, match="funnel_stages"):
-        BiRules(funnel_stages=(), as_of=_at(6, 30))
+        BiRules(funnel_stages=(), as_of=date(2024, 6, 30))
 
 
 @pytest.mark.parametrize(
@@ -418,3 +420,19 @@ def test_the_weighted_margin_is_what_the_average_of_row_margins_is_not():
     assert sum(row["margin"] for row in products) / len(products) == approx(0.7)
     assert [row["weighted_margin"] for row in products] == [approx(0.85)] * 2
     assert client_rows([], orders, items)[0]["weighted_margin"] == approx(0.85)
+
+
+@pytest.mark.parametrize(
+    ("ordered_at", "days"),
+    [
+        pytest.param(datetime(2024, 6, 29, 23, 30, tzinfo=MSK), 1, id="late-yesterday-is-1"),
+        pytest.param(datetime(2024, 6, 29, 21, 30, tzinfo=UTC), 0,
+                     id="utc-evening-is-today-in-moscow"),
+        pytest.param(datetime(2024, 6, 30, 0, 0, tzinfo=MSK), 0, id="the-as-of-day-is-0"),
+        pytest.param(datetime(2024, 7, 3, tzinfo=MSK), 0, id="after-the-as-of-day-is-0"),
+    ],
+)
+def test_recency_counts_calendar_days_to_the_as_of_day_in_the_business_zone(ordered_at, days):
+    orders = [_order("A1", ANNA, ordered_at)]
+    rfm = rfm_rows([], orders, [_item("A1", "Чай", 100.0, 60.0, 1)], RULES)
+    assert rfm[0]["recency_days"] == days

@@ -2,6 +2,7 @@ import random
 import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from bs4 import BeautifulSoup
@@ -300,6 +301,20 @@ def test_a_report_before_the_first_order_says_no_data_yet_per_chart(language, no
 def test_footer_says_when_the_report_was_made():
     footer = _render("ru").select_one("footer").get_text()
     assert footer.startswith("Сформировано 31.03.2025 09:30 UTC")
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"),
+    [pytest.param("ru", "Сформировано 31.03.2025 12:30 MSK · данные по 30.03.2025 · LeadHub",
+                  id="ru"),
+     pytest.param("en", "Generated 2025-03-31 12:30 MSK · figures as of 2025-03-30 · LeadHub",
+                  id="en")],
+)
+def test_footer_is_in_the_business_time_zone_and_names_the_as_of_day(language, shown):
+    document = render_report(realistic_report_data(), language=language,
+                             generated_at=GENERATED_AT, tz=ZoneInfo("Europe/Moscow"),
+                             as_of=date(2025, 3, 30))
+    assert BeautifulSoup(document, "html.parser").select_one("footer").get_text() == shown
 
 
 def test_an_unknown_language_is_refused_with_the_choices():

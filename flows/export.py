@@ -172,6 +172,8 @@ def export_tables(
                                             cancelled_statuses=cancelled),
             "order_items": lambda: bi.order_item_rows(source.items(), source.orders(),
                                                       cancelled_statuses=cancelled),
+            "dates": lambda: _calendar(computed["leads_daily"], source, period, tz,
+                                       settings.export.language),
         }
         files: dict[str, Path] = {}
         for name, columns in TABLES.items():
@@ -189,6 +191,13 @@ def export_tables(
     finally:
         ledger.close()
     return ExportResult(files=files, kpi=computed["kpi"], period=period)
+
+
+def _calendar(leads_daily: list[dict], source: _Source, period: Period, tz: ZoneInfo,
+              language: str) -> Iterator[dict]:
+    """Every day from the first lead or order of the period to its as-of day."""
+    first = bi.first_day(leads_daily, source.orders(), tz)
+    return bi.date_rows(first, period.as_of, language) if first else iter(())
 
 
 def kpi_markdown(kpi: list[dict], preset: str, out: Path, as_of: date) -> str:

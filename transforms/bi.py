@@ -1,7 +1,7 @@
 """The BI tables a small business asks for, computed from plain row dicts.
 
 Order lines, orders, clients, products, the lead funnel, leads per day, RFM
-segments and headline KPIs. Each function returns a list of dicts whose keys
+segments, headline KPIs and a calendar of days. Each function returns a list of dicts whose keys
 follow the matching `*_COLUMNS` tuple; values stay typed (int, float, Decimal,
 datetime, date) because formatting for a CSV preset happens where the files
 are written.
@@ -38,7 +38,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
-from itertools import accumulate
+from itertools import accumulate, chain
 from typing import Any
 
 Row = Mapping[str, Any]
@@ -100,6 +100,29 @@ RFM_COLUMNS = (
     "segment",
 )
 KPI_COLUMNS = ("kpi", "value")
+DATE_COLUMNS = (
+    "date",
+    "year",
+    "quarter",
+    "month",
+    "month_name",
+    "month_start",
+    "week",
+    "week_start",
+    "weekday",
+    "weekday_number",
+    "is_weekend",
+)
+_MONTH_NAMES = {
+    "ru": ("Январь", "Февраль", "Март", "Апрель", "Май", "Июнь", "Июль", "Август", "Сентябрь",
+           "Октябрь", "Ноябрь", "Декабрь"),
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"),
+}
+_WEEKDAY_NAMES = {
+    "ru": ("Понедельник", "Вторник", "Среда", "Четверг", "Пятница", "Суббота", "Воскресенье"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
 
 ALL_SOURCES = "(all)"
 CLIENT_STAGE = "client"
@@ -468,6 +491,36 @@ def kpi_rows(
         "weighted_margin": money["margin"],
     }
     return [{"kpi": kpi, "value": value} for kpi, value in values.items()]
+
+
+def date_rows(first: date, last: date, language: str = "ru") -> Iterator[dict]:
+    """The calendar table: one row per day from `first` to `last`, empty days
+    too, so a BI chart joined on `date` shows a quiet day as zero instead of
+    drawing a line across it. `week` is the ISO week (`2026-W10`, its year the
+    ISO year), `weekday_number` 1 (Monday) to 7 sorts the weekday names."""
+    for ordinal in range(first.toordinal(), last.toordinal() + 1):
+        day = date.fromordinal(ordinal)
+        iso_year, iso_week, weekday = day.isocalendar()
+        yield {
+            "date": day,
+            "year": day.year,
+            "quarter": (day.month - 1) // 3 + 1,
+            "month": day.month,
+            "month_name": _MONTH_NAMES[language][day.month - 1],
+            "month_start": day.replace(day=1),
+            "week": f"{iso_year}-W{iso_week:02d}",
+            "week_start": date.fromordinal(ordinal - weekday + 1),
+            "weekday": _WEEKDAY_NAMES[language][weekday - 1],
+            "weekday_number": weekday,
+            "is_weekend": weekday >= 6,
+        }
+
+
+def first_day(leads_daily: Iterable[Row], orders: Iterable[Row], tz: tzinfo) -> date | None:
+    """The day of the first lead (from `leads_daily_rows`) or order, in `tz`."""
+    lead_days = (row["day"] for row in leads_daily)
+    order_days = (_day(order["ordered_at"], tz) for order in orders)
+    return min(chain(lead_days, order_days), default=None)
 
 
 def _fold(text: str) -> str:

@@ -43,6 +43,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "leads_daily": bi.LEADS_DAILY_COLUMNS,
     "rfm": bi.RFM_COLUMNS,
     "kpi": bi.KPI_COLUMNS,
+    "dates": bi.DATE_COLUMNS,
 }
 
 # Stored as ISO text in the ledger; written in the preset's date-time format.

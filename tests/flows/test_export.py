@@ -128,6 +128,19 @@ def test_since_keeps_only_later_leads_and_orders(settings, tmp_path):
     assert orders["order_id"].tolist() == ["Z-2"]
 
 
+@pytest.mark.parametrize("preset", list(DIALECTS))
+def test_dates_has_every_day_from_the_first_lead_to_the_as_of_day(settings, tmp_path, preset):
+    result = export_tables(settings, tmp_path / preset, preset, as_of=date(2026, 3, 31))
+    dates = pd.read_csv(result.files["dates"], dtype=str, **DIALECTS[preset])
+    days = pd.to_datetime(dates["date"], dayfirst=preset != "looker")
+    # the first lead came on 2 February 2026; no day is missing
+    assert days.iloc[0] == pd.Timestamp(2026, 2, 2) and days.iloc[-1] == pd.Timestamp(2026, 3, 31)
+    assert len(days) == 58 and days.diff().dropna().dt.days.eq(1).all()
+    first = dates.iloc[0]
+    assert (first["week"], first["weekday"], first["weekday_number"], first["is_weekend"]) == (
+        "2026-W06", "Monday", "1", "0")  # the fixture's export.language is en
+
+
 def test_as_of_a_day_counts_nothing_after_it(settings, tmp_path):
     result = export_tables(settings, tmp_path / "as-of", "looker", as_of=date(2026, 2, 28))
 

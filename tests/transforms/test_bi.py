@@ -7,6 +7,7 @@ from pytest import approx
 
 from transforms.bi import (
     CLIENT_COLUMNS,
+    DATE_COLUMNS,
     DEFAULT_RFM_SEGMENTS,
     FUNNEL_COLUMNS,
     KPI_COLUMNS,
@@ -19,6 +20,8 @@ from transforms.bi import (
     BiRules,
     RfmRule,
     client_rows,
+    date_rows,
+    first_day,
     funnel_rows,
     kpi_rows,
     leads_daily_rows,
@@ -436,3 +439,34 @@ def test_recency_counts_calendar_days_to_the_as_of_day_in_the_business_zone(orde
     orders = [_order("A1", ANNA, ordered_at)]
     rfm = rfm_rows([], orders, [_item("A1", "Чай", 100.0, 60.0, 1)], RULES)
     assert rfm[0]["recency_days"] == days
+
+
+def test_the_calendar_has_every_day_with_its_iso_week_across_new_year():
+    rows = list(date_rows(date(2024, 12, 28), date(2025, 1, 6)))
+    assert [row["date"] for row in rows] == [date(2024, 12, 28) + timedelta(days=n)
+                                             for n in range(10)]
+    assert all(tuple(row) == DATE_COLUMNS for row in rows)
+    saturday, monday, new_year = rows[0], rows[2], rows[4]
+    assert (saturday["weekday"], saturday["weekday_number"], saturday["is_weekend"]) == (
+        "Суббота", 6, True)
+    assert (saturday["week"], saturday["week_start"]) == ("2024-W52", date(2024, 12, 23))
+    # 30 December 2024 starts ISO week 1 of 2025
+    assert (monday["week"], monday["week_start"], monday["is_weekend"]) == (
+        "2025-W01", date(2024, 12, 30), False)
+    assert (monday["year"], monday["quarter"], monday["month_name"]) == (2024, 4, "Декабрь")
+    assert (new_year["year"], new_year["quarter"], new_year["month"], new_year["month_name"],
+            new_year["month_start"], new_year["weekday"]) == (
+        2025, 1, 1, "Январь", date(2025, 1, 1), "Среда")
+
+
+def test_the_calendar_speaks_english_too():
+    row = next(date_rows(date(2025, 3, 1), date(2025, 3, 1), "en"))
+    assert (row["month_name"], row["weekday"]) == ("March", "Saturday")
+
+
+def test_the_calendar_starts_at_the_first_lead_or_order_in_the_business_zone():
+    leads = leads_daily_rows(LEADS, tz=MSK)
+    assert first_day(leads, ORDERS, MSK) == date(2024, 2, 20)  # Anna's lead
+    early = [_order("Z0", ANNA, datetime(2024, 1, 31, 21, 30, tzinfo=UTC))]
+    assert first_day(leads, early, MSK) == date(2024, 2, 1)  # 00:30 in Moscow
+    assert first_day([], [], MSK) is None

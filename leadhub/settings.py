@@ -240,7 +240,8 @@ class ExportSettings(_Strict):
     """BI exports: CSV presets, the dashboard, and the rules of the reports."""
 
     language: Literal["ru", "en"] = "ru"
-    # preset -> options to change: encoding, delimiter, decimal, date_format, datetime_format
+    # preset -> options to change: encoding, delimiter, decimal, date_format, datetime_format,
+    # midnight (day: a time of 00:00:00 is written as the date alone; time: with it)
     presets: dict[Literal["looker", "powerbi", "excel-ru"], dict[str, str]] = Field(
         default_factory=dict
     )
@@ -259,7 +260,7 @@ class ExportSettings(_Strict):
     @field_validator("presets")
     @classmethod
     def _known_options(cls, presets: dict) -> dict:
-        from transforms.exports import PRESET_OPTIONS
+        from transforms.exports import MIDNIGHT_CHOICES, PRESET_OPTIONS
 
         for name, options in presets.items():
             unknown = set(options) - set(PRESET_OPTIONS)
@@ -268,6 +269,8 @@ class ExportSettings(_Strict):
                                  f" {', '.join(PRESET_OPTIONS)}")
             if options.get("delimiter", ",") not in (",", ";", "\t", "|"):
                 raise ValueError(f"{name}.delimiter: use , ; | or a tab")
+            if options.get("midnight", "time") not in MIDNIGHT_CHOICES:
+                raise ValueError(f"{name}.midnight: use {' or '.join(MIDNIGHT_CHOICES)}")
         return presets
 
 

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -66,15 +66,21 @@ class ExportPreset:
     decimal: str
     date_format: str
     datetime_format: str
+    # "day": a time of exactly 00:00:00 (local) is written as the date alone,
+    # since it came as a date (an order dated 05.03.2026); "time": with 00:00:00
+    midnight: str = "time"
 
 
+MIDNIGHT_CHOICES = ("time", "day")
 PRESETS = {
     # Looker Studio: UTF-8, comma, dot decimal, ISO dates.
     "looker": ExportPreset("looker", "utf-8", ",", ".", "%Y-%m-%d", "%Y-%m-%d %H:%M:%S"),
     # Power BI and Excel in a Russian locale: BOM so Excel reads UTF-8,
-    # semicolon because the comma is the decimal separator.
+    # semicolon because the comma is the decimal separator. Power BI types a
+    # column by its values, so its times keep 00:00:00; Excel shows a day as a day.
     "powerbi": ExportPreset("powerbi", "utf-8-sig", ";", ",", "%d.%m.%Y", "%d.%m.%Y %H:%M:%S"),
-    "excel-ru": ExportPreset("excel-ru", "utf-8-sig", ";", ",", "%d.%m.%Y", "%d.%m.%Y %H:%M:%S"),
+    "excel-ru": ExportPreset("excel-ru", "utf-8-sig", ";", ",", "%d.%m.%Y", "%d.%m.%Y %H:%M:%S",
+                             midnight="day"),
 }
 PRESET_OPTIONS = tuple(f.name for f in fields(ExportPreset) if f.name != "name")
 
@@ -108,13 +114,20 @@ def format_cell(column: str, value: object, preset: ExportPreset, tz: ZoneInfo) 
         digits = 4 if column in _RATIO_COLUMNS or column.endswith(("_rate", "_conversion")) else 2
         return f"{value:.{digits}f}".replace(".", preset.decimal)
     if isinstance(value, datetime):
-        return value.astimezone(tz).strftime(preset.datetime_format)
+        return format_moment(value, preset, tz)
     if isinstance(value, date):
         return value.strftime(preset.date_format)
     text = str(value)
     if column in _TIME_COLUMNS and text:
-        return datetime.fromisoformat(text).astimezone(tz).strftime(preset.datetime_format)
+        return format_moment(datetime.fromisoformat(text), preset, tz)
     return neutralize(column, text)
+
+
+def format_moment(moment: datetime, preset: ExportPreset, tz: ZoneInfo) -> str:
+    local = moment.astimezone(tz)
+    if preset.midnight == "day" and local.time() == time():
+        return local.strftime(preset.date_format)
+    return local.strftime(preset.datetime_format)
 
 
 def format_rows(

@@ -40,6 +40,8 @@ def test_the_documented_example_is_valid():
         pytest.param("source_rules:\n  - category: Сайт\n    utm: [x]\n",
                      "source_rules[0] has unknown field(s) ['utm']", id="rule-unknown-field"),
         pytest.param("csv:\n  delimiter: '|'\n", "csv.delimiter", id="bad-delimiter"),
+        pytest.param("export:\n  presets:\n    looker: {midnight: noon}\n",
+                     "looker.midnight: use time or day", id="bad-midnight"),
         pytest.param("- just\n- a list\n", "must be a mapping", id="not-a-mapping"),
         pytest.param("store: [unclosed\n", "not valid YAML", id="broken-yaml"),
     ],

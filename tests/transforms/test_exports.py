@@ -74,3 +74,21 @@ def test_an_option_can_be_overridden_alone():
 )
 def test_money_cells_round_half_up_as_accountants_do(amount, shown):
     assert format_cell("average_check", amount, PRESETS["looker"], MOSCOW) == shown
+
+
+@pytest.mark.parametrize(
+    ("preset", "moment", "shown"),
+    [
+        pytest.param("excel-ru", datetime(2026, 3, 4, 21, 0, tzinfo=UTC), "05.03.2026",
+                     id="excel-ru-a-day-is-a-day"),
+        pytest.param("excel-ru", datetime(2026, 3, 5, 10, 30, tzinfo=UTC), "05.03.2026 13:30:00",
+                     id="excel-ru-a-time-where-there-is-one"),
+        pytest.param("powerbi", datetime(2026, 3, 4, 21, 0, tzinfo=UTC), "05.03.2026 00:00:00",
+                     id="powerbi-keeps-one-type-per-column"),
+        pytest.param("looker", datetime(2026, 3, 4, 21, 0, tzinfo=UTC), "2026-03-05 00:00:00",
+                     id="looker-keeps-one-type-per-column"),
+    ],
+)
+def test_a_day_without_a_time_is_written_as_a_day_in_excel_ru(preset, moment, shown):
+    assert format_cell("ordered_at", moment, PRESETS[preset], MOSCOW) == shown
+    assert format_cell("ordered_at", moment.isoformat(), PRESETS[preset], MOSCOW) == shown

@@ -46,7 +46,9 @@ LABELS: dict[str, dict[str, str]] = {
         "repeat_purchase_rate": "Повторные покупки", "average_check": "Средний чек",
         "revenue": "Выручка", "profit": "Прибыль", "margin": "Маржа",
         "weekly_leads": "Лиды по неделям и источникам", "week_of": "Неделя с",
-        "funnel": "Воронка (все источники)", "funnel_client": "Стали клиентами",
+        "funnel": "Воронка (все источники)", "funnel_client": "Лиды клиентов",
+        "funnel_client_title": "Лиды клиентов (у контакта есть заказ)",
+        "of_all_leads": "от всех лидов",
         "from_previous": "от предыдущего этапа",
         "top_by_revenue": "Топ-10 клиентов по выручке",
         "top_by_profit": "Топ-10 клиентов по прибыли",
@@ -65,7 +67,9 @@ LABELS: dict[str, dict[str, str]] = {
         "repeat_purchase_rate": "Repeat purchase rate", "average_check": "Average check",
         "revenue": "Revenue", "profit": "Profit", "margin": "Margin",
         "weekly_leads": "Leads per week by source", "week_of": "Week of",
-        "funnel": "Funnel (all sources)", "funnel_client": "Became clients",
+        "funnel": "Funnel (all sources)", "funnel_client": "Leads of clients",
+        "funnel_client_title": "Leads of clients (the contact has an order)",
+        "of_all_leads": "of all leads",
         "from_previous": "from the previous stage",
         "top_by_revenue": "Top 10 clients by revenue",
         "top_by_profit": "Top 10 clients by profit",
@@ -357,7 +361,10 @@ def weekly_leads_chart(leads_daily: Iterable[Mapping], locale: Locale) -> str:
     ticks = count_ticks(max(sum(counts.values()) for counts in weeks.values()))
     ceiling = ticks[-1]
     slot = plot_width / len(weeks)
-    label_every = max(1, math.ceil(len(weeks) / 14))
+    # across a new year every label carries its year, so fewer fit
+    spans_years = len({monday.year for monday in weeks}) > 1
+    label_every = max(1, math.ceil(len(weeks) / (10 if spans_years else 14)))
+    label = format_day if spans_years else format_short_day
     parts = _y_axis(top, plot_height, left, width - right, ticks, locale.numbers)
     for index, (monday, counts) in enumerate(weeks.items()):
         x = left + slot * index + slot * 0.15
@@ -370,17 +377,15 @@ def weekly_leads_chart(leads_daily: Iterable[Mapping], locale: Locale) -> str:
                          f"{source}: {counts[source]}")
                 parts.append(_rect(x, y, slot * 0.7, bar, colours[source], title))
         if index % label_every == 0:
-            parts.append(_text(x + slot * 0.35, height - bottom + 18,
-                               format_short_day(monday, locale), "middle"))
+            parts.append(_text(x + slot * 0.35, height - bottom + 18, label(monday, locale),
+                               "middle"))
     chart = _svg("weekly-leads", width, height, locale.text("weekly_leads"), parts)
     return chart + _legend((source, colours[source]) for source in sources)
 
 
-def _stage_label(stage: str, locale: Locale) -> str:
-    return locale.text("funnel_client") if stage == "client" else stage
-
-
 def funnel_chart(funnel: Iterable[Mapping], locale: Locale) -> str:
+    """The stages, then a last bar that is not a stage: the leads whose contact
+    has an order, as a share of all leads (the lead-to-client rate)."""
     stages = funnel_stages(funnel)
     widest = max((int(row["leads_reached"] or 0) for row in stages), default=0)
     if widest == 0:
@@ -389,15 +394,16 @@ def funnel_chart(funnel: Iterable[Mapping], locale: Locale) -> str:
     parts = []
     y = 4.0
     for index, row in enumerate(stages):
+        clients = row["stage"] == "client"
         if index:
             conversion = format_percent(row["conversion_from_previous"], locale.numbers)
-            parts.append(_text(left + bar_area / 2, y + gap / 2 + 4,
-                               f"↓ {conversion}", "middle", "muted"))
+            note = f"↓ {conversion} {locale.text('of_all_leads')}" if clients else f"↓ {conversion}"
+            parts.append(_text(left + bar_area / 2, y + gap / 2 + 4, note, "middle", "muted"))
             y += gap
         reached = int(row["leads_reached"] or 0)
         bar = max(bar_area * reached / widest, 2)
-        stage = _stage_label(str(row["stage"]), locale)
-        title = f"{stage}: {reached}"
+        stage = locale.text("funnel_client") if clients else str(row["stage"])
+        title = f"{locale.text('funnel_client_title') if clients else stage}: {reached}"
         parts.append(_rect(left + (bar_area - bar) / 2, y, bar, row_height, FUNNEL_COLOUR, title))
         parts.append(_text(left - 10, y + row_height / 2 + 4, _shorten(stage, 20), "end"))
         parts.append(_text(left + bar_area + 10, y + row_height / 2 + 4,

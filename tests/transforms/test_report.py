@@ -69,13 +69,16 @@ def _funnel() -> list[dict]:
     rows = []
     for source in ("(all)", "Сайт"):
         share = 1 if source == "(all)" else 0.5
-        previous = None
+        previous = first = None
         for order, (stage, reached) in enumerate(STAGES, start=1):
             reached = int(reached * share)
+            # the client row is against all leads, as transforms.bi computes it
+            base = first if stage == "client" else previous
             rows.append({"source": source, "stage_order": order, "stage": stage,
                          "leads_reached": reached,
-                         "conversion_from_previous": reached / previous if previous else 1.0})
+                         "conversion_from_previous": reached / base if base else 1.0})
             previous = reached
+            first = first or reached
     return rows
 
 
@@ -212,8 +215,21 @@ def test_funnel_shows_all_sources_together_with_conversion_between_stages():
     page_text = funnel.get_text(" ")
     assert [rect.title.get_text() for rect in funnel.select("rect")] == [
         "Новый: 412", "В работе: 268", "КП отправлено: 141", "Оплачен: 77",
-        "Стали клиентами: 64"]
+        "Лиды клиентов (у контакта есть заказ): 64"]
     assert f"↓ 65,0{NBSP}%" in page_text  # 268 of 412
+
+
+@pytest.mark.parametrize(
+    ("language", "label", "note"),
+    [pytest.param("ru", "Лиды клиентов", f"↓ 15,5{NBSP}% от всех лидов", id="ru"),
+     pytest.param("en", "Leads of clients", "↓ 15.5% of all leads", id="en")],
+)
+def test_the_funnels_last_bar_says_it_counts_leads_of_clients_against_all_leads(language, label,
+                                                                               note):
+    """64 leads of 412 belong to clients: 15,5 % of all leads, not 83 % of the 77 paid."""
+    funnel = _render(language).select_one('svg[data-chart="funnel"]')
+    texts = [text.get_text() for text in funnel.select("text")]
+    assert texts[-3:] == [note, label, "64"]
 
 
 def test_top_clients_are_ranked_and_namesakes_stay_two_rows():
@@ -333,3 +349,23 @@ def test_money_on_the_dashboard_rounds_half_up(language, shown):
     data = ReportData(kpi=[{"kpi": "average_check", "value": Decimal("8030.275")}])
     tiles = _tiles(_render(language, data))
     assert tiles["Средний чек" if language == "ru" else "Average check"] == shown
+
+
+def _axis_labels(page: BeautifulSoup) -> list[str]:
+    chart = page.select_one('svg[data-chart="weekly-leads"]')
+    return [text.get_text() for text in chart.select("text[text-anchor=middle]")]
+
+
+def test_axis_labels_carry_the_year_when_the_chart_spans_years():
+    data = ReportData(leads_daily=[{"day": date(2024, 12, 16) + timedelta(weeks=n),
+                                    "source": "Сайт", "leads": 1} for n in range(5)])
+    assert _axis_labels(_render("ru", data)) == [
+        f"16{NBSP}дек 2024", f"23{NBSP}дек 2024", f"30{NBSP}дек 2024", f"6{NBSP}янв 2025",
+        f"13{NBSP}янв 2025"]
+    assert _axis_labels(_render("en", data))[3] == f"Jan{NBSP}6, 2025"
+
+
+def test_axis_labels_within_one_year_leave_it_out():
+    data = ReportData(leads_daily=[{"day": date(2025, 3, 3), "source": "Сайт", "leads": 1},
+                                   {"day": date(2025, 3, 10), "source": "Сайт", "leads": 1}])
+    assert _axis_labels(_render("ru", data)) == [f"3{NBSP}мар", f"10{NBSP}мар"]

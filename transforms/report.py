@@ -417,7 +417,9 @@ def rfm_chart(rfm: Sequence[Mapping], segments: Sequence[str], locale: Locale) -
     largest = max((count for _, count in sizes), default=0)
     if largest == 0:
         return _no_data(locale)
-    width, height, top, bottom, left = 560, 300, 24, 36, 10
+    # more than five bars: the labels take turns on two lines, so none overlap
+    staggered = len(sizes) > 5
+    width, height, top, bottom, left = 560, 300, 24, 50 if staggered else 36, 10
     plot_height = height - top - bottom
     slot = (width - 2 * left) / len(sizes)
     parts = [f'<line class="axis" x1="{left}" x2="{width - left}" '
@@ -432,7 +434,8 @@ def rfm_chart(rfm: Sequence[Mapping], segments: Sequence[str], locale: Locale) -
         centre = x + slot * 0.32
         parts.append(_text(centre, top + plot_height - bar - 6,
                            format_number(count, locale.numbers), "middle", "value"))
-        parts.append(_text(centre, height - bottom + 20, _shorten(label, 14), "middle"))
+        line = 16 * (index % 2) if staggered else 0
+        parts.append(_text(centre, height - bottom + 20 + line, _shorten(label, 14), "middle"))
     return _svg("rfm", width, height, locale.text("rfm"), parts)
 
 

@@ -261,6 +261,14 @@ def test_rfm_chart_has_a_bar_per_segment_of_the_table_in_its_order():
         "Потерянные: 14", "Спящие: 9"]
 
 
+def test_seven_segment_labels_take_turns_on_two_lines_so_none_overlap():
+    chart = _render("ru").select_one('svg[data-chart="rfm"]')
+    labels = [text for text in chart.select("text") if "value" not in text.get("class", [])]
+    assert [label.get_text() for label in labels] == list(RFM_SIZES)
+    lines = [float(label["y"]) for label in labels]
+    assert lines[0::2] == [lines[0]] * 4 and lines[1::2] == [lines[0] + 16] * 3
+
+
 def test_a_segment_outside_the_table_gets_a_bar_after_it():
     data = replace(realistic_report_data(), rfm=[
         *realistic_report_data().rfm,

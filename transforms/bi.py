@@ -1,10 +1,10 @@
 """The BI tables a small business asks for, computed from plain row dicts.
 
 Order lines, orders, clients, products, the lead funnel, leads per day, RFM
-segments, headline KPIs and a calendar of days. Each function returns a list of dicts whose keys
-follow the matching `*_COLUMNS` tuple; values stay typed (int, float, Decimal,
-datetime, date) because formatting for a CSV preset happens where the files
-are written.
+segments, headline KPIs and a calendar of days. Each function returns a list
+of dicts (or yields them) whose keys follow the matching `*_COLUMNS` tuple;
+values stay typed (int, float, Decimal, datetime, date) because formatting for
+a CSV preset happens where the files are written.
 
 Money (prices, costs, revenue, profit, average check, monetary) is an exact
 `Decimal`; an amount that comes as a float (a REAL column) or an int is read
@@ -201,8 +201,6 @@ class BiRules:
     def __post_init__(self) -> None:
         if not self.funnel_stages:
             raise ValueError("bi.funnel_stages needs at least one stage")
-        if isinstance(self.as_of, datetime):
-            raise TypeError("as_of is a day (a date), not a moment")
 
 
 @dataclass

@@ -35,7 +35,7 @@ ORDER_ALIASES: dict[str, list[str]] = {
 _NUMBER_NOISE = re.compile(r"[\s\u00a0\u202f₽$€£]|руб\.?|rub|usd|eur", re.IGNORECASE)
 # Digits with at most one decimal point: no exponents, NaN or Infinity.
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
-# More than a quadrillion with kopecks is a typo, not an amount.
+# More digits than this is a typo or a hostile file, not an amount of money.
 _MAX_DIGITS = 18
 
 

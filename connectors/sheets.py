@@ -384,8 +384,9 @@ class SheetsSink:
     def _from_cell(self, crm_field: CrmField, value: Any) -> Any:
         if crm_field.type in ("datetime", "date") and isinstance(value, int | float):
             local = _SERIAL_EPOCH + timedelta(days=float(value))
-            moment = local.replace(tzinfo=self.tz).astimezone(UTC)
-            value = moment.date().isoformat() if crm_field.type == "date" else moment
+            # a date is the day people see in the sheet, not that midnight's UTC day
+            value = (local.date().isoformat() if crm_field.type == "date"
+                     else local.replace(tzinfo=self.tz).astimezone(UTC))
         return canonical(crm_field, value)
 
     # --- writing -------------------------------------------------------------

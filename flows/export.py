@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from prefect.artifacts import create_markdown_artifact
 import flows  # noqa: F401  (Prefect settings before prefect is imported)
 from connectors.csv_export import write_csv, write_text
 from connectors.ledger import Ledger
+from leadhub.errors import FatalError
 from leadhub.settings import Settings, load_settings
 from transforms import bi
 from transforms.exports import (
@@ -34,39 +36,71 @@ from transforms.report import ReportData, render_report
 class ExportResult:
     files: dict[str, Path]
     kpi: list[dict]
+    period: Period
+
+
+@dataclass(frozen=True)
+class Period:
+    """What an export counts: rows from `since` (None: from the first) up to
+    before `until`; `as_of` is its last day in the business's time zone, the
+    "today" of recency."""
+
+    since: datetime | None
+    until: datetime
+    as_of: date
+
+
+def export_period(tz: ZoneInfo, since: date | None, as_of: date | datetime | None,
+                  now: datetime) -> Period:
+    """`since` and an as-of day are whole days in `tz`; an as-of moment (a
+    datetime) ends the period there. No as-of: through today."""
+    if isinstance(as_of, datetime):
+        until, last_day = as_of, as_of.astimezone(tz).date()
+    else:
+        last_day = as_of or now.astimezone(tz).date()
+        until = datetime.combine(last_day + timedelta(days=1), time(), tz)
+    start = datetime.combine(since, time(), tz) if since else None
+    if start and start >= until:
+        raise FatalError(f"--since {since} is after --as-of {last_day}: nothing to export")
+    return Period(start, until, last_day)
 
 
 class _Source:
-    """The store's rows as the BI functions take them, each pass a new cursor."""
+    """The store's rows of the period as the BI functions take them, each pass
+    a new cursor."""
 
-    def __init__(self, ledger: Ledger, since: datetime | None):
+    def __init__(self, ledger: Ledger, period: Period):
         self.ledger = ledger
-        self.since = since
+        self.bounds = (period.since, period.until)
 
     def contacts(self) -> Iterator[dict]:
-        return self.ledger.export_contacts(self.since)
+        return self.ledger.export_contacts(*self.bounds)
 
     def leads(self) -> Iterator[dict]:
-        return self.ledger.export_leads(self.since)
+        return self.ledger.export_leads(*self.bounds)
 
     def review(self) -> Iterator[dict]:
-        return self.ledger.review_items(self.since)
+        return self.ledger.export_review_items(*self.bounds)
 
     def orders(self) -> Iterator[dict]:
-        return self.ledger.export_orders(self.since)
+        return self.ledger.export_orders(*self.bounds)
 
     def items(self) -> Iterator[dict]:
-        return self.ledger.export_order_items(self.since)
+        return self.ledger.export_order_items(*self.bounds)
 
 
-def bi_rules(settings: Settings, as_of: datetime) -> bi.BiRules:
+def bi_rules(settings: Settings, as_of: date) -> bi.BiRules:
+    """The report rules of the config; the RFM table is `bi.rfm_segments` (or
+    `export.rfm_segments`), else the built-in one in the export's language."""
     export = settings.export
-    segments = tuple(bi.RfmRule(**rule.model_dump()) for rule in export.rfm_segments)
+    language = export.language
+    segments = tuple(bi.RfmRule(**rule.model_dump()) for rule in settings.rfm_segments())
     return bi.BiRules(
         funnel_stages=tuple(export.funnel_stages),
-        rfm_segments=segments or bi.DEFAULT_RFM_SEGMENTS,
-        rfm_fallback=export.rfm_fallback,
+        rfm_segments=segments or bi.RFM_SEGMENTS[language],
+        rfm_fallback=settings.rfm_fallback() or bi.RFM_FALLBACK[language],
         as_of=as_of,
+        tz=ZoneInfo(settings.timezone),
         cancelled_statuses=tuple(export.cancelled_statuses),
     )
 
@@ -76,18 +110,19 @@ def export_tables(
     out: Path,
     preset_name: str = "looker",
     since: date | None = None,
-    as_of: datetime | None = None,
+    as_of: date | datetime | None = None,
 ) -> ExportResult:
     """Write every table of `TABLES` as `<name>.csv` and the dashboard
-    `report.html` into `out`."""
+    `report.html` into `out`: what happened from `since` through the as-of day
+    (default today); nothing later counts, so an as-of export repeats."""
     preset = preset_with(preset_name, settings.export.presets.get(preset_name))
     tz = ZoneInfo(settings.timezone)
-    as_of = as_of or datetime.now(UTC)
-    since_moment = datetime.combine(since, time(), tz) if since else None
-    rules = bi_rules(settings, as_of)
+    now = datetime.now(UTC)
+    period = export_period(tz, since, as_of, now)
+    rules = bi_rules(settings, period.as_of)
     ledger = Ledger(settings.store)
     try:
-        source = _Source(ledger, since_moment)
+        source = _Source(ledger, period)
         cancelled = rules.cancelled_statuses
         clients = bi.client_rows(source.contacts(), source.orders(), source.items(),
                                  cancelled_statuses=cancelled)
@@ -106,9 +141,12 @@ def export_tables(
             "contacts": source.contacts,
             "leads": lambda: lead_rows(source.leads()),
             "needs_review": lambda: review_rows(source.review()),
-            "orders": lambda: bi.order_rows(source.orders(), source.items()),
+            "orders": lambda: bi.order_rows(source.orders(), source.items(),
+                                            cancelled_statuses=cancelled),
             "order_items": lambda: bi.order_item_rows(source.items(), source.orders(),
                                                       cancelled_statuses=cancelled),
+            "dates": lambda: _calendar(computed["leads_daily"], source, period, tz,
+                                       settings.export.language),
         }
         files: dict[str, Path] = {}
         for name, columns in TABLES.items():
@@ -117,21 +155,32 @@ def export_tables(
             write_csv(files[name], columns, format_rows(rows, columns, preset, tz), preset)
         report = ReportData(kpi=computed["kpi"], leads_daily=computed["leads_daily"],
                             funnel=computed["funnel"], clients=clients,
-                            products=computed["products"], rfm=computed["rfm"])
+                            products=computed["products"], rfm=computed["rfm"],
+                            rfm_segments=tuple(rule.segment for rule in rules.rfm_segments))
         files["report"] = out / "report.html"
         write_text(files["report"], render_report(report, language=settings.export.language,
-                                                  generated_at=as_of))
+                                                  generated_at=now, tz=tz,
+                                                  as_of=period.as_of))
     finally:
         ledger.close()
-    return ExportResult(files=files, kpi=computed["kpi"])
+    return ExportResult(files=files, kpi=computed["kpi"], period=period)
 
 
-def kpi_markdown(kpi: list[dict], preset: str, out: Path) -> str:
-    lines = [f"# LeadHub export ({preset})", "", f"Files in `{out}`.", "", "| KPI | value |",
-             "|---|---:|"]
+def _calendar(leads_daily: list[dict], source: _Source, period: Period, tz: ZoneInfo,
+              language: str) -> Iterator[dict]:
+    """Every day from the first lead or order of the period to its as-of day."""
+    first = bi.first_day(leads_daily, source.orders(), tz)
+    return bi.date_rows(first, period.as_of, language) if first else iter(())
+
+
+def kpi_markdown(kpi: list[dict], preset: str, out: Path, as_of: date) -> str:
+    lines = [f"# LeadHub export ({preset}), as of {as_of.isoformat()}", "", f"Files in `{out}`.",
+             "", "| KPI | value |", "|---|---:|"]
     for row in kpi:
         value = row["value"]
-        shown = f"{value:,.2f}" if isinstance(value, float) else str(value)
+        if isinstance(value, Decimal):
+            value = bi.round_money(value)
+        shown = f"{value:,.2f}" if isinstance(value, float | Decimal) else str(value)
         lines.append(f"| {row['kpi'].replace('_', ' ')} | {shown} |")
     return "\n".join(lines)
 
@@ -143,11 +192,12 @@ def export_bi(
     store: str | None = None,
     preset: str = "looker",
     since: date | None = None,
+    as_of: date | None = None,
 ) -> dict[str, str]:
     """The nightly export: CSV tables, report.html, and the headline numbers
-    as a Prefect artifact."""
+    as a Prefect artifact. `as_of`: count nothing after that day (default today)."""
     settings = load_settings(Path(config) if config else None, store=store)
-    result = export_tables(settings, Path(out), preset, since)
-    create_markdown_artifact(kpi_markdown(result.kpi, preset, Path(out)), key="leadhub-kpi",
-                             description="Headline numbers of the last export")
+    result = export_tables(settings, Path(out), preset, since, as_of)
+    create_markdown_artifact(kpi_markdown(result.kpi, preset, Path(out), result.period.as_of),
+                             key="leadhub-kpi", description="Headline numbers of the last export")
     return {name: str(path) for name, path in result.files.items()}

@@ -22,8 +22,10 @@ class ImportResult:
 
 
 def import_table(settings: Settings, paths: list[Path], table: str) -> ImportResult:
-    """Good rows are stored (upserted by order number, so a file can be
-    imported again); each bad row is reported with its row number and reason."""
+    """Good rows are stored, so a file can be imported again: orders are upserted
+    by order number, and each order in an items file gets exactly the file's
+    lines (a line deleted from the file leaves the store). Each bad row is
+    reported with its row number and reason."""
     if table not in TABLES:
         raise FatalError(f"--table {table!r}: use one of {', '.join(TABLES)}")
     ledger = Ledger(settings.store, create=True)
@@ -42,13 +44,9 @@ def import_table(settings: Settings, paths: list[Path], table: str) -> ImportRes
                         result.problems.append((str(path), number, str(error)))
                 result.imported += ledger.upsert_orders(good)
             else:
-                good = []
-                for number, item in items_from_rows(rows, rules):
-                    if isinstance(item, RowError):
-                        result.problems.append((str(path), number, str(item)))
-                    else:
-                        good.append(item)
-                result.imported += ledger.upsert_order_items(good)
+                read = items_from_rows(rows, rules)
+                result.problems += [(str(path), number, reason) for number, reason in read.problems]
+                result.imported += ledger.replace_order_items(read.items)
     finally:
         ledger.close()
     return result

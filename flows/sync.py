@@ -15,9 +15,11 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger
 from prefect.exceptions import MissingContextError
@@ -208,8 +210,14 @@ def _share_contact_links(ledger: Ledger, sink: Sink) -> None:
                                 if state.remote_id})
 
 
-def read_back_orders(ledger: Ledger, sink: Sink) -> Counter:
-    """People's Orders and Order items tables into the ledger, for exports."""
+def read_back_orders(ledger: Ledger, sink: Sink, tz: tzinfo = UTC) -> Counter:
+    """People's Orders and Order items tables into the ledger, for exports.
+
+    An order's Date is a day in the business's time zone `tz` (its midnight
+    there), like a date in an imported CSV. Each order in the Order items
+    table gets exactly the table's lines, so a line a person deleted leaves
+    the store too.
+    """
     stats: Counter = Counter()
     orders_table, items_table = sink.tables["orders"], sink.tables["order_items"]
     _share_contact_links(ledger, sink)
@@ -225,7 +233,7 @@ def read_back_orders(ledger: Ledger, sink: Sink) -> Counter:
         orders.append({
             "order_id": order_id, "contact_key": values["contact"],
             "ordered_at": datetime.fromisoformat(str(values["ordered_at"])[:10]).replace(
-                tzinfo=UTC),
+                tzinfo=tz),
             "status": values.get("status") or "", "comment": values.get("comment") or ""})
     sink.set_links("orders", order_keys)
     lines: dict[str, int] = Counter()
@@ -239,10 +247,10 @@ def read_back_orders(ledger: Ledger, sink: Sink) -> Counter:
         lines[order_id] += 1
         items.append({
             "order_id": order_id, "line": lines[order_id], "product": values["product"],
-            "price": float(values["price"]), "cost": float(values.get("cost") or 0),
-            "quantity": float(values.get("quantity") or 1)})
+            "price": Decimal(str(values["price"])), "cost": Decimal(str(values.get("cost") or 0)),
+            "quantity": Decimal(str(values.get("quantity") or 1))})
     stats["orders_read"] = ledger.upsert_orders(orders)
-    stats["order_items_read"] = ledger.upsert_order_items(items)
+    stats["order_items_read"] = ledger.replace_order_items(items)
     return stats
 
 
@@ -252,14 +260,15 @@ SUMMARY_KEYS = ("created", "updated", "unchanged", "failed", "deferred", "rows_r
                 "rate_limited")
 
 
-def sync_sink(ledger: Ledger, sink: Sink, config: Any,
-              now: datetime | None = None) -> dict[str, int]:
+def sync_sink(ledger: Ledger, sink: Sink, config: Any, now: datetime | None = None,
+              tz: tzinfo = UTC) -> dict[str, int]:
+    """`tz`: the business's time zone, in which a CRM date is a day."""
     stats: Counter = Counter()
     now = now or datetime.now(UTC)
     for name in WRITTEN_TABLES:
         sync_table(ledger, sink, config, sink.tables[name], stats, now)
     if config.read_back:
-        stats.update(read_back_orders(ledger, sink))
+        stats.update(read_back_orders(ledger, sink, tz))
     stats["api_calls"] = sum(v for k, v in sink.calls.items()
                              if k not in ("timeouts", "retried", "rate_limited"))
     stats["rate_limited"] = sink.calls["rate_limited"]
@@ -292,7 +301,7 @@ def _sync_all(settings: Settings, only: str | None) -> dict[str, dict[str, int]]
             # The sink's health sits beside the mailboxes' in `leadhub status`.
             health = (f"sink:{config.name}", "sync")
             try:
-                stats = sync_sink(ledger, sink, config)
+                stats = sync_sink(ledger, sink, config, tz=ZoneInfo(settings.timezone))
             except (FatalError, TransientError) as error:
                 ledger.record_failure(*health, str(error))
                 if isinstance(error, FatalError):

@@ -309,6 +309,11 @@ def export(
     since: Annotated[
         str | None, typer.Option(help="only leads and orders from this date (YYYY-MM-DD)")
     ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="count nothing after this date (YYYY-MM-DD), so RFM and"
+                                     " KPIs can be made again; default today"),
+    ] = None,
     db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -318,17 +323,21 @@ def export(
 
     if preset not in PRESETS:
         raise _fail(f"--preset {preset!r} is unknown; choose one of: {', '.join(PRESETS)}")
-    try:
-        since_date = date.fromisoformat(since) if since else None
-    except ValueError:
-        raise _fail(f"--since {since!r}: write the date as YYYY-MM-DD") from None
+    since_date, as_of_date = _day_option("--since", since), _day_option("--as-of", as_of)
     settings = _settings(config, db)
     try:
-        result = export_tables(settings, out, preset, since_date)
+        result = export_tables(settings, out, preset, since_date, as_of_date)
     except FatalError as error:
         raise _fail(str(error)) from None
     for name, path in result.files.items():
         console.print(f"{name:>13}: {path}")
+
+
+def _day_option(option: str, text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        raise _fail(f"{option} {text!r}: write the date as YYYY-MM-DD") from None
 
 
 @app.command()
@@ -453,7 +462,7 @@ def _print_status(ledger) -> None:
     review = Table(title="Needs review", title_justify="left")
     for column in ("item", "state", "reason"):
         review.add_column(column)
-    for row in ledger.review_items():
+    for row in ledger.export_review_items():
         review.add_row(row["item_id"], row["state"], mask_pii(row["reason"]))
     console.print(review)
 

@@ -314,7 +314,8 @@ class ExportSettings(_Strict):
     """BI exports: CSV presets, the dashboard, and the rules of the reports."""
 
     language: Literal["ru", "en"] = "ru"
-    # preset -> options to change: encoding, delimiter, decimal, date_format, datetime_format
+    # preset -> options to change: encoding, delimiter, decimal, date_format, datetime_format,
+    # midnight (day: a time of 00:00:00 is written as the date alone; time: with it)
     presets: dict[Literal["looker", "powerbi", "excel-ru"], dict[str, str]] = Field(
         default_factory=dict
     )
@@ -324,15 +325,16 @@ class ExportSettings(_Strict):
     cancelled_statuses: list[str] = Field(
         default_factory=lambda: ["Отменён", "Отменен", "Отмена", "Cancelled", "Canceled"]
     )
+    # the same keys as bi.rfm_segments / bi.rfm_fallback (set them in one place)
     rfm_segments: list[RfmSegmentConfig] = Field(default_factory=list)
-    rfm_fallback: str = "lost"
+    rfm_fallback: str | None = None
     # export after every intake run too (besides the nightly deployment)
     after_intake: AfterIntakeExport | None = None
 
     @field_validator("presets")
     @classmethod
     def _known_options(cls, presets: dict) -> dict:
-        from transforms.exports import PRESET_OPTIONS
+        from transforms.exports import MIDNIGHT_CHOICES, PRESET_OPTIONS
 
         for name, options in presets.items():
             unknown = set(options) - set(PRESET_OPTIONS)
@@ -341,7 +343,17 @@ class ExportSettings(_Strict):
                                  f" {', '.join(PRESET_OPTIONS)}")
             if options.get("delimiter", ",") not in (",", ";", "\t", "|"):
                 raise ValueError(f"{name}.delimiter: use , ; | or a tab")
+            if options.get("midnight", "time") not in MIDNIGHT_CHOICES:
+                raise ValueError(f"{name}.midnight: use {' or '.join(MIDNIGHT_CHOICES)}")
         return presets
+
+
+class BiSettings(_Strict):
+    """`bi:` the RFM segment table; empty: the built-in one (README, "RFM segments")."""
+
+    rfm_segments: list[RfmSegmentConfig] = Field(default_factory=list)
+    # a client no rule matches; default Прочие (Other)
+    rfm_fallback: str | None = None
 
 
 class CrmTableConfig(_Strict):
@@ -619,6 +631,7 @@ class Settings(_Strict):
     csv: CsvOptions = Field(default_factory=CsvOptions)
     web: WebSettings = Field(default_factory=WebSettings)
     export: ExportSettings = Field(default_factory=ExportSettings)
+    bi: BiSettings = Field(default_factory=BiSettings)
     source_categories: list[str]
     source_rules: list[dict[str, Any]]
     fallback_category: str
@@ -672,6 +685,13 @@ class Settings(_Strict):
                 if value not in channels:
                     raise ValueError(f"{where}.channels: {value!r} is not in channels"
                                      f" ({', '.join(sorted(channels)) or 'none'})")
+        return self
+
+    @model_validator(mode="after")
+    def _rfm_table_in_one_place(self) -> Settings:
+        for key in ("rfm_segments", "rfm_fallback"):
+            if getattr(self.bi, key) and getattr(self.export, key):
+                raise ValueError(f"bi.{key} and export.{key} are the same setting: keep one")
         return self
 
 
@@ -799,6 +819,13 @@ class Settings(_Strict):
 
     def order_field_map(self) -> FieldMap:
         return order_field_map(self.csv.order_columns)
+
+    def rfm_segments(self) -> list[RfmSegmentConfig]:
+        """`bi.rfm_segments`, or the same table under its older key `export.rfm_segments`."""
+        return self.bi.rfm_segments or self.export.rfm_segments
+
+    def rfm_fallback(self) -> str | None:
+        return self.bi.rfm_fallback or self.export.rfm_fallback
 
     def form_rules(self) -> dict[str, FormRules]:
         return {

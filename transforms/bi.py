@@ -1,17 +1,29 @@
 """The BI tables a small business asks for, computed from plain row dicts.
 
 Order lines, orders, clients, products, the lead funnel, leads per day, RFM
-segments and headline KPIs. Each function returns a list of dicts whose keys
-follow the matching `*_COLUMNS` tuple; values stay typed (int/float, datetime,
-date) because formatting for a CSV preset happens where the files are written.
+segments, headline KPIs and a calendar of days. Each function returns a list
+of dicts (or yields them) whose keys follow the matching `*_COLUMNS` tuple;
+values stay typed (int, float, Decimal, datetime, date) because formatting for
+a CSV preset happens where the files are written.
+
+Money (prices, costs, revenue, profit, average check, monetary) is an exact
+`Decimal`; an amount that comes as a float (a REAL column) or an int is read
+through its text, so 0.1 stays 0.1. Only the cell rounds it, half up
+(`round_money`). Ratios (margins, conversions, rates) are floats.
 
 People are grouped by `contact_key` (the E.164 phone, else the email), never by
 name: two "Игорь"s with different keys are two clients.
 
 Money metrics skip cancelled orders (a status in `cancelled_statuses`, compared
 case-insensitively with "ё" read as "е") and items whose order is not in the
-orders table. Only `order_rows` lists every order, with its status, so a report
-can show what was cancelled.
+orders table. Only `order_rows` lists every order, with its status and an
+`is_cancelled` flag, so a report can show what was cancelled and a sum over
+the live ones matches the KPIs.
+
+`margin` is each row's own (its profit / its revenue); the mean of a column of
+them is not the business's margin. `weighted_margin`, the same on every row of
+clients and products (and a KPI), is the table's total profit / total revenue:
+the margin to show for a group of rows.
 
 Each function reads its inputs once and keeps one accumulator per order,
 contact, product or source, never a list per lead: it runs over a million
@@ -24,8 +36,9 @@ from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
-from itertools import accumulate
+from datetime import UTC, date, datetime, tzinfo
+from decimal import ROUND_HALF_UP, Decimal
+from itertools import accumulate, chain
 from typing import Any
 
 Row = Mapping[str, Any]
@@ -47,6 +60,7 @@ ORDER_COLUMNS = (
     "contact_key",
     "ordered_at",
     "status",
+    "is_cancelled",
     "items",
     "revenue",
     "cost_total",
@@ -64,12 +78,14 @@ CLIENT_COLUMNS = (
     "cost_total",
     "profit",
     "margin",
+    "weighted_margin",
     "average_check",
     "first_order",
     "last_order",
     "lifetime_value",
 )
-PRODUCT_COLUMNS = ("product", "orders", "quantity", "revenue", "cost_total", "profit", "margin")
+PRODUCT_COLUMNS = ("product", "orders", "quantity", "revenue", "cost_total", "profit", "margin",
+                   "weighted_margin")
 FUNNEL_COLUMNS = ("source", "stage_order", "stage", "leads_reached", "conversion_from_previous")
 LEADS_DAILY_COLUMNS = ("day", "source", "leads")
 RFM_COLUMNS = (
@@ -84,11 +100,47 @@ RFM_COLUMNS = (
     "segment",
 )
 KPI_COLUMNS = ("kpi", "value")
+DATE_COLUMNS = (
+    "date",
+    "year",
+    "quarter",
+    "month",
+    "month_name",
+    "month_start",
+    "week",
+    "week_start",
+    "weekday",
+    "weekday_number",
+    "is_weekend",
+)
+_MONTH_NAMES = {
+    "ru": ("Январь", "Февраль", "Март", "Апрель", "Май", "Июнь", "Июль", "Август", "Сентябрь",
+           "Октябрь", "Ноябрь", "Декабрь"),
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"),
+}
+_WEEKDAY_NAMES = {
+    "ru": ("Понедельник", "Вторник", "Среда", "Четверг", "Пятница", "Суббота", "Воскресенье"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
 
 ALL_SOURCES = "(all)"
 CLIENT_STAGE = "client"
 DEFAULT_CANCELLED_STATUSES = ("Отменён", "Cancelled", "Canceled")
 _SCORE_LEVELS = 5
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+
+
+def exact(number: Decimal | float | int) -> Decimal:
+    """A number as an exact Decimal: a float through its shortest text (0.1 -> 0.1)."""
+    return number if isinstance(number, Decimal) else Decimal(str(number))
+
+
+def round_money(amount: Decimal) -> Decimal:
+    """To the kopeck, half up as accountants round (8 030,275 -> 8 030,28); never -0.00."""
+    rounded = exact(amount).quantize(CENT, ROUND_HALF_UP)
+    return rounded if rounded else abs(rounded)
 
 
 @dataclass(frozen=True)
@@ -111,25 +163,39 @@ class RfmRule:
         )
 
 
-# Every score combination matches one of these: r >= 3 is at least "promising".
-DEFAULT_RFM_SEGMENTS = (
-    RfmRule("VIP", r_min=4, f_min=4, m_min=4),
-    RfmRule("new", r_min=4, f_max=1),
-    RfmRule("promising", r_min=3),
-    RfmRule("sleeping", r_min=2, r_max=2),
-    RfmRule("lost", r_max=1),
+# The RFM segments of CRM practice (the Champions / Loyal / At risk / Lost
+# table), chosen by all three scores, first match wins: "high" is 3-5 (4-5 for
+# champions), "low" is 1-2. A big regular client gone quiet is at risk (win
+# them back), not lost; lost is low on all three. Every combination matches a row.
+_RFM_TABLE = (
+    # Russian, English, R range, F range, M range
+    ("Чемпионы", "Champions", (4, 5), (4, 5), (4, 5)),
+    ("Лояльные", "Loyal", (3, 5), (3, 5), (3, 5)),
+    ("Новые", "New", (4, 5), (1, 1), (1, 5)),
+    ("Перспективные", "Promising", (3, 5), (1, 5), (1, 5)),
+    ("Под угрозой", "At risk", (1, 2), (3, 5), (3, 5)),
+    ("Потерянные", "Lost", (1, 2), (1, 2), (1, 2)),
+    ("Спящие", "Hibernating", (1, 2), (1, 5), (1, 5)),
 )
+RFM_SEGMENTS = {
+    language: tuple(RfmRule(names[index], *r, *f, *m) for *names, r, f, m in _RFM_TABLE)
+    for index, language in enumerate(("ru", "en"))
+}
+DEFAULT_RFM_SEGMENTS = RFM_SEGMENTS["ru"]
+RFM_FALLBACK = {"ru": "Прочие", "en": "Other"}
 
 
 @dataclass(frozen=True, kw_only=True)
 class BiRules:
     """`funnel_stages` in funnel order; `rfm_segments` are tried in order, first
-    match wins, `rfm_fallback` otherwise; `as_of` is "today" for recency."""
+    match wins, `rfm_fallback` otherwise; `as_of` is "today" for recency, a day
+    in the business's time zone `tz`."""
 
     funnel_stages: tuple[str, ...]
     rfm_segments: tuple[RfmRule, ...] = DEFAULT_RFM_SEGMENTS
-    rfm_fallback: str = "other"
-    as_of: datetime
+    rfm_fallback: str = RFM_FALLBACK["ru"]
+    as_of: date
+    tz: tzinfo = UTC
     cancelled_statuses: tuple[str, ...] = DEFAULT_CANCELLED_STATUSES
 
     def __post_init__(self) -> None:
@@ -140,15 +206,16 @@ class BiRules:
 @dataclass
 class _Totals:
     lines: int = 0
-    quantity: float = 0
-    revenue: float = 0.0
-    cost_total: float = 0.0
+    quantity: Decimal = ZERO
+    revenue: Decimal = ZERO
+    cost_total: Decimal = ZERO
 
     def add_item(self, item: Row) -> None:
+        quantity = exact(item["quantity"])
         self.lines += 1
-        self.quantity += item["quantity"]
-        self.revenue += item["price"] * item["quantity"]
-        self.cost_total += item["cost"] * item["quantity"]
+        self.quantity += quantity
+        self.revenue += exact(item["price"]) * quantity
+        self.cost_total += exact(item["cost"]) * quantity
 
     def add(self, other: _Totals) -> None:
         self.lines += other.lines
@@ -156,14 +223,14 @@ class _Totals:
         self.revenue += other.revenue
         self.cost_total += other.cost_total
 
-    def money(self) -> dict[str, float]:
+    def money(self) -> dict[str, Decimal | float]:
         """revenue, cost_total, profit, margin: in the order every table lists them."""
         profit = self.revenue - self.cost_total
         return {
             "revenue": self.revenue,
             "cost_total": self.cost_total,
             "profit": profit,
-            "margin": profit / self.revenue if self.revenue else 0.0,
+            "margin": _margin(profit, self.revenue),
         }
 
 
@@ -196,16 +263,22 @@ def order_item_rows(
             "ordered_at": order["ordered_at"],
             "contact_key": order["contact_key"],
             "product": item["product"],
-            "price": item["price"],
-            "quantity": item["quantity"],
+            "price": exact(item["price"]),
+            "quantity": exact(item["quantity"]),
             **line.money(),
         }
 
 
-def order_rows(orders: Iterable[Row], items: Iterable[Row]) -> Iterator[dict]:
-    """Every order, cancelled ones too (filter on `status`), in input order,
+def order_rows(
+    orders: Iterable[Row],
+    items: Iterable[Row],
+    *,
+    cancelled_statuses: Collection[str] = DEFAULT_CANCELLED_STATUSES,
+) -> Iterator[dict]:
+    """Every order, cancelled ones too (`is_cancelled`), in input order,
     yielded one at a time; `items` is the number of item lines."""
     by_order = _totals_by_order(items)
+    cancelled = _folded(cancelled_statuses)
     for order in orders:
         totals = by_order.get(order["order_id"], _Totals())
         yield {
@@ -213,6 +286,7 @@ def order_rows(orders: Iterable[Row], items: Iterable[Row]) -> Iterator[dict]:
             "contact_key": order["contact_key"],
             "ordered_at": order["ordered_at"],
             "status": order["status"],
+            "is_cancelled": _fold(order["status"]) in cancelled,
             "items": totals.lines,
             **totals.money(),
             "comment": order["comment"],
@@ -234,6 +308,7 @@ def client_rows(
     """
     clients = _clients(orders, items, cancelled_statuses)
     known = _contacts_among(contacts, clients)
+    weighted = _overall([client.totals for client in clients.values()])
     rows = []
     for key, client in _by_revenue(clients):
         contact = known.get(key, {})
@@ -245,6 +320,7 @@ def client_rows(
             "email": contact.get("email", ""),
             "orders": client.orders,
             **money,
+            "weighted_margin": weighted,
             "average_check": client.totals.revenue / client.orders,
             "first_order": client.first_order,
             "last_order": client.last_order,
@@ -269,12 +345,14 @@ def product_rows(
             totals[item["product"]].add_item(item)
             order_ids[item["product"]].add(item["order_id"])
     ranked = sorted(totals.items(), key=lambda pair: (-pair[1].revenue, pair[0]))
+    weighted = _overall(totals.values())
     return [
         {
             "product": product,
             "orders": len(order_ids[product]),
             "quantity": product_totals.quantity,
             **product_totals.money(),
+            "weighted_margin": weighted,
         }
         for product, product_totals in ranked
     ]
@@ -325,8 +403,9 @@ def rfm_rows(
 ) -> list[dict]:
     """Recency, frequency and monetary value per client, highest revenue first.
 
-    recency_days: whole days from the last live order to `rules.as_of` (0 for
-    an order after it); frequency: live orders; monetary: revenue. Each score
+    recency_days: calendar days in `rules.tz` from the last live order's day
+    to `rules.as_of` (0 for an order that day or after); frequency: live
+    orders; monetary: revenue. Each score
     is 1..5 by rank among all clients: score = ceil(5 * rank / n), where rank
     is 1 + the number of clients with a strictly worse value (more days, fewer
     orders, less revenue). Ties share the rank of the group's worst position,
@@ -335,7 +414,8 @@ def rfm_rows(
     """
     clients = _clients(orders, items, rules.cancelled_statuses)
     known = _contacts_among(contacts, clients)
-    recency = {key: max((rules.as_of - c.last_order).days, 0) for key, c in clients.items()}
+    recency = {key: max((rules.as_of - _day(c.last_order, rules.tz)).days, 0)
+               for key, c in clients.items()}
     r_scores = _scores({key: -days for key, days in recency.items()})
     f_scores = _scores({key: c.orders for key, c in clients.items()})
     m_scores = _scores({key: c.totals.revenue for key, c in clients.items()})
@@ -376,7 +456,8 @@ def kpi_rows(
     - average_days_lead_to_first_order: over clients whose first lead came
       before their first order, the mean days (fractional) between the two;
     - repeat_purchase_rate: clients with 2+ orders / clients;
-    - average_check: revenue / orders; revenue, profit, margin.
+    - average_check: revenue / orders; revenue, profit;
+    - margin and weighted_margin, the same number: total profit / total revenue.
 
     A ratio with nothing to divide by is 0.
     """
@@ -401,12 +482,43 @@ def kpi_rows(
         "repeat_purchase_rate": _ratio(
             sum(1 for client in clients.values() if client.orders >= 2), len(clients)
         ),
-        "average_check": _ratio(totals.revenue, order_count),
+        "average_check": totals.revenue / order_count if order_count else ZERO,
         "revenue": money["revenue"],
         "profit": money["profit"],
         "margin": money["margin"],
+        "weighted_margin": money["margin"],
     }
     return [{"kpi": kpi, "value": value} for kpi, value in values.items()]
+
+
+def date_rows(first: date, last: date, language: str = "ru") -> Iterator[dict]:
+    """The calendar table: one row per day from `first` to `last`, empty days
+    too, so a BI chart joined on `date` shows a quiet day as zero instead of
+    drawing a line across it. `week` is the ISO week (`2026-W10`, its year the
+    ISO year), `weekday_number` 1 (Monday) to 7 sorts the weekday names."""
+    for ordinal in range(first.toordinal(), last.toordinal() + 1):
+        day = date.fromordinal(ordinal)
+        iso_year, iso_week, weekday = day.isocalendar()
+        yield {
+            "date": day,
+            "year": day.year,
+            "quarter": (day.month - 1) // 3 + 1,
+            "month": day.month,
+            "month_name": _MONTH_NAMES[language][day.month - 1],
+            "month_start": day.replace(day=1),
+            "week": f"{iso_year}-W{iso_week:02d}",
+            "week_start": date.fromordinal(ordinal - weekday + 1),
+            "weekday": _WEEKDAY_NAMES[language][weekday - 1],
+            "weekday_number": weekday,
+            "is_weekend": weekday >= 6,
+        }
+
+
+def first_day(leads_daily: Iterable[Row], orders: Iterable[Row], tz: tzinfo) -> date | None:
+    """The day of the first lead (from `leads_daily_rows`) or order, in `tz`."""
+    lead_days = (row["day"] for row in leads_daily)
+    order_days = (_day(order["ordered_at"], tz) for order in orders)
+    return min(chain(lead_days, order_days), default=None)
 
 
 def _fold(text: str) -> str:
@@ -414,9 +526,21 @@ def _fold(text: str) -> str:
     return (text or "").strip().casefold().replace("ё", "е")
 
 
+def _folded(statuses: Collection[str]) -> set[str]:
+    return {_fold(status) for status in statuses}
+
+
 def _live_orders(orders: Iterable[Row], cancelled_statuses: Collection[str]) -> dict[str, Row]:
-    cancelled = {_fold(status) for status in cancelled_statuses}
+    cancelled = _folded(cancelled_statuses)
     return {order["order_id"]: order for order in orders if _fold(order["status"]) not in cancelled}
+
+
+def _overall(parts: Iterable[_Totals]) -> float:
+    """Total profit / total revenue of the parts: the margin a group of rows has."""
+    total = _Totals()
+    for part in parts:
+        total.add(part)
+    return _margin(total.revenue - total.cost_total, total.revenue)
 
 
 def _totals_by_order(items: Iterable[Row]) -> dict[str, _Totals]:
@@ -505,3 +629,7 @@ def _lead_summary(
 
 def _ratio(part: float, whole: float) -> float:
     return part / whole if whole else 0.0
+
+
+def _margin(profit: Decimal, revenue: Decimal) -> float:
+    return float(profit / revenue) if revenue else 0.0

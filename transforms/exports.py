@@ -2,8 +2,9 @@
 
 Rows come in as mappings (column -> value) and go out as lists of strings in
 the preset's dialect: its decimal separator and date format, numbers without
-thousands separators, stable snake_case columns in a fixed order, and every
-text cell that a spreadsheet would run as a formula neutralised.
+thousands separators, money to the kopeck rounded half up, stable snake_case
+columns in a fixed order, and every text cell that a spreadsheet would run as a
+formula neutralised.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
-from datetime import date, datetime
+from datetime import date, datetime, time
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from transforms import bi
@@ -42,12 +44,13 @@ TABLES: dict[str, tuple[str, ...]] = {
     "leads_daily": bi.LEADS_DAILY_COLUMNS,
     "rfm": bi.RFM_COLUMNS,
     "kpi": bi.KPI_COLUMNS,
+    "dates": bi.DATE_COLUMNS,
 }
 
 # Stored as ISO text in the ledger; written in the preset's date-time format.
 _TIME_COLUMNS = {"first_seen", "last_seen", "received_at", "ordered_at", "first_order",
                  "last_order"}
-_RATIO_COLUMNS = {"margin", "conversion_from_previous", "value"}
+_RATIO_COLUMNS = {"margin", "weighted_margin", "conversion_from_previous", "value"}
 _PHONE_COLUMNS = {"phone", "phone_display", "contact_key"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # A phone as LeadHub writes it (`+79123456789`, `+7 (912) 345-67-89`) holds
@@ -64,15 +67,21 @@ class ExportPreset:
     decimal: str
     date_format: str
     datetime_format: str
+    # "day": a time of exactly 00:00:00 (local) is written as the date alone,
+    # since it came as a date (an order dated 05.03.2026); "time": with 00:00:00
+    midnight: str = "time"
 
 
+MIDNIGHT_CHOICES = ("time", "day")
 PRESETS = {
     # Looker Studio: UTF-8, comma, dot decimal, ISO dates.
     "looker": ExportPreset("looker", "utf-8", ",", ".", "%Y-%m-%d", "%Y-%m-%d %H:%M:%S"),
     # Power BI and Excel in a Russian locale: BOM so Excel reads UTF-8,
-    # semicolon because the comma is the decimal separator.
+    # semicolon because the comma is the decimal separator. Power BI types a
+    # column by its values, so its times keep 00:00:00; Excel shows a day as a day.
     "powerbi": ExportPreset("powerbi", "utf-8-sig", ";", ",", "%d.%m.%Y", "%d.%m.%Y %H:%M:%S"),
-    "excel-ru": ExportPreset("excel-ru", "utf-8-sig", ";", ",", "%d.%m.%Y", "%d.%m.%Y %H:%M:%S"),
+    "excel-ru": ExportPreset("excel-ru", "utf-8-sig", ";", ",", "%d.%m.%Y", "%d.%m.%Y %H:%M:%S",
+                             midnight="day"),
 }
 PRESET_OPTIONS = tuple(f.name for f in fields(ExportPreset) if f.name != "name")
 
@@ -100,17 +109,26 @@ def format_cell(column: str, value: object, preset: ExportPreset, tz: ZoneInfo) 
         return "1" if value else "0"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, Decimal):
+        return format(bi.round_money(value), "f").replace(".", preset.decimal)
     if isinstance(value, float):
         digits = 4 if column in _RATIO_COLUMNS or column.endswith(("_rate", "_conversion")) else 2
         return f"{value:.{digits}f}".replace(".", preset.decimal)
     if isinstance(value, datetime):
-        return value.astimezone(tz).strftime(preset.datetime_format)
+        return format_moment(value, preset, tz)
     if isinstance(value, date):
         return value.strftime(preset.date_format)
     text = str(value)
     if column in _TIME_COLUMNS and text:
-        return datetime.fromisoformat(text).astimezone(tz).strftime(preset.datetime_format)
+        return format_moment(datetime.fromisoformat(text), preset, tz)
     return neutralize(column, text)
+
+
+def format_moment(moment: datetime, preset: ExportPreset, tz: ZoneInfo) -> str:
+    local = moment.astimezone(tz)
+    if preset.midnight == "day" and local.time() == time():
+        return local.strftime(preset.date_format)
+    return local.strftime(preset.datetime_format)
 
 
 def format_rows(

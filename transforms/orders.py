@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
+from decimal import Decimal
 
 from transforms.emails import normalize_email
 from transforms.fields import FieldMap
@@ -27,9 +28,15 @@ ORDER_ALIASES: dict[str, list[str]] = {
     "price": ["цена", "цена за единицу", "price", "unit price"],
     "cost": ["себестоимость", "закупка", "закупочная цена", "cost", "unit cost"],
     "quantity": ["количество", "кол-во", "кол во", "qty", "quantity", "шт"],
+    "item_id": ["id позиции", "№ позиции", "номер позиции", "код позиции", "id строки",
+                "item id", "item_id", "line id", "line item id", "position id"],
 }
 
 _NUMBER_NOISE = re.compile(r"[\s\u00a0\u202f₽$€£]|руб\.?|rub|usd|eur", re.IGNORECASE)
+# Digits with at most one decimal point: no exponents, NaN or Infinity.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
+# More digits than this is a typo or a hostile file, not an amount of money.
+_MAX_DIGITS = 18
 
 
 class RowError(ValueError):
@@ -52,8 +59,9 @@ def order_field_map(extra: Mapping[str, list[str]] | None = None) -> FieldMap:
     return FieldMap(aliases)
 
 
-def parse_number(text: str) -> float:
-    """`1 234,50 ₽`, `1,234.50`, `1234.5` and `12,5` as people type them."""
+def parse_number(text: str) -> Decimal:
+    """`1 234,50 ₽`, `1,234.50`, `1234.5` and `12,5` as people type them, as an
+    exact Decimal (money is never a float: 0,1 stays 0,1)."""
     cleaned = _NUMBER_NOISE.sub("", text or "")
     if not cleaned:
         raise RowError("empty number")
@@ -65,10 +73,11 @@ def parse_number(text: str) -> float:
             cleaned = cleaned.replace(",", "")
     elif "," in cleaned:
         cleaned = cleaned.replace(",", ".")
-    try:
-        return float(cleaned)
-    except ValueError:
-        raise RowError(f"{text!r} is not a number") from None
+    if not _PLAIN_NUMBER.fullmatch(cleaned):
+        raise RowError(f"{text[:40]!r} is not a number")
+    if sum(character.isdigit() for character in cleaned) > _MAX_DIGITS:
+        raise RowError(f"{text[:40]!r} has too many digits for an amount")
+    return Decimal(cleaned)
 
 
 def order_from_row(row: Mapping[str, str], rules: OrderRules) -> dict:
@@ -89,27 +98,66 @@ def order_from_row(row: Mapping[str, str], rules: OrderRules) -> dict:
     }
 
 
-def items_from_rows(rows: Iterable[Mapping[str, str]], rules: OrderRules):
-    """Order items with a line number per order (the nth item of that order in
-    the file), so importing the file again replaces lines instead of adding."""
-    lines: Counter = Counter()
+@dataclass
+class ItemsImport:
+    """An order-items file read: the lines to store and the rows that could not be."""
+
+    # every line of each order in the file, numbered 1, 2, ... within its order
+    items: list[dict] = field(default_factory=list)
+    problems: list[tuple[int, str]] = field(default_factory=list)  # row number, reason
+
+
+def items_from_rows(rows: Iterable[Mapping[str, str]], rules: OrderRules) -> ItemsImport:
+    """The lines of each order in the file, for the store to take as that
+    order's lines: a line deleted from a corrected file leaves the store too.
+
+    A line is identified by the file's item id column when it has one (`ID
+    позиции`, `Item id`; the same id twice in one order is a bad row), else by
+    its position within its order. An order with a bad row is left out whole,
+    so the store keeps the lines it had until the row is fixed.
+    """
+    lines: defaultdict[str, list[dict]] = defaultdict(list)
+    first_row_of: dict[tuple[str, str], int] = {}
+    held_back: set[str] = set()
+    result = ItemsImport()
     for number, row in enumerate(rows, start=2):
+        fields, _ = rules.fields.map_pairs(row.items())
+        order_id = fields.get("order_id", "").strip()
         try:
-            fields, _ = rules.fields.map_pairs(row.items())
-            order_id = fields.get("order_id", "").strip()
-            if not order_id or not fields.get("product"):
-                raise RowError("an item needs an order number and a product")
-            lines[order_id] += 1
-            yield number, {
-                "order_id": order_id,
-                "line": lines[order_id],
-                "product": fields["product"].strip(),
-                "price": parse_number(fields.get("price", "")),
-                "cost": parse_number(fields["cost"]) if fields.get("cost") else 0.0,
-                "quantity": parse_number(fields.get("quantity", "") or "1"),
-            }
+            item = _item(order_id, fields)
+            item_id = fields.get("item_id", "").strip()
+            if item_id:
+                first = first_row_of.setdefault((order_id, item_id), number)
+                if first != number:
+                    raise RowError(f"item id {item_id!r} of order {order_id!r} is on row"
+                                   f" {first} already")
         except RowError as error:
-            yield number, error
+            reason = str(error)
+            if order_id:
+                held_back.add(order_id)
+                reason += f"; order {order_id!r} keeps its stored lines until this row is fixed"
+            result.problems.append((number, reason))
+            continue
+        lines[order_id].append(item)
+    result.items = [
+        {**item, "line": line}
+        for order_id, order_lines in lines.items()
+        if order_id not in held_back
+        for line, item in enumerate(order_lines, start=1)
+    ]
+    return result
+
+
+def _item(order_id: str, fields: Mapping[str, str]) -> dict:
+    if not order_id or not fields.get("product"):
+        raise RowError("an item needs an order number and a product")
+    return {
+        "order_id": order_id,
+        "product": fields["product"].strip(),
+        "price": parse_number(fields.get("price", "")),
+        "cost": parse_number(fields["cost"]) if fields.get("cost") else Decimal(0),
+        "quantity": parse_number(fields.get("quantity", "") or "1"),
+    }
 
 
 def _contact_key(fields: Mapping[str, str], rules: OrderRules) -> str:

@@ -15,19 +15,21 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from decimal import ROUND_HALF_UP, Decimal
 
 TOP_CLIENTS = 10
 TOP_PRODUCTS_CHART = 12
 TOP_PRODUCTS_TABLE = 20
 ALL_SOURCES = "(all)"
-RFM_SEGMENTS = ("VIP", "promising", "new", "sleeping", "lost")
 
 KPI_ORDER = (
     "leads", "contacts", "clients", "lead_to_client_conversion",
     "average_days_lead_to_first_order", "repeat_purchase_rate", "average_check", "revenue",
     "profit", "margin",
 )
+# KPIs the tiles leave out: weighted_margin is the margin tile's number.
+_NOT_TILES = ("weighted_margin",)
 _KPI_KINDS = {
     "leads": "count", "contacts": "count", "clients": "count",
     "lead_to_client_conversion": "percent", "average_days_lead_to_first_order": "days",
@@ -44,16 +46,17 @@ LABELS: dict[str, dict[str, str]] = {
         "repeat_purchase_rate": "Повторные покупки", "average_check": "Средний чек",
         "revenue": "Выручка", "profit": "Прибыль", "margin": "Маржа",
         "weekly_leads": "Лиды по неделям и источникам", "week_of": "Неделя с",
-        "funnel": "Воронка (все источники)", "funnel_client": "Стали клиентами",
+        "funnel": "Воронка (все источники)", "funnel_client": "Лиды клиентов",
+        "funnel_client_title": "Лиды клиентов (у контакта есть заказ)",
+        "of_all_leads": "от всех лидов",
         "from_previous": "от предыдущего этапа",
         "top_by_revenue": "Топ-10 клиентов по выручке",
         "top_by_profit": "Топ-10 клиентов по прибыли",
         "name": "Клиент", "phone": "Телефон", "orders": "Заказы",
         "products": "Прибыльность товаров", "product": "Товар", "quantity": "Кол-во",
         "products_shown": "Показаны {shown} из {total} товаров; все — в products.csv.",
-        "rfm": "RFM-сегменты клиентов", "VIP": "VIP", "promising": "Перспективные",
-        "new": "Новые", "sleeping": "Спящие", "lost": "Потерянные",
-        "no_data": "Пока нет данных", "generated": "Сформировано",
+        "rfm": "RFM-сегменты клиентов",
+        "no_data": "Пока нет данных", "generated": "Сформировано", "as_of": "данные по",
         "days": "дн.",
     },
     "en": {
@@ -64,7 +67,9 @@ LABELS: dict[str, dict[str, str]] = {
         "repeat_purchase_rate": "Repeat purchase rate", "average_check": "Average check",
         "revenue": "Revenue", "profit": "Profit", "margin": "Margin",
         "weekly_leads": "Leads per week by source", "week_of": "Week of",
-        "funnel": "Funnel (all sources)", "funnel_client": "Became clients",
+        "funnel": "Funnel (all sources)", "funnel_client": "Leads of clients",
+        "funnel_client_title": "Leads of clients (the contact has an order)",
+        "of_all_leads": "of all leads",
         "from_previous": "from the previous stage",
         "top_by_revenue": "Top 10 clients by revenue",
         "top_by_profit": "Top 10 clients by profit",
@@ -72,9 +77,8 @@ LABELS: dict[str, dict[str, str]] = {
         "products": "Product profitability", "product": "Product", "quantity": "Qty",
         "products_shown": "Showing {shown} of {total} products; all of them are in "
                           "products.csv.",
-        "rfm": "RFM segments of clients", "VIP": "VIP", "promising": "Promising",
-        "new": "New", "sleeping": "Sleeping", "lost": "Lost",
-        "no_data": "No data yet", "generated": "Generated",
+        "rfm": "RFM segments of clients",
+        "no_data": "No data yet", "generated": "Generated", "as_of": "figures as of",
         "days": "days",
     },
 }
@@ -88,10 +92,9 @@ SOURCE_COLOURS = (
     "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
     "#9c755f", "#bab0ac",
 )
-SEGMENT_COLOURS = {
-    "VIP": "#7b4fc9", "promising": "#2e9d5b", "new": "#3b82c4", "sleeping": "#e0a030",
-    "lost": "#9aa3ad",
-}
+# By position in the segment table: for the built-in one champions, loyal, new,
+# promising, at risk (red: act now), lost, hibernating.
+SEGMENT_COLOURS = ("#7b4fc9", "#2e9d5b", "#3b82c4", "#76b7b2", "#e15759", "#9aa3ad", "#e0a030")
 REVENUE_COLOUR = "#4e79a7"
 PROFIT_COLOUR = "#59a14f"
 LOSS_COLOUR = "#e15759"
@@ -113,6 +116,8 @@ class ReportData:
     clients: list[dict] = field(default_factory=list)
     products: list[dict] = field(default_factory=list)
     rfm: list[dict] = field(default_factory=list)
+    # the RFM segment table's names in order: a bar each, empty ones too
+    rfm_segments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,24 +154,31 @@ def locale_for(language: str) -> Locale:
 
 
 def _is_missing(value: object) -> bool:
+    if isinstance(value, Decimal):
+        return not value.is_finite()
     return value is None or (isinstance(value, float) and not math.isfinite(value))
 
 
-def format_number(value: float | None, style: NumberStyle, decimals: int = 0) -> str:
+def _rounded(value: Decimal | float, decimals: int) -> Decimal:
+    """Half up, as accountants round: 8 030,275 ₽ is 8 030,28 ₽ (a float would say ,27)."""
+    return Decimal(str(value)).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)
+
+
+def format_number(value: Decimal | float | None, style: NumberStyle, decimals: int = 0) -> str:
     """`1234567.891` -> `1 234 567,89` (ru) or `1,234,567.89` (en)."""
     if _is_missing(value):
         return NO_VALUE
-    rounded = round(float(value), decimals)
+    rounded = _rounded(value, decimals)
     grouped = f"{abs(rounded):,.{decimals}f}"
     text = grouped.replace(",", "\0").replace(".", style.decimal).replace("\0", style.thousands)
     return MINUS + text if rounded < 0 else text
 
 
-def format_money(value: float | None, style: NumberStyle) -> str:
+def format_money(value: Decimal | float | None, style: NumberStyle) -> str:
     if _is_missing(value):
         return NO_VALUE
     amount = style.money.format(format_number(abs(value), style, 2))
-    return MINUS + amount if round(value, 2) < 0 else amount
+    return MINUS + amount if _rounded(value, 2) < 0 else amount
 
 
 def format_percent(ratio: float | None, style: NumberStyle) -> str:
@@ -201,6 +213,10 @@ def format_day(day: date, locale: Locale) -> str:
 def format_short_day(day: date, locale: Locale) -> str:
     month = _MONTHS[locale.language][day.month - 1]
     return f"{day.day}{NBSP}{month}" if locale.language == "ru" else f"{month}{NBSP}{day.day}"
+
+
+def format_date(day: date, locale: Locale) -> str:
+    return day.strftime("%d.%m.%Y" if locale.language == "ru" else "%Y-%m-%d")
 
 
 def format_moment(moment: datetime, locale: Locale) -> str:
@@ -264,12 +280,12 @@ def products_by_revenue(products: Iterable[Mapping]) -> list[Mapping]:
     return sorted(products, key=lambda row: (-(row["revenue"] or 0), str(row["product"])))
 
 
-def segment_sizes(rfm: Iterable[Mapping]) -> list[tuple[str, int]]:
-    """Clients per RFM segment: the five standard ones first (even when
-    empty), then any segment a config adds, by size."""
+def segment_sizes(rfm: Iterable[Mapping], segments: Sequence[str] = ()) -> list[tuple[str, int]]:
+    """Clients per RFM segment: the table's segments in its order (even when
+    empty), then any other segment (the fallback), by size."""
     counts = Counter(str(row["segment"]) for row in rfm)
-    extra = sorted((s for s in counts if s not in RFM_SEGMENTS), key=lambda s: (-counts[s], s))
-    return [(segment, counts[segment]) for segment in (*RFM_SEGMENTS, *extra)]
+    extra = sorted((s for s in counts if s not in segments), key=lambda s: (-counts[s], s))
+    return [(segment, counts[segment]) for segment in (*segments, *extra)]
 
 
 def kpi_values(kpi: Iterable[Mapping]) -> dict[str, float | None]:
@@ -345,7 +361,10 @@ def weekly_leads_chart(leads_daily: Iterable[Mapping], locale: Locale) -> str:
     ticks = count_ticks(max(sum(counts.values()) for counts in weeks.values()))
     ceiling = ticks[-1]
     slot = plot_width / len(weeks)
-    label_every = max(1, math.ceil(len(weeks) / 14))
+    # across a new year every label carries its year, so fewer fit
+    spans_years = len({monday.year for monday in weeks}) > 1
+    label_every = max(1, math.ceil(len(weeks) / (10 if spans_years else 14)))
+    label = format_day if spans_years else format_short_day
     parts = _y_axis(top, plot_height, left, width - right, ticks, locale.numbers)
     for index, (monday, counts) in enumerate(weeks.items()):
         x = left + slot * index + slot * 0.15
@@ -358,17 +377,15 @@ def weekly_leads_chart(leads_daily: Iterable[Mapping], locale: Locale) -> str:
                          f"{source}: {counts[source]}")
                 parts.append(_rect(x, y, slot * 0.7, bar, colours[source], title))
         if index % label_every == 0:
-            parts.append(_text(x + slot * 0.35, height - bottom + 18,
-                               format_short_day(monday, locale), "middle"))
+            parts.append(_text(x + slot * 0.35, height - bottom + 18, label(monday, locale),
+                               "middle"))
     chart = _svg("weekly-leads", width, height, locale.text("weekly_leads"), parts)
     return chart + _legend((source, colours[source]) for source in sources)
 
 
-def _stage_label(stage: str, locale: Locale) -> str:
-    return locale.text("funnel_client") if stage == "client" else stage
-
-
 def funnel_chart(funnel: Iterable[Mapping], locale: Locale) -> str:
+    """The stages, then a last bar that is not a stage: the leads whose contact
+    has an order, as a share of all leads (the lead-to-client rate)."""
     stages = funnel_stages(funnel)
     widest = max((int(row["leads_reached"] or 0) for row in stages), default=0)
     if widest == 0:
@@ -377,15 +394,16 @@ def funnel_chart(funnel: Iterable[Mapping], locale: Locale) -> str:
     parts = []
     y = 4.0
     for index, row in enumerate(stages):
+        clients = row["stage"] == "client"
         if index:
             conversion = format_percent(row["conversion_from_previous"], locale.numbers)
-            parts.append(_text(left + bar_area / 2, y + gap / 2 + 4,
-                               f"↓ {conversion}", "middle", "muted"))
+            note = f"↓ {conversion} {locale.text('of_all_leads')}" if clients else f"↓ {conversion}"
+            parts.append(_text(left + bar_area / 2, y + gap / 2 + 4, note, "middle", "muted"))
             y += gap
         reached = int(row["leads_reached"] or 0)
         bar = max(bar_area * reached / widest, 2)
-        stage = _stage_label(str(row["stage"]), locale)
-        title = f"{stage}: {reached}"
+        stage = locale.text("funnel_client") if clients else str(row["stage"])
+        title = f"{locale.text('funnel_client_title') if clients else stage}: {reached}"
         parts.append(_rect(left + (bar_area - bar) / 2, y, bar, row_height, FUNNEL_COLOUR, title))
         parts.append(_text(left - 10, y + row_height / 2 + 4, _shorten(stage, 20), "end"))
         parts.append(_text(left + bar_area + 10, y + row_height / 2 + 4,
@@ -394,27 +412,30 @@ def funnel_chart(funnel: Iterable[Mapping], locale: Locale) -> str:
     return _svg("funnel", width, y + 4, locale.text("funnel"), parts)
 
 
-def rfm_chart(rfm: Sequence[Mapping], locale: Locale) -> str:
-    sizes = segment_sizes(rfm)
+def rfm_chart(rfm: Sequence[Mapping], segments: Sequence[str], locale: Locale) -> str:
+    sizes = segment_sizes(rfm, segments)
     largest = max((count for _, count in sizes), default=0)
     if largest == 0:
         return _no_data(locale)
-    width, height, top, bottom, left = 560, 300, 24, 36, 10
+    # more than five bars: the labels take turns on two lines, so none overlap
+    staggered = len(sizes) > 5
+    width, height, top, bottom, left = 560, 300, 24, 50 if staggered else 36, 10
     plot_height = height - top - bottom
     slot = (width - 2 * left) / len(sizes)
     parts = [f'<line class="axis" x1="{left}" x2="{width - left}" '
              f'y1="{top + plot_height}" y2="{top + plot_height}"/>']
-    for index, (segment, count) in enumerate(sizes):
-        label = locale.text(segment)
+    palette = (*SEGMENT_COLOURS[: len(segments)], *SOURCE_COLOURS)
+    for index, (label, count) in enumerate(sizes):
         bar = plot_height * count / largest
         x = left + slot * index + slot * 0.18
-        colour = SEGMENT_COLOURS.get(segment, SOURCE_COLOURS[index % len(SOURCE_COLOURS)])
+        colour = palette[index % len(palette)]
         parts.append(_rect(x, top + plot_height - bar, slot * 0.64, bar, colour,
                            f"{label}: {count}"))
         centre = x + slot * 0.32
         parts.append(_text(centre, top + plot_height - bar - 6,
                            format_number(count, locale.numbers), "middle", "value"))
-        parts.append(_text(centre, height - bottom + 20, _shorten(label, 14), "middle"))
+        line = 16 * (index % 2) if staggered else 0
+        parts.append(_text(centre, height - bottom + 20 + line, _shorten(label, 14), "middle"))
     return _svg("rfm", width, height, locale.text("rfm"), parts)
 
 
@@ -466,7 +487,7 @@ def _section(title: str, content: str) -> str:
 
 def kpi_tiles(kpi: Iterable[Mapping], locale: Locale) -> str:
     values = kpi_values(kpi)
-    names = [*KPI_ORDER, *(name for name in values if name not in KPI_ORDER)]
+    names = [*KPI_ORDER, *(name for name in values if name not in (*KPI_ORDER, *_NOT_TILES))]
     tiles = "".join(
         f'<div class="tile" data-kpi="{_e(name)}"><div class="tile-label">'
         f'{_e(locale.text(name))}</div><div class="tile-value">'
@@ -535,6 +556,13 @@ def products_table(products: Sequence[Mapping], locale: Locale) -> str:
     return table
 
 
+def _footer(moment: datetime, as_of: date | None, title: str, locale: Locale) -> str:
+    parts = [f"{locale.text('generated')} {format_moment(moment, locale)}"]
+    if as_of:
+        parts.append(f"{locale.text('as_of')} {format_date(as_of, locale)}")
+    return f"<footer>{_e(' · '.join((*parts, title)))}</footer>"
+
+
 STYLE = """
 *{box-sizing:border-box}
 body{margin:0;background:#f3f5f8;color:#1f2933;
@@ -585,13 +613,16 @@ def render_report(
     title: str = "LeadHub",
     *,
     generated_at: datetime | None = None,
+    tz: tzinfo = UTC,
+    as_of: date | None = None,
 ) -> str:
     """The dashboard as one HTML document that needs nothing else to open.
 
-    `generated_at` is shown in the footer; it defaults to now (UTC).
+    The footer says when it was made (`generated_at`, default now) in the
+    business's time zone `tz`, and the last day its numbers count (`as_of`).
     """
     locale = locale_for(language)
-    moment = generated_at or datetime.now(UTC)
+    moment = (generated_at or datetime.now(UTC)).astimezone(tz)
     text = locale.text
     products_block = (products_chart(tables.products, locale)
                       + f'<div class="products-table">'
@@ -602,14 +633,13 @@ def render_report(
         _section(text("weekly_leads"), weekly_leads_chart(tables.leads_daily, locale)),
         '<div class="row">',
         _section(text("funnel"), funnel_chart(tables.funnel, locale)),
-        _section(text("rfm"), rfm_chart(tables.rfm, locale)),
+        _section(text("rfm"), rfm_chart(tables.rfm, tables.rfm_segments, locale)),
         '</div><div class="row">',
         _section(text("top_by_revenue"), clients_table(tables.clients, "revenue", locale)),
         _section(text("top_by_profit"), clients_table(tables.clients, "profit", locale)),
         "</div>",
         _section(text("products"), products_block),
-        f"<footer>{_e(text('generated'))} {_e(format_moment(moment, locale))} · "
-        f"{_e(title)}</footer>",
+        _footer(moment, as_of, title, locale),
     ))
     return (
         f'<!DOCTYPE html>\n<html lang="{locale.language}"><head><meta charset="utf-8">'

@@ -8,7 +8,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, func, or_, select, update
@@ -178,17 +178,6 @@ class RawItems(LedgerBase):
             return tx.execute(update(raw_items).where(raw_items.c.state.in_(states))
                               .values(state="new", reason="", claimed_by=None,
                                       claimed_at=None)).rowcount
-
-    def review_items(self, since: datetime | None = None) -> Iterator[dict]:
-        """Skipped and quarantined items (received at or after `since`)."""
-        query = select(raw_items.c.item_id, raw_items.c.source, raw_items.c.kind,
-                       raw_items.c.received_at, raw_items.c.state, raw_items.c.reason,
-                       raw_items.c.meta, raw_items.c.payload).where(
-            raw_items.c.state.in_(("quarantined", "skipped")))
-        if since is not None:
-            query = query.where(raw_items.c.received_at >= since)
-        return self.iter_rows(query.order_by(raw_items.c.state, raw_items.c.received_at,
-                                             raw_items.c.item_id))
 
     def quarantined_since(self, since: datetime) -> list[dict]:
         """Items quarantined at or after `since`, with the start of their payload."""

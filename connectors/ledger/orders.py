@@ -25,21 +25,6 @@ class Orders(LedgerBase):
                 count += 1
         return count
 
-    def upsert_order_items(self, items: Iterable[dict]) -> int:
-        """Items keyed by order and line: importing the same file again
-        replaces the lines instead of adding them twice."""
-        stamp = now()
-        count = 0
-        with self.transaction() as tx:
-            for item in items:
-                statement = upsert(tx, order_items).values(**item, updated_at=stamp)
-                tx.execute(statement.on_conflict_do_update(
-                    index_elements=["order_id", "line"],
-                    set_={name: statement.excluded[name] for name in (
-                        "product", "price", "cost", "quantity", "updated_at")}))
-                count += 1
-        return count
-
     def replace_order_items(self, items: Iterable[dict]) -> int:
         """The lines of every order among `items` become exactly these: a line
         that disappeared from a re-imported file disappears here too."""

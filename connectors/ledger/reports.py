@@ -1,5 +1,6 @@
 """What the exports and `leadhub status` read: whole tables streamed in time
-order, optionally from a moment on, and the store's counts."""
+order, for a period (from `since`, None: the first row; before `until`, None:
+no end), and the store's counts."""
 
 from __future__ import annotations
 
@@ -9,37 +10,57 @@ from datetime import datetime
 from sqlalchemy import select
 
 from connectors.ledger.base import LedgerBase
-from connectors.ledger.schema import contacts, leads, order_items, orders
+from connectors.ledger.schema import contacts, leads, order_items, orders, raw_items
+
+
+def _within(query, column, since: datetime | None, until: datetime | None):
+    if since is not None:
+        query = query.where(column >= since)
+    if until is not None:
+        query = query.where(column < until)
+    return query
 
 
 class Reports(LedgerBase):
-    def export_contacts(self, since: datetime | None = None) -> Iterator[dict]:
+    def export_contacts(self, since: datetime | None = None,
+                        until: datetime | None = None) -> Iterator[dict]:
+        """Contacts seen in the period: last seen since its start, first seen before its end."""
         query = select(contacts).where(contacts.c.merged_into.is_(None))
-        if since is not None:
-            query = query.where(contacts.c.last_seen >= since)
+        query = _within(query, contacts.c.last_seen, since, None)
+        query = _within(query, contacts.c.first_seen, None, until)
         return self.iter_rows(query.order_by(contacts.c.first_seen, contacts.c.contact_key))
 
-    def export_leads(self, since: datetime | None = None) -> Iterator[dict]:
-        query = select(leads)
-        if since is not None:
-            query = query.where(leads.c.received_at >= since)
+    def export_leads(self, since: datetime | None = None,
+                     until: datetime | None = None) -> Iterator[dict]:
+        query = _within(select(leads), leads.c.received_at, since, until)
         return self.iter_rows(query.order_by(leads.c.received_at, leads.c.lead_id))
 
-    def export_orders(self, since: datetime | None = None) -> Iterator[dict]:
+    def export_orders(self, since: datetime | None = None,
+                      until: datetime | None = None) -> Iterator[dict]:
         query = select(orders.c.order_id, orders.c.contact_key, orders.c.ordered_at,
                        orders.c.status, orders.c.comment)
-        if since is not None:
-            query = query.where(orders.c.ordered_at >= since)
+        query = _within(query, orders.c.ordered_at, since, until)
         return self.iter_rows(query.order_by(orders.c.ordered_at, orders.c.order_id))
 
-    def export_order_items(self, since: datetime | None = None) -> Iterator[dict]:
+    def export_order_items(self, since: datetime | None = None,
+                           until: datetime | None = None) -> Iterator[dict]:
         query = (select(order_items.c.order_id, order_items.c.product, order_items.c.price,
                         order_items.c.cost, order_items.c.quantity)
                  .select_from(order_items.join(orders,
                                                orders.c.order_id == order_items.c.order_id)))
-        if since is not None:
-            query = query.where(orders.c.ordered_at >= since)
+        query = _within(query, orders.c.ordered_at, since, until)
         return self.iter_rows(query.order_by(order_items.c.order_id, order_items.c.line))
+
+    def export_review_items(self, since: datetime | None = None,
+                            until: datetime | None = None) -> Iterator[dict]:
+        """Skipped and quarantined items received in the period."""
+        query = select(raw_items.c.item_id, raw_items.c.source, raw_items.c.kind,
+                       raw_items.c.received_at, raw_items.c.state, raw_items.c.reason,
+                       raw_items.c.meta, raw_items.c.payload).where(
+            raw_items.c.state.in_(("quarantined", "skipped")))
+        query = _within(query, raw_items.c.received_at, since, until)
+        return self.iter_rows(query.order_by(raw_items.c.state, raw_items.c.received_at,
+                                             raw_items.c.item_id))
 
     def counts(self) -> dict[str, int]:
         return {**self.item_counts(), **self.contact_counts(), "leads": self.lead_count()}

@@ -189,8 +189,8 @@ def test_moments_compare_as_moments_whatever_zone_they_are_given_in(ledger):
     with ledger.transaction() as tx:
         ledger.mark_item(tx, "file:a:1", "quarantined", "no phone")
     may_20_moscow = datetime(2026, 5, 20, tzinfo=ZoneInfo("Europe/Moscow"))
-    assert [row["item_id"] for row in ledger.review_items(may_20_moscow)] == ["file:a:1"]
-    assert [row["received_at"] for row in ledger.review_items()] == [evening_utc]
+    assert [row["item_id"] for row in ledger.export_review_items(may_20_moscow)] == ["file:a:1"]
+    assert [row["received_at"] for row in ledger.export_review_items()] == [evening_utc]
 
 
 def test_money_comes_back_exact(ledger):

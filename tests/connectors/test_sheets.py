@@ -84,6 +84,21 @@ def test_cells_are_written_so_sheets_keeps_their_type(field_name, value, cell):
     assert SheetsSink._to_cell(sink, field, value) == cell
 
 
+@pytest.mark.parametrize(
+    ("field_name", "serial", "read"),
+    [
+        ("ordered_at", 46346, "2026-11-20"),
+        ("ordered_at", 46346.99, "2026-11-20"),
+    ],
+    ids=["a-day-is-that-day", "late-evening-is-still-that-day"],
+)
+def test_a_date_cell_reads_as_the_day_people_see_in_their_zone(field_name, serial, read):
+    """46346 is 20 November 2026; in Moscow its midnight is 21:00 UTC the day before."""
+    sink = SimpleNamespace(tz=ZoneInfo("Europe/Moscow"))
+    field = TABLES["orders"].field(field_name)
+    assert SheetsSink._from_cell(sink, field, serial) == read
+
+
 def _config(**given):
     from pydantic import SecretStr
 

@@ -21,9 +21,9 @@ CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 )
-# Bars every chart paints: weekly leads (top source), funnel, RFM (VIP).
+# Bars every chart paints: weekly leads (top source), funnel, RFM (champions).
 CHART_COLOURS = {"weekly leads": SOURCE_COLOURS[0], "funnel": FUNNEL_COLOUR,
-                 "RFM": SEGMENT_COLOURS["VIP"]}
+                 "RFM": SEGMENT_COLOURS[0]}
 
 pytestmark = [
     pytest.mark.slow,

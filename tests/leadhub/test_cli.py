@@ -86,6 +86,34 @@ def test_export_rejects_an_unknown_preset(sample_store, tmp_path):
     assert "choose one of: looker" in result.stderr
 
 
+def test_export_as_of_a_day_counts_nothing_after_it(sample_store, tmp_path):
+    everything = runner.invoke(app, ["export", "--db", str(sample_store),
+                                     "--out", str(tmp_path / "all")])
+    early = runner.invoke(app, ["export", "--db", str(sample_store), "--out",
+                                str(tmp_path / "early"), "--as-of", "2000-01-01"])
+    assert everything.exit_code == early.exit_code == 0, early.stderr
+    with (tmp_path / "early" / "leads.csv").open(encoding="utf-8", newline="") as handle:
+        assert list(csv.DictReader(handle)) == []
+    with (tmp_path / "all" / "leads.csv").open(encoding="utf-8", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 48
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param(["--as-of", "30.11.2026"], "--as-of '30.11.2026': write the date as"
+                     " YYYY-MM-DD", id="as-of-not-iso"),
+        pytest.param(["--since", "2026-12-01", "--as-of", "2026-11-30"],
+                     "--since 2026-12-01 is after --as-of 2026-11-30", id="since-after-as-of"),
+    ],
+)
+def test_export_dates_that_cannot_work_say_why(sample_store, tmp_path, options, message):
+    result = runner.invoke(app, ["export", "--db", str(sample_store), "--out", str(tmp_path),
+                                 *options])
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
 def test_status_shows_counts_and_review_reasons(sample_store):
     result = runner.invoke(app, ["status", "--db", str(sample_store)])
     assert result.exit_code == 0, result.stderr

@@ -40,6 +40,8 @@ def test_the_documented_example_is_valid():
         pytest.param("source_rules:\n  - category: Сайт\n    utm: [x]\n",
                      "source_rules[0] has unknown field(s) ['utm']", id="rule-unknown-field"),
         pytest.param("csv:\n  delimiter: '|'\n", "csv.delimiter", id="bad-delimiter"),
+        pytest.param("export:\n  presets:\n    looker: {midnight: noon}\n",
+                     "looker.midnight: use time or day", id="bad-midnight"),
         pytest.param("- just\n- a list\n", "must be a mapping", id="not-a-mapping"),
         pytest.param("store: [unclosed\n", "not valid YAML", id="broken-yaml"),
         pytest.param("identity:\n  provider_domains: [my mail]\n",
@@ -179,3 +181,23 @@ def test_a_postgres_store_is_kept_as_its_url(tmp_path, monkeypatch):
     config.write_text("store: postgresql://sales:${STORE_PASSWORD}@db.example.ru:5432/leads\n")
     settings = load_settings(config)
     assert settings.store == "postgresql://sales:hunter2@db.example.ru:5432/leads"
+
+
+@pytest.mark.parametrize("section", ["bi", "export"])
+def test_the_rfm_table_of_the_config_replaces_the_built_in_one(tmp_path, section):
+    from datetime import date
+
+    from flows.export import bi_rules
+    from transforms.bi import rfm_segment
+
+    settings = load_settings(_config(tmp_path, f"{section}:\n  rfm_segments:\n"
+                                               "    - {segment: Лучшие, f_min: 4, m_min: 4}\n"
+                                               "  rfm_fallback: Остальные\n"))
+    rules = bi_rules(settings, date(2026, 11, 30))
+    assert [rfm_segment(5, 5, 5, rules), rfm_segment(1, 1, 1, rules)] == ["Лучшие", "Остальные"]
+
+
+def test_the_rfm_table_is_set_in_one_place(tmp_path):
+    table = "  rfm_segments:\n    - {segment: Лучшие, f_min: 4}\n"
+    with pytest.raises(ConfigError, match="bi.rfm_segments and export.rfm_segments"):
+        load_settings(_config(tmp_path, f"bi:\n{table}export:\n{table}"))

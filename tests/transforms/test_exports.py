@@ -1,6 +1,7 @@
 import json
 import re
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -91,3 +92,35 @@ def test_a_row_in_review_shows_its_fields():
     from transforms.exports import preview
 
     assert preview('{"ФИО": "Иван", "Телефон": ""}'.encode()) == '{"ФИО": "Иван", "Телефон": ""}'
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [
+        pytest.param(Decimal("8030.275"), "8030.28", id="half-up-not-half-even"),
+        pytest.param(Decimal("0.125"), "0.13", id="half-up-below-one"),
+        pytest.param(Decimal("-0.125"), "-0.13", id="negative-half-away-from-zero"),
+        pytest.param(Decimal("-0.001"), "0.00", id="no-negative-zero"),
+        pytest.param(Decimal("1E+3"), "1000.00", id="no-exponent"),
+    ],
+)
+def test_money_cells_round_half_up_as_accountants_do(amount, shown):
+    assert format_cell("average_check", amount, PRESETS["looker"], MOSCOW) == shown
+
+
+@pytest.mark.parametrize(
+    ("preset", "moment", "shown"),
+    [
+        pytest.param("excel-ru", datetime(2026, 3, 4, 21, 0, tzinfo=UTC), "05.03.2026",
+                     id="excel-ru-a-day-is-a-day"),
+        pytest.param("excel-ru", datetime(2026, 3, 5, 10, 30, tzinfo=UTC), "05.03.2026 13:30:00",
+                     id="excel-ru-a-time-where-there-is-one"),
+        pytest.param("powerbi", datetime(2026, 3, 4, 21, 0, tzinfo=UTC), "05.03.2026 00:00:00",
+                     id="powerbi-keeps-one-type-per-column"),
+        pytest.param("looker", datetime(2026, 3, 4, 21, 0, tzinfo=UTC), "2026-03-05 00:00:00",
+                     id="looker-keeps-one-type-per-column"),
+    ],
+)
+def test_a_day_without_a_time_is_written_as_a_day_in_excel_ru(preset, moment, shown):
+    assert format_cell("ordered_at", moment, PRESETS[preset], MOSCOW) == shown
+    assert format_cell("ordered_at", moment.isoformat(), PRESETS[preset], MOSCOW) == shown

@@ -2,6 +2,7 @@ import random
 import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from bs4 import BeautifulSoup
@@ -40,12 +41,13 @@ PRODUCTS = [
     ("Шаблон отчёта", 23, 25, 62_500.00, 12_500.00),
     ("Выезд специалиста", 4, 4, 36_000.00, 41_200.00),
 ]
-RFM_SIZES = {"VIP": 6, "promising": 11, "new": 17, "sleeping": 9, "lost": 14}
+RFM_SIZES = {"Чемпионы": 6, "Лояльные": 8, "Новые": 17, "Перспективные": 11, "Под угрозой": 0,
+             "Потерянные": 14, "Спящие": 9}
 KPI = {
     "leads": 412, "contacts": 356, "clients": 64, "lead_to_client_conversion": 0.15534,
     "average_days_lead_to_first_order": 12.46, "repeat_purchase_rate": 0.40625,
     "average_check": 19_090.24, "revenue": 2_474_500.00, "profit": 1_038_400.00,
-    "margin": 0.41964,
+    "margin": 0.41964, "weighted_margin": 0.41964,
 }
 
 
@@ -67,13 +69,16 @@ def _funnel() -> list[dict]:
     rows = []
     for source in ("(all)", "Сайт"):
         share = 1 if source == "(all)" else 0.5
-        previous = None
+        previous = first = None
         for order, (stage, reached) in enumerate(STAGES, start=1):
             reached = int(reached * share)
+            # the client row is against all leads, as transforms.bi computes it
+            base = first if stage == "client" else previous
             rows.append({"source": source, "stage_order": order, "stage": stage,
                          "leads_reached": reached,
-                         "conversion_from_previous": reached / previous if previous else 1.0})
+                         "conversion_from_previous": reached / base if base else 1.0})
             previous = reached
+            first = first or reached
     return rows
 
 
@@ -113,7 +118,7 @@ def realistic_report_data() -> ReportData:
     return ReportData(
         kpi=[{"kpi": name, "value": value} for name, value in KPI.items()],
         leads_daily=_leads_daily(), funnel=_funnel(), clients=_clients(),
-        products=_products(), rfm=_rfm(),
+        products=_products(), rfm=_rfm(), rfm_segments=tuple(RFM_SIZES),
     )
 
 
@@ -210,8 +215,21 @@ def test_funnel_shows_all_sources_together_with_conversion_between_stages():
     page_text = funnel.get_text(" ")
     assert [rect.title.get_text() for rect in funnel.select("rect")] == [
         "Новый: 412", "В работе: 268", "КП отправлено: 141", "Оплачен: 77",
-        "Стали клиентами: 64"]
+        "Лиды клиентов (у контакта есть заказ): 64"]
     assert f"↓ 65,0{NBSP}%" in page_text  # 268 of 412
+
+
+@pytest.mark.parametrize(
+    ("language", "label", "note"),
+    [pytest.param("ru", "Лиды клиентов", f"↓ 15,5{NBSP}% от всех лидов", id="ru"),
+     pytest.param("en", "Leads of clients", "↓ 15.5% of all leads", id="en")],
+)
+def test_the_funnels_last_bar_says_it_counts_leads_of_clients_against_all_leads(language, label,
+                                                                               note):
+    """64 leads of 412 belong to clients: 15,5 % of all leads, not 83 % of the 77 paid."""
+    funnel = _render(language).select_one('svg[data-chart="funnel"]')
+    texts = [text.get_text() for text in funnel.select("text")]
+    assert texts[-3:] == [note, label, "64"]
 
 
 def test_top_clients_are_ranked_and_namesakes_stay_two_rows():
@@ -236,10 +254,27 @@ def test_products_show_revenue_profit_margin_and_a_loss_in_red():
     assert loss.title.get_text() == "Выезд специалиста · Profit: −₽5,200.00"
 
 
-def test_rfm_chart_counts_clients_per_segment_in_a_fixed_order():
+def test_rfm_chart_has_a_bar_per_segment_of_the_table_in_its_order():
     chart = _render("ru").select_one('svg[data-chart="rfm"]')
     assert [rect.title.get_text() for rect in chart.select("rect")] == [
-        "VIP: 6", "Перспективные: 11", "Новые: 17", "Спящие: 9", "Потерянные: 14"]
+        "Чемпионы: 6", "Лояльные: 8", "Новые: 17", "Перспективные: 11", "Под угрозой: 0",
+        "Потерянные: 14", "Спящие: 9"]
+
+
+def test_seven_segment_labels_take_turns_on_two_lines_so_none_overlap():
+    chart = _render("ru").select_one('svg[data-chart="rfm"]')
+    labels = [text for text in chart.select("text") if "value" not in text.get("class", [])]
+    assert [label.get_text() for label in labels] == list(RFM_SIZES)
+    lines = [float(label["y"]) for label in labels]
+    assert lines[0::2] == [lines[0]] * 4 and lines[1::2] == [lines[0] + 16] * 3
+
+
+def test_a_segment_outside_the_table_gets_a_bar_after_it():
+    data = replace(realistic_report_data(), rfm=[
+        *realistic_report_data().rfm,
+        {"contact_key": "+79000000000", "name": "x", "segment": "Прочие"}])
+    chart = _render("ru", data).select_one('svg[data-chart="rfm"]')
+    assert chart.select("rect")[-1].title.get_text() == "Прочие: 1"
 
 
 def with_hostile_names(data: ReportData) -> ReportData:
@@ -292,6 +327,53 @@ def test_footer_says_when_the_report_was_made():
     assert footer.startswith("Сформировано 31.03.2025 09:30 UTC")
 
 
+@pytest.mark.parametrize(
+    ("language", "shown"),
+    [pytest.param("ru", "Сформировано 31.03.2025 12:30 MSK · данные по 30.03.2025 · LeadHub",
+                  id="ru"),
+     pytest.param("en", "Generated 2025-03-31 12:30 MSK · figures as of 2025-03-30 · LeadHub",
+                  id="en")],
+)
+def test_footer_is_in_the_business_time_zone_and_names_the_as_of_day(language, shown):
+    document = render_report(realistic_report_data(), language=language,
+                             generated_at=GENERATED_AT, tz=ZoneInfo("Europe/Moscow"),
+                             as_of=date(2025, 3, 30))
+    assert BeautifulSoup(document, "html.parser").select_one("footer").get_text() == shown
+
+
 def test_an_unknown_language_is_refused_with_the_choices():
     with pytest.raises(ValueError, match=r"\['en', 'ru'\].*'de'"):
         render_report(ReportData(), language="de")
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"),
+    [pytest.param("ru", f"8{NNBSP}030,28{NBSP}₽", id="ru"),
+     pytest.param("en", "₽8,030.28", id="en")],
+)
+def test_money_on_the_dashboard_rounds_half_up(language, shown):
+    from decimal import Decimal
+
+    data = ReportData(kpi=[{"kpi": "average_check", "value": Decimal("8030.275")}])
+    tiles = _tiles(_render(language, data))
+    assert tiles["Средний чек" if language == "ru" else "Average check"] == shown
+
+
+def _axis_labels(page: BeautifulSoup) -> list[str]:
+    chart = page.select_one('svg[data-chart="weekly-leads"]')
+    return [text.get_text() for text in chart.select("text[text-anchor=middle]")]
+
+
+def test_axis_labels_carry_the_year_when_the_chart_spans_years():
+    data = ReportData(leads_daily=[{"day": date(2024, 12, 16) + timedelta(weeks=n),
+                                    "source": "Сайт", "leads": 1} for n in range(5)])
+    assert _axis_labels(_render("ru", data)) == [
+        f"16{NBSP}дек 2024", f"23{NBSP}дек 2024", f"30{NBSP}дек 2024", f"6{NBSP}янв 2025",
+        f"13{NBSP}янв 2025"]
+    assert _axis_labels(_render("en", data))[3] == f"Jan{NBSP}6, 2025"
+
+
+def test_axis_labels_within_one_year_leave_it_out():
+    data = ReportData(leads_daily=[{"day": date(2025, 3, 3), "source": "Сайт", "leads": 1},
+                                   {"day": date(2025, 3, 10), "source": "Сайт", "leads": 1}])
+    assert _axis_labels(_render("ru", data)) == [f"3{NBSP}мар", f"10{NBSP}мар"]

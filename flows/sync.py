@@ -129,7 +129,7 @@ def sync_table(ledger: Ledger, sink: Sink, config: Any, table: CrmTable, stats: 
         if config.deleted_rows == "leave":
             # Remembered as deleted on purpose: the hash never matches a real row.
             ledger.save_sink_states(sink.name, table.name, {
-                key: SyncState("deleted", None, states[key].written)
+                key: SyncState("deleted", None, states[key].confirmed)
                 for key in gone})
             gone = set()
 
@@ -178,6 +178,9 @@ def _write(ledger: Ledger, sink: Sink, table: CrmTable, writes: list[RowWrite],
            stats: Counter) -> None:
     silent = {w.key: w.state for w in writes if not w.values}
     to_send = [w for w in writes if w.values]
+    # Write-ahead: a run killed before the answers are kept leaves what it sent,
+    # so the next run knows the values it finds there for LeadHub's own.
+    ledger.save_sink_states(sink.name, table.name, {w.key: w.intent for w in to_send})
     landed = dict(silent)
     errors: dict[str, tuple[str, str]] = {}
     by_key = {w.key: w for w in to_send}

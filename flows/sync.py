@@ -5,8 +5,10 @@ Per table: read what changed in the sink since the last sync (everything the
 first time), plan each row with the field-ownership rules of transforms/crm.py,
 write only the differences in the sink's largest batches, and keep what landed
 in the ledger batch by batch. A crash mid-sync loses nothing and doubles
-nothing: writes are upserts on the key, and the next run re-reads every row
-changed since the last finished sync.
+nothing: writes are upserts on the key (a sheet's rows are found by key before
+an append), each batch's values are kept as pending before its request goes
+out, and the next run re-reads every row changed since the last finished sync,
+so what it finds of a killed run's writes it knows for LeadHub's own.
 """
 
 from __future__ import annotations

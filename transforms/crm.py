@@ -4,7 +4,9 @@ writing to them without overwriting people's work.
 Field ownership (DESIGN.md): LeadHub owns the contact data, the source and the
 lead history; people own status, stage, owner, notes and amounts. LeadHub sets
 a people-owned field only when it creates the row. A LeadHub field a person has
-changed becomes theirs: LeadHub fills it again only if they empty it.
+changed becomes theirs: LeadHub fills it again only if they empty it. A value
+LeadHub wrote there itself, even one whose answer a crash lost, is never taken
+for a person's change.
 
 Values here are canonical and sink-neutral: text as str, numbers as float,
 times as ISO UTC strings ending in Z, dates as YYYY-MM-DD, a link as the key of

@@ -415,10 +415,11 @@ def plan_row(
     remote_id = remote.remote_id if remote else state.remote_id
     new_written = {**written, **{k: v for k, v in desired.items() if k not in edited}, **send}
     new_state = SyncState(digest, remote_id, new_written, frozenset(edited))
-    # What the sink holds of LeadHub's before this write: what was just read
-    # (which settles a pending write), else the last confirmed write.
-    held = {**written, **{k: current.get(k) for k in desired if k not in edited}} if remote else (
-        written)
+    # What the sink holds of LeadHub's before this write: the last confirmed
+    # write, or what was just read (which settles a pending one).
+    held = written
+    if remote:
+        held = {**written, **{k: current.get(k) for k in desired if k not in edited}}
     intent = SyncState(state.content_hash if state else "", remote_id,
                        {**held, PENDING: send}, frozenset(edited))
     return RowWrite(desired[table.key], send, False, remote_id, new_state, intent)

@@ -5,8 +5,10 @@ Per table: read what changed in the sink since the last sync (everything the
 first time), plan each row with the field-ownership rules of transforms/crm.py,
 write only the differences in the sink's largest batches, and keep what landed
 in the ledger batch by batch. A crash mid-sync loses nothing and doubles
-nothing: writes are upserts on the key, and the next run re-reads every row
-changed since the last finished sync.
+nothing: writes are upserts on the key (a sheet's rows are found by key before
+an append), each batch's values are kept as pending before its request goes
+out, and the next run re-reads every row changed since the last finished sync,
+so what it finds of a killed run's writes it knows for LeadHub's own.
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ def sync_table(ledger: Ledger, sink: Sink, config: Any, table: CrmTable, stats: 
         if config.deleted_rows == "leave":
             # Remembered as deleted on purpose: the hash never matches a real row.
             ledger.save_sink_states(sink.name, table.name, {
-                key: SyncState("deleted", None, states[key].written)
+                key: SyncState("deleted", None, states[key].confirmed)
                 for key in gone})
             gone = set()
 
@@ -180,6 +182,9 @@ def _write(ledger: Ledger, sink: Sink, table: CrmTable, writes: list[RowWrite],
            stats: Counter) -> None:
     silent = {w.key: w.state for w in writes if not w.values}
     to_send = [w for w in writes if w.values]
+    # Write-ahead: a run killed before the answers are kept leaves what it sent,
+    # so the next run knows the values it finds there for LeadHub's own.
+    ledger.save_sink_states(sink.name, table.name, {w.key: w.intent for w in to_send})
     landed = dict(silent)
     errors: dict[str, tuple[str, str]] = {}
     by_key = {w.key: w for w in to_send}

@@ -4,7 +4,9 @@ writing to them without overwriting people's work.
 Field ownership (DESIGN.md): LeadHub owns the contact data, the source and the
 lead history; people own status, stage, owner, notes and amounts. LeadHub sets
 a people-owned field only when it creates the row. A LeadHub field a person has
-changed becomes theirs: LeadHub fills it again only if they empty it.
+changed becomes theirs: LeadHub fills it again only if they empty it. A value
+LeadHub wrote there itself, even one whose answer a crash lost, is never taken
+for a person's change.
 
 Values here are canonical and sink-neutral: text as str, numbers as float,
 times as ISO UTC strings ending in Z, dates as YYYY-MM-DD, a link as the key of
@@ -316,15 +318,36 @@ def desired_row(table: CrmTable, values: Mapping[str, Any]) -> dict[str, Any]:
 
 # --- planning one row's write ------------------------------------------------
 
+# The key, inside `written`, of a write sent but not confirmed; no field can be
+# called so. It rides in the same stored value, so the store needs no column.
+PENDING = "@pending"
+
 
 @dataclass(frozen=True)
 class SyncState:
-    """What LeadHub last wrote to one row of one sink."""
+    """What LeadHub wrote to one row of one sink.
+
+    `written` is what the sink holds of LeadHub's fields as far as LeadHub
+    knows. Before a write goes out, the values it sends are kept there under
+    PENDING (see `RowWrite.intent`); its answer replaces them with the new
+    `written`. A run killed in between leaves them, so the next run can tell
+    its own write, applied but never confirmed, from a person's edit.
+    """
 
     content_hash: str
     remote_id: str | None
     written: dict[str, Any]
     edited: frozenset[str] = frozenset()
+
+    @property
+    def confirmed(self) -> dict[str, Any]:
+        """The values of the last write whose answer came back."""
+        return {name: value for name, value in self.written.items() if name != PENDING}
+
+    @property
+    def pending(self) -> dict[str, Any] | None:
+        """The values of a write sent without an answer recorded, if any."""
+        return self.written.get(PENDING)
 
 
 @dataclass(frozen=True)
@@ -338,13 +361,16 @@ class RemoteRow:
 
 @dataclass(frozen=True)
 class RowWrite:
-    """Values to send for one row, and the state to keep once they land."""
+    """Values to send for one row, the state to keep while they are on the
+    way (`intent`, kept before the request), and the state to keep once they
+    land."""
 
     key: str
     values: dict[str, Any]
     create: bool
     remote_id: str | None
     state: SyncState
+    intent: SyncState
 
 
 def plan_row(
@@ -359,24 +385,27 @@ def plan_row(
 
     `remote` is the row as just read (it changed since the last sync, or was
     never synced); None means it was not read because it did not change, so it
-    still holds what LeadHub wrote. `gone` means a person deleted the row and
-    it is to be created again.
+    still holds what LeadHub last confirmed: a write left pending by a killed
+    run did not land. `gone` means a person deleted the row and it is to be
+    created again.
+
+    A value read back is LeadHub's when LeadHub wrote it, confirmed or pending;
+    only a value that differs from both is a person's, and theirs from then on.
     """
     digest = content_hash(desired)
-    if state and remote is None and not gone and state.content_hash == digest:
+    pending = state.pending if state else None
+    if state and remote is None and not gone and pending is None and (
+            state.content_hash == digest):
         return None
-    create = gone or (state is None and remote is None)
-    if create:
+    never_landed = state is None or (pending is not None and state.remote_id is None)
+    if gone or (remote is None and never_landed):
         return _creation(table, desired, digest, state)
-    current = remote.values if remote else state.written
-    written = state.written if state else {}
+    written = state.confirmed if state else {}
+    current = remote.values if remote else written
     edited = set(state.edited) if state else set()
     for name, value in current.items():
-        if name in desired and value is not None:
-            # A value LeadHub did not write (a person's correction, or a row a
-            # person created with the key) is theirs from now on.
-            if value != written.get(name, desired[name]):
-                edited.add(name)
+        if name in desired and value is not None and not _leadhubs(name, value, state, desired):
+            edited.add(name)
     send = {}
     for name, value in desired.items():
         if name in edited and current.get(name) is not None:
@@ -386,7 +415,23 @@ def plan_row(
     remote_id = remote.remote_id if remote else state.remote_id
     new_written = {**written, **{k: v for k, v in desired.items() if k not in edited}, **send}
     new_state = SyncState(digest, remote_id, new_written, frozenset(edited))
-    return RowWrite(desired[table.key], send, False, remote_id, new_state)
+    # What the sink holds of LeadHub's before this write: the last confirmed
+    # write, or what was just read (which settles a pending one).
+    held = written
+    if remote:
+        held = {**written, **{k: current.get(k) for k in desired if k not in edited}}
+    intent = SyncState(state.content_hash if state else "", remote_id,
+                       {**held, PENDING: send}, frozenset(edited))
+    return RowWrite(desired[table.key], send, False, remote_id, new_state, intent)
+
+
+def _leadhubs(name: str, value: Any, state: SyncState | None, desired: dict[str, Any]) -> bool:
+    """Whether a value read from the sink is one LeadHub wrote there. A row
+    with no state (a person made it with the key) holds LeadHub's value only
+    where it equals the desired one."""
+    writes = (state.confirmed, state.pending or {}) if state else ()
+    known = [values[name] for values in writes if name in values]
+    return value in known if known else value == desired[name]
 
 
 def _creation(
@@ -398,7 +443,8 @@ def _creation(
     values = {**{k: v for k, v in desired.items() if v is not None}, **defaults}
     values[table.key] = desired[table.key]
     new_state = SyncState(digest, None, dict(desired))
-    return RowWrite(desired[table.key], values, True, None, new_state)
+    intent = SyncState(state.content_hash if state else "", None, {PENDING: values})
+    return RowWrite(desired[table.key], values, True, None, new_state, intent)
 
 
 def people_values(table: CrmTable, remote: RemoteRow) -> dict[str, Any]:

@@ -92,6 +92,63 @@ def test_a_deleted_row_is_created_again_with_defaults():
     assert write.create and write.values["status"] == "Новый"
 
 
+def row_holding(values: dict, **changes) -> RemoteRow:
+    """The row as read back: LeadHub's values, the people default, changes."""
+    return RemoteRow("recAAAAAAAAAAAAAA", KEY, {**values, "status": "Новый", **changes})
+
+
+def test_a_row_a_killed_run_created_is_leadhubs_and_takes_later_changes():
+    created = plan_row(CONTACTS, desired(), None, None)
+    # killed before the answer: the row is there, only the intent was kept
+    later = plan_row(CONTACTS, desired(leads_count=2), created.intent, row_holding(desired()))
+    assert not later.create
+    assert later.values == {"leads_count": 2.0}
+    assert later.state.edited == frozenset() and later.state.pending is None
+
+
+@pytest.mark.parametrize("landed", [True, False], ids=["applied", "not-applied-but-read"])
+def test_an_update_a_killed_run_sent_is_leadhubs_whether_it_landed_or_not(landed):
+    before = desired()
+    sent = plan_row(CONTACTS, desired(leads_count=2), synced(before), None)
+    held = desired(leads_count=2) if landed else before
+    # read back because it changed: by LeadHub's write, or by a person's status
+    remote = row_holding(held, status="Клиент")
+    later = plan_row(CONTACTS, desired(leads_count=3), sent.intent, remote)
+    assert later.values == {"leads_count": 3.0}
+    assert later.state.edited == frozenset()
+
+
+@pytest.mark.parametrize("created", [True, False], ids=["creation", "update"])
+def test_a_write_a_killed_run_never_sent_is_sent_again(created):
+    before = desired()
+    state = None if created else synced(before)
+    sent = plan_row(CONTACTS, desired(leads_count=2), state, None)
+    # not read: the row did not change since the last finished sync
+    again = plan_row(CONTACTS, desired(leads_count=2), sent.intent, None)
+    assert again.create is created
+    assert again.values["leads_count"] == 2.0
+
+
+def test_a_persons_edit_after_a_pending_write_is_theirs():
+    before = desired()
+    sent = plan_row(CONTACTS, desired(leads_count=2), synced(before), None)
+    remote = row_holding(desired(leads_count=2), name="Иван Петрович")
+    later = plan_row(CONTACTS, desired(leads_count=3), sent.intent, remote)
+    assert later.state.edited == {"name"}
+    assert later.values == {"leads_count": 3.0}
+
+
+def test_two_killed_runs_in_a_row_keep_what_the_first_one_landed():
+    first = plan_row(CONTACTS, desired(leads_count=2), synced(desired()), None)
+    # the second run finds the first write, sends another and is killed before it lands
+    second = plan_row(CONTACTS, desired(leads_count=3), first.intent,
+                      row_holding(desired(leads_count=2)))
+    third = plan_row(CONTACTS, desired(leads_count=3), second.intent,
+                     row_holding(desired(leads_count=2), status="Клиент"))
+    assert third.values == {"leads_count": 3.0}
+    assert third.state.edited == frozenset()
+
+
 @pytest.mark.parametrize(
     ("field_name", "given", "expected"),
     [

@@ -30,7 +30,8 @@ from leadhub.errors import FatalError, TransientError
 from leadhub.logs import install_masking
 from leadhub.progress import report
 from leadhub.settings import FilesSourceConfig, ImapSourceConfig, Settings, load_settings
-from transforms.dedupe import ContactBook, block_keys_of, identities_of
+from transforms.dedupe import ContactBook, block_keys_of, lookups_of
+from transforms.identity_rules import IdentityRules
 from transforms.items import lead_from_item
 from transforms.records import Lead, ParseSkip, RawItem, Rejection
 
@@ -111,7 +112,7 @@ def process_pending_items(settings: Settings, batch_size: int = PROCESS_BATCH) -
     try:
         while items := ledger.claim_pending(worker, batch_size):
             outcomes = [(item, lead_from_item(item, *rules)) for item in items]
-            _record_batch(ledger, outcomes, stats, worker)
+            _record_batch(ledger, outcomes, stats, settings.identity_rules(), worker)
             report("process", stats["processed_items"])
         for reason, count in stats.items():
             if reason.startswith("reason:"):
@@ -131,7 +132,7 @@ Outcome = Lead | ParseSkip | Rejection
 
 
 def _record_batch(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], stats: Counter,
-                  worker: str | None = None) -> None:
+                  identity_rules: IdentityRules, worker: str | None = None) -> None:
     # Oldest inquiry first, whatever order the files came in: the contact key
     # and the first-touch source then do not depend on file order.
     outcomes.sort(key=lambda pair: (_when(pair), pair[0].item_id))
@@ -140,8 +141,9 @@ def _record_batch(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], stats
         mine = ledger.still_mine(tx, [item.item_id for item, _ in outcomes], worker)
         outcomes = [pair for pair in outcomes if pair[0].item_id in mine]
         leads = [outcome for _, outcome in outcomes if isinstance(outcome, Lead)]
-        book = ledger.load_book(tx, (i for lead in leads for i in identities_of(lead)),
-                                (k for lead in leads for k in block_keys_of(lead)))
+        rules = identity_rules
+        book = ledger.load_book(tx, rules, (i for lead in leads for i in lookups_of(lead, rules)),
+                                (k for lead in leads for k in block_keys_of(lead, rules)))
         known_before = set(book.members)
         batch = _Batch(ledger, tx, book, stats, ledger.next_lead_seq(tx))
         for item, outcome in outcomes:

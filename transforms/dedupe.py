@@ -1,26 +1,44 @@
 """Who is who: the contact book a batch of leads is matched against.
 
-The store loads the contacts a batch could belong to (by identity and
-blocking key) into a `ContactBook`; each lead is added to it, and the book
-remembers what changed for the store to write: contacts, their identities and
-blocking keys, merges (so they can be undone), identities found to be shared,
-and pairs for people to decide.
+The store loads the contacts a batch could belong to (by identity and by
+blocking key) into a `ContactBook`; each lead is resolved against them and
+applied, and the book remembers what changed for the store to write:
+contacts, their identities and blocking keys, merges (so they can be undone),
+identities found to be shared, and pairs for people to decide.
 
-A contact is a member of the book: the `Contact` people see, the identities
-that point at it (phones with extension, emails), each with where and when it
-was seen, and the names it was written under. A lead matching two contacts
-merges them; the survivor is the earliest seen (ties broken by key).
+A lead is compared with every candidate (transforms.matching: a
+Fellegi-Sunter weight from names, phones, emails, company, city). It joins the
+best candidate above the match threshold; other candidates above it that are
+compatible with the best are merged in. A phone or email the lead shares with
+a contact whose name is incompatible (a colleague behind the office line, a
+wife on the family mailbox) does not join them: the lead gets a contact of its
+own and the identity is marked shared, so it weighs less from then on.
+Candidates in the uncertain band become "possible duplicate" pairs for people;
+a pair people decided is never asked about again.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from transforms.emails import canonical_email, mailbox_kind
+from transforms.identity_rules import IdentityRules
+from transforms.matching import Comparison, Evidence, combine_evidence, compare, evidence_of
+from transforms.person_names import NameLevel, compare_names, name_block_keys, parse_person_name
+from transforms.phones import phone_identity, split_identity
 from transforms.records import Contact, Lead
 
 Identity = tuple[str, str]
 NAMES_KEPT = 5
+# A blocking key shared by this many contacts says too little to be worth
+# comparing with each: it takes no more members (matching stays flat per lead
+# however big the book grows).
+BLOCK_LIMIT = 50
+SAME, DIFFERENT, OPEN = "same", "different", "open"
 
 
 @dataclass
@@ -44,7 +62,7 @@ class Member:
     contact: Contact
     identities: dict[Identity, Sighting] = field(default_factory=dict)
     block_keys: set[str] = field(default_factory=set)
-    # the names the contact was written under, newest first
+    # the names it was written under, newest first
     names: list[str] = field(default_factory=list)
 
     @property
@@ -61,48 +79,112 @@ class Merge:
     decided_by: str = "rule"
 
 
+@dataclass(frozen=True)
+class Pair:
+    """Two contacts that may be one person: for people to decide."""
+
+    a: str
+    b: str
+    score: float
+    reasons: tuple[str, ...]
+
+
 @dataclass
 class Resolution:
     contact_key: str
     is_new: bool
     reason: str = ""
+    score: float | None = None
     merged: list[str] = field(default_factory=list)
+    # identities the lead shares with people it is not: to mark shared
+    shared: dict[Identity, str] = field(default_factory=dict)
+    # contacts that may be the same person as the resolved one
+    maybe: list[tuple[str, Comparison]] = field(default_factory=list)
 
 
-def contact_key_for(lead: Lead) -> str:
-    """E.164 phone, else lower-cased email (DESIGN.md "Records")."""
-    return lead.phone if lead.phone_valid else lead.email
+def new_contact_key(founding_lead_id: str) -> str:
+    """A contact's own id: stable, not a phone (phones change and are shared),
+    the same for the same founding lead (a replay gives the same ids)."""
+    digest = hashlib.sha256(founding_lead_id.encode("utf-8", "surrogatepass")).digest()
+    return "C-" + base64.b32encode(digest).decode()[:12]
 
 
-def identities_of(lead: Lead) -> dict[Identity, str]:
-    """The identities a lead gives (identity -> as written). Only the lead's
-    main phone and email identify the person: a second phone in a signature
-    is often the office switchboard shared by many."""
+def identities_of(lead: Lead, rules: IdentityRules) -> dict[Identity, str]:
+    """The identities a lead gives (identity -> as written): its main phone
+    with its extension, and its mailbox (Gmail dots and Yandex domains read
+    as one). A second phone in a signature is often the office switchboard
+    shared by many, so only the main one identifies."""
     found: dict[Identity, str] = {}
     if lead.phone_valid:
-        found[("phone", lead.phone)] = lead.phone_display or lead.phone
-    if lead.email:
-        found[("email", lead.email)] = lead.email
+        found[("phone", phone_identity(lead.phone, lead.phone_extension))] = (
+            lead.phone_display or lead.phone)
+    mailbox = canonical_email(lead.email, rules) if lead.email else ""
+    if mailbox:
+        found[("email", mailbox)] = lead.email
     return found
 
 
-def block_keys_of(lead: Lead) -> set[str]:
+def lookups_of(lead: Lead, rules: IdentityRules) -> set[Identity]:
+    """What to look a lead's contacts up by: its identities, and its address
+    as written (stores from before canonical mailboxes keep that form)."""
+    found = set(identities_of(lead, rules))
+    if lead.email:
+        found.add(("email", lead.email))
+    return found
+
+
+def block_keys_of(lead: Lead, rules: IdentityRules) -> set[str]:
     """Keys that put a lead beside the contacts it may belong to without an
-    identity in common (none yet: matching is on identities only)."""
-    return set()
+    identity in common: its name's keys, and its phone line without the
+    extension (the colleagues behind one switchboard)."""
+    keys = {f"n:{key}" for key in name_block_keys(parse_person_name(lead.name, rules))}
+    if lead.phone_valid:
+        keys.add(f"t:{lead.phone}")
+    return keys
+
+
+def member_block_keys(member: Member, rules: IdentityRules) -> set[str]:
+    keys = {f"n:{key}" for name in member.names
+            for key in name_block_keys(parse_person_name(name, rules))}
+    keys |= {f"t:{split_identity(value)[0]}" for kind, value in member.identities
+             if kind == "phone"}
+    return keys
+
+
+def shared_reason(identity: Identity, rules: IdentityRules) -> str:
+    kind, value = identity
+    if kind == "phone":
+        return "a phone several people give (an office line)"
+    found = mailbox_kind(value, rules)
+    if found == "role":
+        return "a role mailbox several people write from"
+    if found == "family":
+        return "a family mailbox"
+    return "a mailbox several people write from"
 
 
 @dataclass
 class ContactBook:
     """The contacts a batch may touch, and what the batch changed."""
 
+    rules: IdentityRules = field(default_factory=IdentityRules)
     members: dict[str, Member] = field(default_factory=dict)
     by_identity: dict[Identity, set[str]] = field(default_factory=dict)
     by_block: dict[str, set[str]] = field(default_factory=dict)
+    # identities known to be used by several people, and why
+    shared: dict[Identity, str] = field(default_factory=dict)
+    # people's decisions about pairs of contacts: same, different, open
+    decisions: dict[frozenset[str], str] = field(default_factory=dict)
+    # blocking keys that have as many contacts as they may hold
+    full_blocks: set[str] = field(default_factory=set)
     # what the store writes afterwards
     changed: set[str] = field(default_factory=set)
+    created: set[str] = field(default_factory=set)
     merges: list[Merge] = field(default_factory=list)
     retired: dict[str, Member] = field(default_factory=dict)
+    new_shared: dict[Identity, str] = field(default_factory=dict)
+    pairs: dict[frozenset[str], Pair] = field(default_factory=dict)
+    _evidence: dict[str, Evidence] = field(default_factory=dict, repr=False)
 
     @property
     def contacts(self) -> dict[str, Contact]:
@@ -120,32 +202,138 @@ class ContactBook:
     def add(self, lead: Lead) -> Resolution:
         return self.apply(self.resolve(lead), lead)
 
+    # --- deciding --------------------------------------------------------------
+
     def resolve(self, lead: Lead) -> Resolution:
-        """Which contact the lead belongs to, and what it merges, without
-        changing the book (the store writes the lead first, then `apply`)."""
-        given = identities_of(lead)
-        matched = sorted(
-            {key for identity in given for key in self.by_identity.get(identity, ())},
-            key=lambda key: (_sort_time(self.members[key].contact.first_seen), key),
-        )
-        if not matched:
-            return Resolution(contact_key=contact_key_for(lead), is_new=True,
-                              reason="new contact")
-        return Resolution(contact_key=matched[0], is_new=False,
-                          reason=_why(self.members[matched[0]], given), merged=matched[1:])
+        """Which contact the lead belongs to, what it merges, what it shows to be
+        shared, and what may be the same person, without changing the book
+        (the store writes the lead first, then `apply`)."""
+        evidence = self.lead_evidence(lead)
+        given = identities_of(lead, self.rules)
+        scored = [(key, self.compare_with(evidence, key)) for key in self._candidates(lead)]
+        matches = [(key, found) for key, found in scored if found.decision == "match"]
+        shared = {identity: shared_reason(identity, self.rules)
+                  for key, found in scored if not found.name.level.compatible
+                  for identity in self._common(given, key)}
+        if matches:
+            resolution = self._join(matches)
+        else:
+            resolution = self._unmatched(lead, given, shared, scored)
+        resolution.shared = {i: why for i, why in shared.items() if i not in self.shared}
+        taken = {resolution.contact_key, *resolution.merged}
+        resolution.maybe = [(key, found) for key, found in scored
+                            if key not in taken and found.decision in ("match", "review")]
+        return resolution
+
+    def _join(self, matches: list[tuple[str, Comparison]]) -> Resolution:
+        """The best match, and the other matches that are one person with it."""
+        best_key, best = max(matches, key=lambda pair: (pair[1].weight, _rank(
+            self.members[pair[0]])))
+        joined = [best_key] + [
+            key for key, _ in matches if key != best_key and self._may_merge(best_key, key)]
+        survivor = min(joined, key=lambda key: _rank(self.members[key]))
+        return Resolution(contact_key=survivor, is_new=False, reason=_words(best),
+                          score=best.probability,
+                          merged=[key for key in joined if key != survivor])
+
+    def _unmatched(self, lead: Lead, given: dict[Identity, str], shared: dict[Identity, str],
+                   scored: list[tuple[str, Comparison]]) -> Resolution:
+        """No candidate is surely the same person by the numbers. On a shared
+        phone or mailbox the name tells the people behind it apart: the lead
+        joins the one owner whose name fits it best (a nameless lead: the
+        line's nameless contact, the same unknown caller). Otherwise it is a
+        new contact."""
+        owners = [(key, found) for key, found in scored
+                  if self._common(given, key) and found.name.level.compatible]
+        if lead.name:
+            best = max((found.name.level for _, found in owners), default=NameLevel.MISSING)
+            fitting = [(key, found) for key, found in owners if found.name.level == best]
+            if best >= NameLevel.FIRST_NAME_ONLY and len(fitting) == 1:
+                key, found = fitting[0]
+                return Resolution(contact_key=key, is_new=False, score=found.probability,
+                                  reason=f"{_words(found)}; the name tells who on a shared"
+                                         " phone or mailbox")
+        elif any(identity in self.shared or identity in shared for identity in given):
+            for key, _ in owners:
+                if not self.members[key].names:
+                    return Resolution(contact_key=key, is_new=False,
+                                      reason="the same shared line, no name given")
+        return Resolution(contact_key=self._free_key(lead.lead_id), is_new=True,
+                          reason="new contact")
+
+    def _may_merge(self, a: str, b: str) -> bool:
+        if self.decisions.get(frozenset((a, b))) == DIFFERENT:
+            return False
+        names_a, names_b = self.members[a].names, self.members[b].names
+        if not names_a or not names_b:
+            return True
+        return compare_names(names_a[0], names_b[0], self.rules).level.compatible
+
+    def _candidates(self, lead: Lead) -> list[str]:
+        keys: set[str] = set()
+        for identity in lookups_of(lead, self.rules):
+            keys |= self.by_identity.get(identity, set())
+        for block in block_keys_of(lead, self.rules):
+            keys |= self.by_block.get(block, set())
+        return sorted(keys)
+
+    def _common(self, given: dict[Identity, str], key: str) -> list[Identity]:
+        """The lead's identities that this contact has too (a phone given
+        without extension counts against the same line's extensions)."""
+        member = self.members[key]
+        common = [identity for identity in given if identity in member.identities]
+        for kind, value in given:
+            if kind == "phone" and ";" not in value and (kind, value) not in member.identities:
+                if any(k == "phone" and split_identity(v)[0] == value
+                       for k, v in member.identities):
+                    common.append((kind, value))
+        return common
+
+    def compare_with(self, evidence: Evidence, key: str) -> Comparison:
+        return compare(evidence, self.evidence_of(key), self.rules,
+                       shared=frozenset(value for _, value in self.shared))
+
+    def lead_evidence(self, lead: Lead) -> Evidence:
+        phone = phone_identity(lead.phone, lead.phone_extension) if lead.phone_valid else ""
+        return evidence_of(self.rules, name=lead.name, phones=[phone], emails=[lead.email],
+                           company=lead.company, city=lead.city)
+
+    def evidence_of(self, key: str) -> Evidence:
+        if key not in self._evidence:
+            self._evidence[key] = member_evidence(self.members[key], self.rules)
+        return self._evidence[key]
+
+    # --- applying -----------------------------------------------------------------
 
     def apply(self, resolution: Resolution, lead: Lead) -> Resolution:
-        given = identities_of(lead)
+        given = identities_of(lead, self.rules)
         key = resolution.contact_key
         for other in resolution.merged:
-            self._merge(other, into=key, reason=_why(self.members[other], given))
+            self._merge(other, into=key, reason=resolution.reason, score=resolution.score)
         if resolution.is_new:
             self.members[key] = Member(Contact(contact_key=key))
+            self.created.add(key)
         member = self.members[key]
         member.contact = apply_lead(member.contact, lead)
         self._note(member, lead, given)
         self.changed.add(key)
+        for identity, why in resolution.shared.items():
+            self.shared.setdefault(identity, why)
+            self.new_shared.setdefault(identity, why)
+        for other, found in resolution.maybe:
+            self._propose(key, other, found)
         return resolution
+
+    def _propose(self, key: str, other: str, found: Comparison) -> None:
+        """A possible duplicate for people, unless they already decided on it."""
+        if other not in self.members or other == key:
+            return
+        pair = frozenset((key, other))
+        if self.decisions.get(pair) in (SAME, DIFFERENT):
+            return
+        a, b = sorted(pair)
+        self.pairs[pair] = Pair(a, b, round(found.probability, 4), tuple(found.reasons))
+        self.decisions[pair] = OPEN
 
     def _note(self, member: Member, lead: Lead, given: dict[Identity, str]) -> None:
         for identity, written in given.items():
@@ -154,13 +342,21 @@ class ContactBook:
             else:
                 member.identities[identity] = Sighting(written, lead.received_at,
                                                        lead.received_at, lead.lead_id)
-        member.block_keys |= block_keys_of(lead)
         if lead.name:
             member.names = [lead.name] + [n for n in member.names if n != lead.name]
             del member.names[NAMES_KEPT:]
+        member.block_keys |= {key for key in block_keys_of(lead, self.rules)
+                              if key not in self.full_blocks or key in member.block_keys}
+        self._evidence.pop(member.key, None)
         self._index(member)
 
-    def _merge(self, loser_key: str, into: str, reason: str) -> None:
+    def merge(self, loser_key: str, into: str, reason: str, score: float | None = None,
+              decided_by: str = "rule") -> None:
+        """Merge two contacts of the book (a person's decision, a rescan)."""
+        self._merge(loser_key, into, reason, score, decided_by)
+
+    def _merge(self, loser_key: str, into: str, reason: str, score: float | None = None,
+               decided_by: str = "rule") -> None:
         loser = self.members.pop(loser_key)
         survivor = self.members[into]
         self.retired[loser_key] = loser
@@ -176,9 +372,14 @@ class ContactBook:
         del survivor.names[NAMES_KEPT:]
         for keys in (*self.by_identity.values(), *self.by_block.values()):
             keys.discard(loser_key)
+        for pair in [pair for pair in self.pairs if loser_key in pair]:
+            del self.pairs[pair]
+        self._evidence.pop(into, None)
+        self._evidence.pop(loser_key, None)
         self._index(survivor)
-        self.merges.append(Merge(survivor=into, loser=loser_key, reason=reason))
+        self.merges.append(Merge(into, loser_key, reason, score, decided_by))
         self.changed.discard(loser_key)
+        self.created.discard(loser_key)
         self.changed.add(into)
 
     def _index(self, member: Member) -> None:
@@ -188,10 +389,37 @@ class ContactBook:
         for key in member.block_keys:
             self.by_block.setdefault(key, set()).add(member.key)
 
+    def _free_key(self, lead_id: str) -> str:
+        key = new_contact_key(lead_id)
+        while key in self.members or key in self.retired:
+            key = new_contact_key(key)
+        return key
 
-def _why(member: Member, given: dict[Identity, str]) -> str:
-    kinds = sorted({kind for kind, value in given if (kind, value) in member.identities})
-    return " and ".join(f"same {kind}" for kind in kinds) or "same phone or email"
+
+def member_evidence(member: Member, rules: IdentityRules) -> Evidence:
+    """What a contact says about who it is: its fullest name, every active
+    identity, its company and city."""
+    contact = member.contact
+    phones = [value for (kind, value), seen in member.identities.items()
+              if kind == "phone" and seen.active]
+    emails = [seen.written or value for (kind, value), seen in member.identities.items()
+              if kind == "email" and seen.active]
+    found = evidence_of(rules, name=member.names[0] if member.names else contact.name,
+                        phones=phones, emails=emails, company=contact.company,
+                        city=contact.city)
+    if len(member.names) < 2:
+        return found
+    return combine_evidence([found] + [evidence_of(rules, name=name)
+                                       for name in member.names[1:]])
+
+
+def _words(found: Comparison) -> str:
+    return "; ".join(found.reasons[:3]) or "same person"
+
+
+def _rank(member: Member) -> tuple[float, str]:
+    """Earliest seen first (ties by key): the survivor of a merge."""
+    return (_sort_time(member.contact.first_seen), member.key)
 
 
 def apply_lead(contact: Contact, lead: Lead) -> Contact:
@@ -240,6 +468,14 @@ def merge_contacts(survivor: Contact, loser: Contact) -> Contact:
     )
 
 
+def contact_from_leads(key: str, leads: Iterable[Lead]) -> Contact:
+    """A contact rebuilt from its leads alone (after a split)."""
+    contact = Contact(contact_key=key)
+    for lead in sorted(leads, key=lambda lead: (lead.received_at, lead.lead_id)):
+        contact = apply_lead(contact, lead)
+    return contact
+
+
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
     return min((t for t in (a, b) if t is not None), default=None)
 
@@ -250,3 +486,4 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 def _sort_time(value: datetime | None) -> float:
     return value.timestamp() if value else float("inf")
+

@@ -15,11 +15,24 @@ from connectors.ledger.schema import (
     block_keys,
     contact_merges,
     contacts,
+    duplicate_pairs,
     identities,
     leads,
     orders,
+    shared_identities,
 )
-from transforms.dedupe import ContactBook, Identity, Member, Sighting
+from transforms.dedupe import (
+    BLOCK_LIMIT,
+    OPEN,
+    ContactBook,
+    Identity,
+    Member,
+    Merge,
+    Pair,
+    Sighting,
+)
+from transforms.identity_rules import IdentityRules
+from transforms.phones import split_identity
 from transforms.records import Contact
 
 CONTACT_FIELDS = [f.name for f in fields(Contact)]
@@ -33,10 +46,12 @@ class Contacts(LedgerBase):
         workers cannot each create a contact for one person."""
         lock(tx, CONTACTS_LOCK)
 
-    def load_book(self, tx: Connection, given: Iterable[Identity],
+    def load_book(self, tx: Connection, rules: IdentityRules, given: Iterable[Identity],
                   keys: Iterable[str] = ()) -> ContactBook:
         """The live contacts that own any of these identities or blocking keys,
-        with everything the book needs to match against them."""
+        with everything the book needs to match against them: their
+        identities and keys, which identities are shared, people's decisions
+        about pairs of them, and which blocking keys are full."""
         given, keys = sorted(set(given)), sorted(set(keys))
         owners: set[str] = set()
         for kind in sorted({kind for kind, _ in given}):
@@ -45,13 +60,43 @@ class Contacts(LedgerBase):
                 owners |= set(tx.execute(select(identities.c.contact_key).where(
                     identities.c.kind == kind, identities.c.value.in_(chunk),
                     identities.c.active)).scalars())
+        sizes: dict[str, int] = {}
         for chunk in chunks(keys):
-            owners |= set(tx.execute(select(block_keys.c.contact_key)
-                                     .where(block_keys.c.key.in_(chunk))).scalars())
-        book = ContactBook()
-        for member in self._members(tx, sorted(owners)):
+            for key, owner in tx.execute(select(block_keys.c.key, block_keys.c.contact_key)
+                                         .where(block_keys.c.key.in_(chunk))):
+                owners.add(owner)
+                sizes[key] = sizes.get(key, 0) + 1
+        book = ContactBook(rules, full_blocks={key for key, n in sizes.items()
+                                               if n >= BLOCK_LIMIT})
+        members = self._members(tx, sorted(owners))
+        for member in members:
             book.load(member)
+        every = set(given) | {identity for member in members for identity in member.identities}
+        book.shared = self._shared(tx, every)
+        book.decisions = self._decisions(tx, [member.key for member in members])
         return book
+
+    def _shared(self, tx: Connection, wanted: set[Identity]) -> dict[Identity, str]:
+        found: dict[Identity, str] = {}
+        for kind in sorted({kind for kind, _ in wanted}):
+            values = sorted({value for each, value in wanted if each == kind}
+                            | {split_identity(value)[0] for each, value in wanted
+                               if each == kind == "phone"})
+            for chunk in chunks(values):
+                found.update({(kind, value): reason for value, reason in tx.execute(
+                    select(shared_identities.c.value, shared_identities.c.reason).where(
+                        shared_identities.c.kind == kind,
+                        shared_identities.c.value.in_(chunk)))})
+        return found
+
+    def _decisions(self, tx: Connection, keys: list[str]) -> dict[frozenset[str], str]:
+        found: dict[frozenset[str], str] = {}
+        for chunk in chunks(keys):
+            for column in (duplicate_pairs.c.contact_a, duplicate_pairs.c.contact_b):
+                found.update({frozenset((a, b)): state for a, b, state in tx.execute(
+                    select(duplicate_pairs.c.contact_a, duplicate_pairs.c.contact_b,
+                           duplicate_pairs.c.state).where(column.in_(chunk)))})
+        return found
 
     def _members(self, tx: Connection, keys: list[str]) -> list[Member]:
         members: dict[str, Member] = {}
@@ -76,31 +121,63 @@ class Contacts(LedgerBase):
     def save_book(self, tx: Connection, book: ContactBook) -> None:
         """Write what the batch changed: merges first (the loser retired, its
         leads and orders to the survivor), then every changed contact with its
-        identities and blocking keys."""
+        identities and blocking keys, the identities found shared, and the
+        possible duplicates for people."""
         stamp = now()
         for merge in book.merges:
-            tx.execute(insert(contact_merges).values(
-                survivor=merge.survivor, loser=merge.loser, reason=merge.reason,
-                score=merge.score, decided_by=merge.decided_by, merged_at=stamp))
-            self._write_contact(tx, book.retired[merge.loser], stamp, merged_into=merge.survivor)
-            tx.execute(delete(identities).where(identities.c.contact_key == merge.loser))
-            tx.execute(delete(block_keys).where(block_keys.c.contact_key == merge.loser))
-            for table in (leads, orders):
-                tx.execute(update(table).where(table.c.contact_key == merge.loser)
-                           .values(contact_key=merge.survivor))
-            tx.execute(update(contacts).where(contacts.c.merged_into == merge.loser)
-                       .values(merged_into=merge.survivor))
+            self._write_merge(tx, book, merge, stamp)
         for key in sorted(book.changed):
-            self._write_contact(tx, book.members[key], stamp)
+            self._write_contact(tx, book.members[key], stamp, new=key in book.created)
+        for (kind, value), reason in sorted(book.new_shared.items()):
+            tx.execute(upsert(tx, shared_identities).values(
+                kind=kind, value=value, reason=reason, marked_at=stamp)
+                .on_conflict_do_nothing(index_elements=["kind", "value"]))
+        for pair in book.pairs.values():
+            self._write_pair(tx, pair, stamp)
+
+    def _write_merge(self, tx: Connection, book: ContactBook, merge: Merge, stamp) -> None:
+        tx.execute(insert(contact_merges).values(
+            survivor=merge.survivor, loser=merge.loser, reason=merge.reason,
+            score=merge.score, decided_by=merge.decided_by, merged_at=stamp))
+        self._write_contact(tx, book.retired[merge.loser], stamp, merged_into=merge.survivor,
+                            new=merge.loser in book.created)
+        tx.execute(delete(identities).where(identities.c.contact_key == merge.loser))
+        tx.execute(delete(block_keys).where(block_keys.c.contact_key == merge.loser))
+        for table in (leads, orders):
+            tx.execute(update(table).where(table.c.contact_key == merge.loser)
+                       .values(contact_key=merge.survivor))
+        tx.execute(update(contacts).where(contacts.c.merged_into == merge.loser)
+                   .values(merged_into=merge.survivor))
+        tx.execute(update(duplicate_pairs).where(
+            duplicate_pairs.c.state == OPEN,
+            (duplicate_pairs.c.contact_a == merge.loser)
+            | (duplicate_pairs.c.contact_b == merge.loser)).values(state="merged",
+                                                                     updated_at=stamp))
+
+    def _write_pair(self, tx: Connection, pair: Pair, stamp) -> None:
+        statement = upsert(tx, duplicate_pairs).values(
+            contact_a=pair.a, contact_b=pair.b, score=pair.score,
+            reasons=json.dumps(list(pair.reasons), ensure_ascii=False), state=OPEN,
+            found_at=stamp, updated_at=stamp)
+        tx.execute(statement.on_conflict_do_update(
+            index_elements=["contact_a", "contact_b"],
+            set_={"score": statement.excluded.score, "reasons": statement.excluded.reasons,
+                  "updated_at": statement.excluded.updated_at},
+            where=duplicate_pairs.c.state == OPEN))
 
     def _write_contact(self, tx: Connection, member: Member, stamp,
-                       merged_into: str | None = None) -> None:
+                       merged_into: str | None = None, new: bool = False) -> None:
         values = {**asdict(member.contact), "merged_into": merged_into, "updated_at": stamp,
                   "names": json.dumps(member.names, ensure_ascii=False)}
-        statement = upsert(tx, contacts).values(**values)
-        tx.execute(statement.on_conflict_do_update(
-            index_elements=["contact_key"],
-            set_={name: statement.excluded[name] for name in values if name != "contact_key"}))
+        if new:
+            # a new contact's id must be free: an insert, never an overwrite
+            tx.execute(insert(contacts).values(**values))
+        else:
+            statement = upsert(tx, contacts).values(**values)
+            tx.execute(statement.on_conflict_do_update(
+                index_elements=["contact_key"],
+                set_={name: statement.excluded[name] for name in values
+                      if name != "contact_key"}))
         if merged_into is not None:
             return
         for (kind, value), seen in member.identities.items():

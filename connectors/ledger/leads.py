@@ -33,9 +33,24 @@ class Leads(LedgerBase):
             source_matched=lead.source_matched,
             raw_source=json.dumps(lead.raw_source, ensure_ascii=False, sort_keys=True),
             name=lead.name, phone=lead.phone, phone_extension=lead.phone_extension,
-            email=lead.email, company=lead.company, subject=lead.subject, message=lead.message,
+            phone_display=lead.phone_display, phone_valid=lead.phone_valid, email=lead.email,
+            company=lead.company, legal_form=lead.legal_form, position=lead.position,
+            city=lead.city, subject=lead.subject, message=lead.message,
             warnings=json.dumps(lead.warnings, ensure_ascii=False),
             fingerprint=lead.fingerprint))
 
     def lead_count(self) -> int:
         return self.scalar(select(func.count()).select_from(leads))
+
+
+def lead_from_row(row) -> Lead:
+    """A stored lead as the record the contact book takes."""
+    return Lead(
+        lead_id=row["lead_id"], channel=row["channel"], received_at=row["received_at"],
+        name=row["name"], phone=row["phone"], phone_display=row["phone_display"],
+        phone_valid=bool(row["phone_valid"]), email=row["email"], company=row["company"],
+        legal_form=row["legal_form"], position=row["position"], city=row["city"],
+        source=row["source"], source_matched=bool(row["source_matched"]),
+        raw_source=json.loads(row["raw_source"] or "{}"), subject=row["subject"],
+        message=row["message"], warnings=json.loads(row["warnings"] or "[]"),
+        phone_extension=row["phone_extension"], fingerprint=row["fingerprint"])

@@ -31,13 +31,16 @@ def make_lead(number: int, *, phone_number: int | None = None, name: str | None 
 
 def add_leads(store: Path, leads: list[Lead]) -> None:
     """Store leads as intake does: one contact per phone, leads linked to it."""
-    from transforms.dedupe import block_keys_of, identities_of
+    from leadhub.settings import load_settings
+    from transforms.dedupe import block_keys_of, lookups_of
 
+    rules = load_settings().identity_rules()
     ledger = Ledger(store, create=True)
     try:
         with ledger.transaction() as tx:
-            book = ledger.load_book(tx, (i for lead in leads for i in identities_of(lead)),
-                                    (k for lead in leads for k in block_keys_of(lead)))
+            book = ledger.load_book(
+                tx, rules, (i for lead in leads for i in lookups_of(lead, rules)),
+                (k for lead in leads for k in block_keys_of(lead, rules)))
             seq = ledger.next_lead_seq(tx)
             for position, lead in enumerate(leads, start=seq):
                 resolution = book.add(lead)

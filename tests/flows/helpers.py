@@ -28,3 +28,16 @@ def snapshot(store: str | Path) -> dict[str, list[tuple]]:
         "items": rows(store, "SELECT item_id, state, reason, lead_id FROM raw_items"
                               " ORDER BY item_id"),
     }
+
+
+def people(store: str | Path) -> list[tuple]:
+    """The contacts as people see them, whatever ids they got: each live
+    contact's leads and fields (ids depend on which lead came first)."""
+    leads: dict[str, list[str]] = {}
+    for lead_id, contact_key in rows(store, "SELECT lead_id, contact_key FROM leads"):
+        leads.setdefault(contact_key, []).append(lead_id)
+    return sorted(
+        (tuple(sorted(leads.get(key, []))), *fields) for key, *fields in rows(
+            store, "SELECT contact_key, name, phone, phone_display, email, company, legal_form,"
+            " position, city, source, first_seen, last_seen, leads_count FROM contacts"
+            " WHERE merged_into IS NULL"))

@@ -165,8 +165,13 @@ leads = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("phone", sa.Text, nullable=False),
     _text("phone_extension"),
+    _text("phone_display"),
+    sa.Column("phone_valid", _flag, nullable=False, server_default="0"),
     sa.Column("email", sa.Text, nullable=False),
     sa.Column("company", sa.Text, nullable=False),
+    _text("legal_form"),
+    _text("position"),
+    _text("city"),
     sa.Column("subject", sa.Text, nullable=False),
     sa.Column("message", sa.Text, nullable=False),
     _text("stage"),
@@ -289,7 +294,9 @@ _ADDED = {"raw_items": ("claimed_by", "claimed_at")}
 _CONVERTED = {
     "contacts": "SELECT *, CASE WHEN name = '' THEN '[]' ELSE json_array(name) END FROM contacts",
     "leads": "SELECT lead_id, rowid, contact_key, contact_key, '', raw_item_id, received_at,"
-             " channel, source, source_matched, raw_source, name, phone, '', email, company,"
+             " channel, source, source_matched, raw_source, name, phone, '',"
+             " COALESCE((SELECT c.phone_display FROM contacts c WHERE c.phone = leads.phone"
+             " AND c.phone <> '' LIMIT 1), ''), phone LIKE '+%', email, company, '', '', '',"
              " subject, message, stage, warnings, '' FROM leads",
     "order_items": "SELECT order_id, line, product, CAST(price AS TEXT), CAST(cost AS TEXT),"
                    " CAST(quantity AS TEXT), updated_at FROM order_items",

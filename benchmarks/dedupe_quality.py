@@ -117,9 +117,10 @@ def leadhub_clusters(
     n-th, the sizes table reads its clock there), and return each record's
     final contact id.
     """
-    rules = load_settings().normalize_rules()
+    settings = load_settings()
+    rules = settings.normalize_rules()
     leads = [normalize_lead(record, rules) for record in records]
-    book = ContactBook()
+    book = ContactBook(settings.identity_rules())
     keys: list[Hashable] = []
     for count, lead in enumerate(leads, start=1):
         keys.append(book.add(lead).contact_key if isinstance(lead, Lead) else ("rejected", count))

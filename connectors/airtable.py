@@ -22,7 +22,7 @@ from connectors import WriteOutcome
 from connectors.retry import backoff_delays, sleep_backoff
 from connectors.throttle import SlidingWindow, shared_window
 from leadhub.errors import FatalError, TransientError
-from transforms.crm import CrmField, CrmTable, RemoteRow, RowWrite, canonical
+from transforms.crm import CrmField, CrmTable, RemoteRow, RowWrite, canonical, creation_order
 
 MAX_BATCH = 10  # records per write request
 SCOPES = "data.records:read, data.records:write, schema.bases:read, schema.bases:write"
@@ -268,7 +268,7 @@ class AirtableSink:
         schema = self.schema(refresh=True)
         created: list[str] = []
         manual: list[str] = []
-        order = ["contacts", "orders", "order_items", "leads", "needs_review", "tasks"]
+        order = creation_order(self.tables)
         for name in order:
             table = self.tables[name]
             if table.title not in schema:

@@ -24,6 +24,7 @@ from leadhub.settings import Settings, load_settings
 from transforms import bi
 from transforms.exports import (
     TABLES,
+    duplicate_rows,
     format_rows,
     lead_rows,
     preset_with,
@@ -141,6 +142,8 @@ def export_tables(
             "contacts": source.contacts,
             "leads": lambda: lead_rows(source.leads()),
             "needs_review": lambda: review_rows(source.review()),
+            "possible_duplicates": lambda: duplicate_rows(ledger.duplicate_pairs(
+                ("open", "same", "different", "merged"))),
             "orders": lambda: bi.order_rows(source.orders(), source.items(),
                                             cancelled_statuses=cancelled),
             "order_items": lambda: bi.order_item_rows(source.items(), source.orders(),

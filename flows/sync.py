@@ -42,15 +42,19 @@ from transforms.crm import (
     contact_values,
     content_hash,
     desired_row,
+    duplicate_decision,
     lead_values,
+    pair_key,
+    pair_values,
     people_values,
     plan_row,
     review_values,
 )
 from transforms.exports import preview
+from transforms.identity_rules import IdentityRules
 
 # Tables LeadHub writes, in link order: leads and tasks link to their contact.
-WRITTEN_TABLES = ("contacts", "leads", "needs_review", "tasks")
+WRITTEN_TABLES = ("contacts", "leads", "needs_review", "tasks", "possible_duplicates")
 # Sink and ledger clocks may differ a little; re-reading a few seconds is cheap.
 CLOCK_MARGIN = timedelta(seconds=10)
 
@@ -89,6 +93,8 @@ def build_sink(settings: Settings, name: str):
 def _rows_of(ledger: Ledger, table_name: str) -> Iterable[dict]:
     if table_name == "tasks":
         return ledger.task_rows()
+    if table_name == "possible_duplicates":
+        return (pair_values(row) for row in ledger.duplicate_pairs(PAIR_STATES_SHOWN))
     shape = {
         "contacts": contact_values,
         "leads": lead_values,
@@ -102,7 +108,7 @@ def _iso(moment: datetime) -> str:
 
 
 def sync_table(ledger: Ledger, sink: Sink, config: Any, table: CrmTable, stats: Counter,
-               now: datetime) -> None:
+               now: datetime, rules: IdentityRules) -> None:
     mark_source = f"sink:{sink.name}"
     since = ledger.checkpoint(mark_source, f"{table.name}:read")
     last_scan = ledger.checkpoint(mark_source, f"{table.name}:scan")
@@ -144,6 +150,8 @@ def sync_table(ledger: Ledger, sink: Sink, config: Any, table: CrmTable, stats: 
             # `done` drives reminders: a task ticked in the CRM is not reminded again
             ledger.save_task_done({key: bool(people.get("done"))
                                    for key, people in values.items()})
+        if table.name == "possible_duplicates":
+            stats.update(act_on_decisions(ledger, sink.name, rules, values))
 
 
     pending: list[RowWrite] = []
@@ -215,6 +223,35 @@ def _share_contact_links(ledger: Ledger, sink: Sink) -> None:
                                 if state.remote_id})
 
 
+# Pairs shown in the sinks' Possible duplicates: waiting ones, and decided ones
+# so their State says what became of them.
+PAIR_STATES_SHOWN = ("open", "same", "different", "merged")
+
+
+def act_on_decisions(ledger: Ledger, sink_name: str, rules: IdentityRules,
+                     values: dict[str, dict]) -> Counter:
+    """People's choices in the Possible duplicates table: one person merges the
+    pair, two people keeps it apart for good."""
+    stats: Counter = Counter()
+    waiting = {pair_key(row["contact_a"], row["contact_b"]) for row in
+               ledger.duplicate_pairs(("open",))}
+    for key, people in values.items():
+        decision = duplicate_decision(people.get("decision"))
+        if decision is None or key not in waiting:
+            continue
+        a, _, b = key.partition("|")
+        try:
+            if decision == "same":
+                ledger.merge_contacts(rules, a, b, by=f"sink:{sink_name}")
+            else:
+                ledger.keep_apart(a, b, by=f"sink:{sink_name}")
+        except FatalError as error:
+            _logger().warning("%s: possible duplicate %s: %s", sink_name, key, error)
+            continue
+        stats[f"pairs_{decision}"] += 1
+    return stats
+
+
 def read_back_orders(ledger: Ledger, sink: Sink, tz: tzinfo = UTC) -> Counter:
     """People's Orders and Order items tables into the ledger, for exports.
 
@@ -266,12 +303,14 @@ SUMMARY_KEYS = ("created", "updated", "unchanged", "failed", "deferred", "rows_r
 
 
 def sync_sink(ledger: Ledger, sink: Sink, config: Any, now: datetime | None = None,
-              tz: tzinfo = UTC) -> dict[str, int]:
-    """`tz`: the business's time zone, in which a CRM date is a day."""
+              tz: tzinfo = UTC, rules: IdentityRules | None = None) -> dict[str, int]:
+    """`tz`: the business's time zone, in which a CRM date is a day; `rules`:
+    the identity rules people's merges are made with."""
     stats: Counter = Counter()
     now = now or datetime.now(UTC)
+    rules = rules or IdentityRules()
     for name in WRITTEN_TABLES:
-        sync_table(ledger, sink, config, sink.tables[name], stats, now)
+        sync_table(ledger, sink, config, sink.tables[name], stats, now, rules)
     if config.read_back:
         stats.update(read_back_orders(ledger, sink, tz))
     stats["api_calls"] = sum(v for k, v in sink.calls.items()
@@ -306,7 +345,8 @@ def _sync_all(settings: Settings, only: str | None) -> dict[str, dict[str, int]]
             # The sink's health sits beside the mailboxes' in `leadhub status`.
             health = (f"sink:{config.name}", "sync")
             try:
-                stats = sync_sink(ledger, sink, config, tz=ZoneInfo(settings.timezone))
+                stats = sync_sink(ledger, sink, config, tz=ZoneInfo(settings.timezone),
+                                  rules=settings.identity_rules())
             except (FatalError, TransientError) as error:
                 ledger.record_failure(*health, str(error))
                 if isinstance(error, FatalError):

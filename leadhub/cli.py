@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from leadhub import SAMPLES_DIR
+from leadhub.contacts_cli import contacts_app, dedupe
 from leadhub.errors import FatalError
 from leadhub.logs import install_masking
 from leadhub.progress import listen
@@ -35,6 +36,8 @@ schema_app = typer.Typer(help="Set up the tables of a sink (Airtable base, Googl
 app.add_typer(schema_app, name="schema")
 store_app = typer.Typer(help="Upgrade the store, or move it to PostgreSQL.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+app.add_typer(contacts_app, name="contacts")
+app.command("dedupe")(dedupe)
 
 ConfigOption = Annotated[
     Path | None,

@@ -84,6 +84,13 @@ class CrmTable:
 
 
 CONTACT_STATUSES = ("Новый", "В работе", "Клиент", "Отказ")
+# What people choose for a possible duplicate: one person, or two.
+SAME_PERSON, DIFFERENT_PEOPLE = "Один человек", "Разные люди"
+DUPLICATE_DECISIONS = (SAME_PERSON, DIFFERENT_PEOPLE)
+# The English a person may type instead (a select typed by hand, a sheet)
+_DECISION_WORDS = {"same": SAME_PERSON, "same person": SAME_PERSON, "один человек": SAME_PERSON,
+                   "different": DIFFERENT_PEOPLE, "different people": DIFFERENT_PEOPLE,
+                   "разные люди": DIFFERENT_PEOPLE, "разные": DIFFERENT_PEOPLE}
 
 
 def default_tables(
@@ -181,7 +188,42 @@ def default_tables(
         CrmField("done", "Done", "checkbox", "people"),
         CrmField("notes", "Notes", "long_text", "people"),
     ))
-    return {t.name: t for t in (contacts, leads, review, orders, order_items, tasks)}
+    duplicates = CrmTable("possible_duplicates", "Possible duplicates", "pair", (
+        CrmField("pair", "Pair", text),
+        CrmField("contact_a", "Contact A", "link", link="contacts"),
+        CrmField("contact_b", "Contact B", "link", link="contacts"),
+        CrmField("name_a", "Name A", text),
+        CrmField("name_b", "Name B", text),
+        CrmField("phone_a", "Phone A", text),
+        CrmField("phone_b", "Phone B", text),
+        CrmField("email_a", "Email A", text),
+        CrmField("email_b", "Email B", text),
+        CrmField("company_a", "Company A", text),
+        CrmField("company_b", "Company B", text),
+        CrmField("score", "Score", "percent"),
+        CrmField("reasons", "Why", "long_text"),
+        CrmField("state", "State", text),
+        CrmField("decision", "Decision", "select", "people", DUPLICATE_DECISIONS),
+    ))
+    return {t.name: t for t in (contacts, leads, review, orders, order_items, tasks,
+                                duplicates)}
+
+
+def creation_order(tables: Mapping[str, CrmTable]) -> list[str]:
+    """Table names so that a table comes after every table its links point to
+    (a link field needs the table it links to)."""
+    order: list[str] = []
+    waiting = dict(tables)
+    while waiting:
+        ready = [name for name, table in waiting.items()
+                 if all(f.link in order or f.link == name or f.link not in tables
+                        for f in table.fields if f.type == "link")]
+        if not ready:
+            raise ValueError(f"tables link in a circle: {', '.join(waiting)}")
+        for name in ready:
+            order.append(name)
+            del waiting[name]
+    return order
 
 
 @dataclass(frozen=True)
@@ -309,6 +351,35 @@ def review_values(row: Mapping[str, Any], excerpt: str) -> dict[str, Any]:
         "received_at": row["received_at"], "state": row["state"], "reason": row["reason"],
         "excerpt": excerpt[:2000],
     }
+
+
+PAIR_STATES = {"open": "ждёт решения", "same": "один человек", "different": "разные люди",
+               "merged": "объединены"}
+
+
+def pair_key(a: str, b: str) -> str:
+    return f"{a}|{b}"
+
+
+def pair_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "pair": pair_key(row["contact_a"], row["contact_b"]),
+        "contact_a": row["contact_a"], "contact_b": row["contact_b"],
+        "name_a": row["name_a"], "name_b": row["name_b"],
+        "phone_a": row["phone_a"], "phone_b": row["phone_b"],
+        "email_a": row["email_a"], "email_b": row["email_b"],
+        "company_a": row["company_a"], "company_b": row["company_b"],
+        "score": row["score"], "reasons": "\n".join(row["reasons"]),
+        "state": PAIR_STATES.get(row["state"], row["state"]),
+    }
+
+
+def duplicate_decision(value: Any) -> str | None:
+    """A person's choice in the Decision field: "same", "different" or None."""
+    choice = _DECISION_WORDS.get(str(value or "").strip().lower())
+    if choice is None:
+        return None
+    return "same" if choice == SAME_PERSON else "different"
 
 
 def desired_row(table: CrmTable, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -230,7 +230,7 @@ class ContactBook:
         best_key, best = max(matches, key=lambda pair: (pair[1].weight, _rank(
             self.members[pair[0]])))
         joined = [best_key] + [
-            key for key, _ in matches if key != best_key and self._may_merge(best_key, key)]
+            key for key, _ in matches if key != best_key and self.may_merge(best_key, key)]
         survivor = min(joined, key=lambda key: _rank(self.members[key]))
         return Resolution(contact_key=survivor, is_new=False, reason=_words(best),
                           score=best.probability,
@@ -261,7 +261,7 @@ class ContactBook:
         return Resolution(contact_key=self._free_key(lead.lead_id), is_new=True,
                           reason="new contact")
 
-    def _may_merge(self, a: str, b: str) -> bool:
+    def may_merge(self, a: str, b: str) -> bool:
         if self.decisions.get(frozenset((a, b))) == DIFFERENT:
             return False
         names_a, names_b = self.members[a].names, self.members[b].names
@@ -321,10 +321,10 @@ class ContactBook:
             self.shared.setdefault(identity, why)
             self.new_shared.setdefault(identity, why)
         for other, found in resolution.maybe:
-            self._propose(key, other, found)
+            self.propose(key, other, found)
         return resolution
 
-    def _propose(self, key: str, other: str, found: Comparison) -> None:
+    def propose(self, key: str, other: str, found: Comparison) -> None:
         """A possible duplicate for people, unless they already decided on it."""
         if other not in self.members or other == key:
             return
@@ -387,7 +387,10 @@ class ContactBook:
             if sighting.active:
                 self.by_identity.setdefault(identity, set()).add(member.key)
         for key in member.block_keys:
-            self.by_block.setdefault(key, set()).add(member.key)
+            members = self.by_block.setdefault(key, set())
+            members.add(member.key)
+            if len(members) >= BLOCK_LIMIT:
+                self.full_blocks.add(key)
 
     def _free_key(self, lead_id: str) -> str:
         key = new_contact_key(lead_id)

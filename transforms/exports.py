@@ -30,12 +30,17 @@ LEAD_COLUMNS = (
 )
 REVIEW_COLUMNS = ("item_id", "state", "reason", "source", "kind", "received_at", "origin",
                   "preview")
+# Pairs of contacts that may be one person: for people to decide.
+DUPLICATE_COLUMNS = ("contact_a", "name_a", "phone_a", "email_a", "company_a", "contact_b",
+                     "name_b", "phone_b", "email_b", "company_b", "score", "reasons", "state",
+                     "decided_by")
 
 # Every table of an export, in the order it is written, with its columns.
 TABLES: dict[str, tuple[str, ...]] = {
     "contacts": CONTACT_COLUMNS,
     "leads": LEAD_COLUMNS,
     "needs_review": REVIEW_COLUMNS,
+    "possible_duplicates": DUPLICATE_COLUMNS,
     "orders": bi.ORDER_COLUMNS,
     "order_items": bi.ORDER_ITEM_COLUMNS,
     "clients": bi.CLIENT_COLUMNS,
@@ -50,8 +55,8 @@ TABLES: dict[str, tuple[str, ...]] = {
 # Stored as ISO text in the ledger; written in the preset's date-time format.
 _TIME_COLUMNS = {"first_seen", "last_seen", "received_at", "ordered_at", "first_order",
                  "last_order"}
-_RATIO_COLUMNS = {"margin", "weighted_margin", "conversion_from_previous", "value"}
-_PHONE_COLUMNS = {"phone", "phone_display", "contact_key"}
+_RATIO_COLUMNS = {"margin", "weighted_margin", "conversion_from_previous", "value", "score"}
+_PHONE_COLUMNS = {"phone", "phone_display", "contact_key", "phone_a", "phone_b"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # A phone as LeadHub writes it (`+79123456789`, `+7 (912) 345-67-89`) holds
 # no function or reference, so it is left readable as a phone.
@@ -150,6 +155,12 @@ def review_rows(rows: Iterable[Mapping]) -> Iterator[dict]:
         meta = json.loads(row["meta"] or "{}")
         origin = ":".join(v for v in (meta.get("path", ""), meta.get("row", "")) if v)
         yield {**row, "origin": origin, "preview": preview(row["payload"])}
+
+
+def duplicate_rows(rows: Iterable[Mapping]) -> Iterator[dict]:
+    """Possible duplicates with their reasons on one line."""
+    for row in rows:
+        yield {**row, "reasons": "; ".join(row["reasons"])}
 
 
 def preview(payload: bytes) -> str:

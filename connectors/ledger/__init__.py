@@ -13,6 +13,7 @@ transaction; inserting an item that is already there changes nothing.
 from connectors.ledger.alerts import Alerts
 from connectors.ledger.contacts import Contacts
 from connectors.ledger.database import StoreLocation, locate
+from connectors.ledger.decisions import Decisions
 from connectors.ledger.items import RawItems, new_worker_id
 from connectors.ledger.leads import Leads
 from connectors.ledger.orders import Orders
@@ -22,7 +23,8 @@ from connectors.ledger.sinks import Sinks
 from connectors.ledger.sources import Sources
 
 
-class Ledger(RawItems, Sources, Contacts, Leads, Orders, Sinks, Alerts, Runs, Reports):
+class Ledger(RawItems, Sources, Contacts, Decisions, Leads, Orders, Sinks, Alerts, Runs,
+             Reports):
     """The store at one location (a path or a PostgreSQL URL).
 
     `create=True` only for the commands that may start a new store (ingest,

@@ -29,6 +29,13 @@ def make_lead(number: int, *, phone_number: int | None = None, name: str | None 
     )
 
 
+def contact_of(number: int) -> str:
+    """The id of the contact that `make_lead(number)` founded."""
+    from transforms.dedupe import new_contact_key
+
+    return new_contact_key(f"lead-{number:06d}")
+
+
 def add_leads(store: Path, leads: list[Lead]) -> None:
     """Store leads as intake does: one contact per phone, leads linked to it."""
     from leadhub.settings import load_settings

@@ -18,7 +18,7 @@ from flows.sync import build_sink, sync_all
 from leadhub.errors import FatalError
 from leadhub.settings import load_settings
 from tests.fakes.airtable import FakeAirtable
-from tests.flows.crm_helpers import add_leads, make_lead, seed
+from tests.flows.crm_helpers import add_leads, contact_of, make_lead, seed
 from tests.store import query
 
 BASE = "appTESTBASE000001"
@@ -66,8 +66,8 @@ def test_first_sync_writes_ten_records_a_call_and_a_second_run_writes_nothing(ai
     assert len(contacts) == 2000 and all(len(rows) == 1 for rows in contacts.values())
     assert len(leads) == 2000
     lead = leads["lead-000007"][0]["fields"]
-    assert lead["Contact"] == [contacts["+79120000007"][0]["id"]]
-    assert contacts["+79120000007"][0]["fields"]["Status"] == "Новый"
+    assert lead["Contact"] == [contacts[contact_of(7)][0]["id"]]
+    assert contacts[contact_of(7)][0]["fields"]["Status"] == "Новый"
 
     airtable.reset_calls()
     again = sync_all(settings)["airtable"]
@@ -80,7 +80,7 @@ def test_a_persons_status_and_name_correction_survive_the_next_sync(airtable, st
     seed(store, 20)
     settings = ready_base(airtable, store)
     sync_all(settings)
-    row = records_by(airtable, "Contacts", "Contact key")["+79120000003"][0]
+    row = records_by(airtable, "Contacts", "Contact key")[contact_of(3)][0]
     airtable.person_edit(BASE, "Contacts", row["id"], {"Status": "В работе",
                                                        "Name": "Иван Петрович"})
     lead = records_by(airtable, "Leads", "Lead id")["lead-000003"][0]
@@ -91,7 +91,7 @@ def test_a_persons_status_and_name_correction_survive_the_next_sync(airtable, st
     airtable.reset_calls()
     stats = sync_all(settings)["airtable"]
 
-    fields = records_by(airtable, "Contacts", "Contact key")["+79120000003"][0]["fields"]
+    fields = records_by(airtable, "Contacts", "Contact key")[contact_of(3)][0]["fields"]
     assert fields["Status"] == "В работе"
     assert fields["Name"] == "Иван Петрович"
     assert fields["Leads count"] == 2
@@ -155,12 +155,12 @@ def test_a_contact_row_people_deleted(airtable, store, policy, recreated):
     seed(store, 10)
     settings = ready_base(airtable, store, deleted_rows=policy, full_scan_minutes=0)
     sync_all(settings)
-    row = records_by(airtable, "Contacts", "Contact key")["+79120000004"][0]
+    row = records_by(airtable, "Contacts", "Contact key")[contact_of(4)][0]
     airtable.person_delete(BASE, "Contacts", row["id"])
 
     sync_all(settings)
 
-    assert ("+79120000004" in records_by(airtable, "Contacts", "Contact key")) is recreated
+    assert (contact_of(4) in records_by(airtable, "Contacts", "Contact key")) is recreated
 
 
 def test_a_record_airtable_refuses_is_split_out_and_the_rest_lands(airtable, store):
@@ -179,7 +179,7 @@ def test_a_record_airtable_refuses_is_split_out_and_the_rest_lands(airtable, sto
         errors = ledger.sink_error_list()
     finally:
         ledger.close()
-    assert [row["record_key"] for row in errors] == ["+79120000010"]
+    assert [row["record_key"] for row in errors] == [contact_of(10)]
     assert "INVALID_MULTIPLE_CHOICE_OPTIONS" in errors[0]["error"]
     airtable.reset_calls()
     sync_all(settings)
@@ -225,7 +225,7 @@ def test_orders_people_keep_come_back_into_the_ledger(airtable, store):
     seed(store, 3)
     settings = ready_base(airtable, store)
     sync_all(settings)
-    contact = records_by(airtable, "Contacts", "Contact key")["+79120000002"][0]["id"]
+    contact = records_by(airtable, "Contacts", "Contact key")[contact_of(2)][0]["id"]
     order = airtable.person_create(BASE, "Orders", {
         "Order": "A-1", "Date": "2026-11-20", "Status": "Оплачен", "Contact": [contact]})
     airtable.person_create(BASE, "Order items", {
@@ -236,7 +236,7 @@ def test_orders_people_keep_come_back_into_the_ledger(airtable, store):
 
     assert stats["orders_read"] == 1 and stats["order_items_read"] == 1
     row = query(store, "SELECT contact_key, status FROM orders")
-    assert row == [("+79120000002", "Оплачен")]
+    assert row == [(contact_of(2), "Оплачен")]
     ledger = Ledger(store)
     try:
         item = next(ledger.export_order_items())

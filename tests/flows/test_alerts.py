@@ -15,7 +15,7 @@ from connectors.ledger import Ledger
 from flows.alerts import Run, digest, raise_events, run_alerts, run_digest, run_reminders
 from leadhub.settings import load_settings
 from tests.connectors.test_notify import MailReceiver, WebhookReceiver
-from tests.flows.crm_helpers import START, add_leads, make_lead, seed
+from tests.flows.crm_helpers import START, add_leads, contact_of, make_lead, seed
 from transforms.alerts import Task
 from transforms.crm import SyncState
 from transforms.records import RawItem
@@ -276,7 +276,7 @@ def iso(moment: datetime) -> str:
 def test_task_rules_fire_once_per_trigger_with_the_right_due_times(store, webhook):
     settings = settings_for(store, webhook, alerts=[], task_rules=TASK_RULES)
     seed(store, 3)
-    client2, client3 = make_lead(2).phone, make_lead(3).phone
+    client2, client3 = contact_of(2), contact_of(3)
     set_stage(store, "lead-000001", "КП отправлено")
     set_order(store, "A-3", client3, "Отгружен", NOW - timedelta(days=2))
     set_order(store, "A-2", client2, "Новый", NOW - timedelta(days=20))
@@ -354,9 +354,9 @@ def yesterday_at(hour: int, now: datetime) -> datetime:
 def fill_for_digest(store, now: datetime) -> None:
     add_leads(store, [replace(make_lead(n, source=source), received_at=yesterday_at(10 + n, now))
                       for n, source in ((1, "Сайт"), (2, "Сайт"), (3, "Авито"))])
-    set_order(store, "A-1", make_lead(1).phone, "Новый", yesterday_at(15, now))
+    set_order(store, "A-1", contact_of(1), "Новый", yesterday_at(15, now))
     ledger = open_ledger(store)
-    ledger.add_tasks([Task("t1", "call-back", make_lead(2).phone, "lead-000002",
+    ledger.add_tasks([Task("t1", "call-back", contact_of(2), "lead-000002",
                            "Перезвонить", "", now - timedelta(hours=3))], now, "task:call-back")
     ledger.record_failure("sales", "INBOX", "LOGIN failed")
     ledger.close()

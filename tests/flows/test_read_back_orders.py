@@ -14,7 +14,7 @@ from connectors.ledger import Ledger
 from flows.sync import build_sink, read_back_orders, sync_all
 from leadhub.settings import load_settings
 from tests.fakes.airtable import FakeAirtable
-from tests.flows.crm_helpers import seed
+from tests.flows.crm_helpers import contact_of, seed
 
 BASE = "appTESTBASE000001"
 TOKEN = "patTEST.secret"
@@ -35,7 +35,7 @@ def base(tmp_path):
         sink.init_schema()
         sync_all(settings)
         contact = next(record["id"] for record in fake.table_records(BASE, "Contacts")
-                       if record["fields"].get("Contact key") == "+79120000002")
+                       if record["fields"].get("Contact key") == contact_of(2))
         order = fake.person_create(BASE, "Orders", {
             "Order": "A-1", "Date": "2026-11-20", "Status": "Оплачен", "Contact": [contact]})
         lines = [fake.person_create(BASE, "Order items", {

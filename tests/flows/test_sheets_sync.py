@@ -18,7 +18,7 @@ from flows.sync import build_sink, sync_all
 from leadhub.errors import FatalError
 from leadhub.settings import load_settings
 from tests.fakes.sheets import FakeSheets
-from tests.flows.crm_helpers import add_leads, make_lead, seed
+from tests.flows.crm_helpers import add_leads, contact_of, make_lead, seed
 from tests.store import rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +66,7 @@ def test_first_sync_in_three_calls_a_table_and_a_second_run_writes_nothing(sheet
     assert stats["created"] == 4000 and stats["failed"] == 0
     contacts = rows_by_key(sheets, spreadsheet, "Contacts", "Contact key")
     assert len(contacts) == 2000 and all(len(rows) == 1 for rows in contacts.values())
-    row = contacts["+79120000007"][0]
+    row = contacts[contact_of(7)][0]
     assert row["Phone"] == "+79120000007", "a phone stays text, not a number or a formula"
     assert row["Status"] == "Новый"
     assert len(rows_by_key(sheets, spreadsheet, "Leads", "Lead id")) == 2000
@@ -92,7 +92,7 @@ def test_people_reorder_columns_add_their_own_sort_rows_and_edit_a_status(sheets
     new_header = [header[i] for i in order] + ["Мой столбец"]
     sheets.set_grid(spreadsheet, "Contacts", [new_header, *rows])
     target = next(n for n, r in enumerate(rows, start=2)
-                  if r[new_header.index("Contact key")] == "+79120000005")
+                  if r[new_header.index("Contact key")] == contact_of(5))
     sheets.person_edit(spreadsheet, "Contacts", f"A{target}", "В работе")
     add_leads(store, [make_lead(900, phone_number=5, name="Клиент 5")])
 
@@ -101,7 +101,7 @@ def test_people_reorder_columns_add_their_own_sort_rows_and_edit_a_status(sheets
 
     contacts = rows_by_key(sheets, spreadsheet, "Contacts", "Contact key")
     assert len(contacts) == 30
-    row = contacts["+79120000005"][0]
+    row = contacts[contact_of(5)][0]
     assert row["Status"] == "В работе"
     assert row["Мой столбец"] == "мой комментарий"
     assert str(row["Leads count"]) == "2"
@@ -195,7 +195,7 @@ def test_orders_sheets_come_back_into_the_ledger(sheets, store):
     header_orders = sheets.grid(spreadsheet, "Orders")[0]
     order = dict.fromkeys(header_orders, "")
     order.update({"Order": "A-7", "Date": "2026-11-20", "Status": "Оплачен",
-                  "Contact": "+79120000002"})
+                  "Contact": contact_of(2)})
     sheets.set_grid(spreadsheet, "Orders", [header_orders, [order[h] for h in header_orders]])
     header_items = sheets.grid(spreadsheet, "Order items")[0]
     item = dict.fromkeys(header_items, "")
@@ -207,29 +207,29 @@ def test_orders_sheets_come_back_into_the_ledger(sheets, store):
 
     assert stats["orders_read"] == 1 and stats["order_items_read"] == 1
     [row] = rows(store, "SELECT order_id, contact_key, ordered_at FROM orders")
-    assert row[:2] == ("A-7", "+79120000002")
+    assert row[:2] == ("A-7", contact_of(2))
     assert row[2].startswith("2026-11-20")
 
 
 def test_a_merge_marks_the_merged_contact_and_moves_its_leads(sheets, store):
-    by_phone = make_lead(1)
-    by_email = make_lead(2, phone_number=2)
+    by_phone = make_lead(1, name="Иван Петров")
+    by_email = make_lead(2, phone_number=2, name="Иван Петров")
     by_email.phone = by_email.phone_display = ""
     by_email.phone_valid = False
     add_leads(store, [by_phone, by_email])
     settings, spreadsheet = ready_sheet(sheets, store)
     sync_all(settings)
     # one person after all: the phone of the first and the email of the second
-    both = make_lead(3, phone_number=1)
+    both = make_lead(3, phone_number=1, name="Иван Петров")
     both.email = by_email.email
     add_leads(store, [both])
 
     sync_all(settings)
 
     contacts = rows_by_key(sheets, spreadsheet, "Contacts", "Contact key")
-    assert contacts["client2@example.ru"][0]["Merged into"] == "+79120000001"
+    assert contacts[contact_of(2)][0]["Merged into"] == contact_of(1)
     leads = rows_by_key(sheets, spreadsheet, "Leads", "Lead id")
-    assert {leads[f"lead-00000{n}"][0]["Contact"] for n in (1, 2, 3)} == {"+79120000001"}
+    assert {leads[f"lead-00000{n}"][0]["Contact"] for n in (1, 2, 3)} == {contact_of(1)}
 
 
 def test_quarantined_items_are_listed_in_needs_review(sheets, tmp_path):
@@ -238,7 +238,7 @@ def test_quarantined_items_are_listed_in_needs_review(sheets, tmp_path):
     from transforms.records import RawItem
 
     store = tmp_path / "leadhub.db"
-    ledger = Ledger(store)
+    ledger = Ledger(store, create=True)
     try:
         ledger.store_raw_items([RawItem("form:site:1", "site", "form", b'{"name": "Bob"}',
                                         datetime(2026, 11, 20, tzinfo=UTC))])
@@ -264,12 +264,12 @@ def test_a_row_people_deleted_from_the_sheet(sheets, store, policy, recreated):
     grid = sheets.grid(spreadsheet, "Contacts")
     key_column = grid[0].index("Contact key")
     sheets.set_grid(spreadsheet, "Contacts",
-                    [row for row in grid if row[key_column] != "+79120000004"])
+                    [row for row in grid if row[key_column] != contact_of(4)])
 
     sync_all(settings)
 
     contacts = rows_by_key(sheets, spreadsheet, "Contacts", "Contact key")
-    assert ("+79120000004" in contacts) is recreated
+    assert (contact_of(4) in contacts) is recreated
     assert len(contacts) == (5 if recreated else 4)
 
 

@@ -5,7 +5,7 @@ generic, token auth, `web.requests_per_minute` 10,000,000 so the limiter never
 answers 429, `web.process_debounce_seconds` 0.2) and starts the endpoint in a
 separate process, exactly as `leadhub serve` does: `flows.serve.start_web`,
 which runs uvicorn in a thread and processes what the endpoint stored through
-`flows.intake.process_pending_items` (debounced, in a background thread of the
+`flows.intake.process_pending` (debounced, in a background thread of the
 server process). The load generator runs in this process, so it does not share
 the GIL with the server (it does share the machine's CPUs). Traffic goes to
 127.0.0.1 only (the sessions ignore proxy settings from the environment). The
@@ -674,7 +674,7 @@ def intake_notes(intake: Intake, time_limit: float) -> list[str]:
         " '= 202s' says they equal both the posts and the 202s, and every returned"
         f" submission_id is among them (missing: {intake.missing}).",
         "[1] backlog empty s: after the last answer, until no raw item is 'new' (the debounced"
-        " worker runs process_pending_items in the server process during the test, sharing its"
+        " worker runs process_pending in the server process during the test, sharing its"
         f" GIL and the SQLite write lock with the endpoint). Leads from this test's posts:"
         f" {intake.leads:,}; raw item states: "
         + ", ".join(f"{state} {n:,}" for state, n in sorted(intake.states.items())) + ".",
@@ -713,7 +713,7 @@ def latency_notes(latency: LeadLatency, pause: float) -> list[str]:
         " finds the raw item's lead_id in the leads table; add up to one poll interval of"
         " resolution.",
         f"[2] Includes the debounce: the endpoint's worker sleeps process_debounce_seconds ="
-        f" {DEBOUNCE_SECONDS:g} s after a post wakes it, then runs process_pending_items (open a"
+        f" {DEBOUNCE_SECONDS:g} s after a post wakes it, then runs process_pending (open a"
         " Ledger, build the rules, parse/normalize/dedupe, one write transaction). A figure"
         f" under {DEBOUNCE_SECONDS * 1000:.0f} ms is a post the worker's current run picked up"
         " without a new wake-up.",

@@ -135,6 +135,33 @@ class ImapSource:
             log.warning("mailbox %s/%s: %s not applied yet: %s", self.name, batch.folder,
                         self.config.after_processing, error)
 
+    def check(self) -> list[str]:
+        """What a run would find, changing nothing: the login, every folder
+        opened read-only with its message count, the folder mail moves to.
+        Raises FatalError (or a connection error) for what would stop a run."""
+        client = connect(self.config)
+        try:
+            found = [f"login of {self.config.username} at {self.config.host} accepted"]
+            for folder in self.config.folders:
+                try:
+                    info = client.select_folder(folder, readonly=True)
+                except IMAPClientError as error:
+                    raise FatalError(
+                        f"mailbox {self.name!r}: cannot open folder {folder!r} ({error});"
+                        f" folders there: {', '.join(self._folder_names(client))}") from None
+                found.append(f"folder {folder}: {int(info.get(b'EXISTS', 0))} message(s)")
+            target = self._move_target()
+            if target and not client.folder_exists(target):
+                raise FatalError(f"mailbox {self.name!r}: after_processing moves mail to"
+                                 f" {target!r}, which does not exist; create it or change"
+                                 " after_processing")
+            return found
+        finally:
+            try:
+                client.logout()
+            except (*TRANSIENT, IMAPClientError):
+                pass
+
     def close(self) -> None:
         if self._client is not None:
             try:

@@ -24,20 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
-from prefect.exceptions import MissingContextError
-
-import flows  # noqa: F401  (Prefect settings before prefect is imported)
 from connectors import notify
 from connectors.ledger import Ledger
 from connectors.ledger.database import as_utc
 from connectors.retry import backoff_delays
-from leadhub.logs import install_masking
-from leadhub.settings import ChannelConfig, Settings, load_settings
+from leadhub.settings import ChannelConfig, Settings
 from transforms.alerts import (
     DIGEST_RULE,
     LEAD_EVENTS,
@@ -80,11 +73,7 @@ UNCONFIRMED = ("the run stopped while sending it, so it may or may not have arri
                " it is not sent again, so that it cannot arrive twice")
 
 
-def _logger() -> logging.Logger | logging.LoggerAdapter:
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger("leadhub.alerts")
+log = logging.getLogger("leadhub.alerts")
 
 
 @dataclass
@@ -127,10 +116,32 @@ class Run:
 # --- events -> alerts and tasks ---------------------------------------------------
 
 
+def _lead_scopes(settings: Settings) -> list[str]:
+    """The marks of the rules that act on leads as they come in."""
+    return [f"alert:{rule.name}" for rule in settings.alerts] + [
+        f"task:{rule.name}" for rule in settings.task_rules if rule.trigger in LEAD_EVENTS]
+
+
+def start_rules(settings: Settings, ledger: Ledger | None = None) -> None:
+    """Give each new rule its starting point now, before leads are processed:
+    the first lead after a rule is set up (a new user's test submission) is
+    acted on; older leads are not (`max_age_hours` keeps old imports quiet)."""
+    scopes = _lead_scopes(settings)
+    if not scopes:
+        return
+    opened = ledger or Ledger(settings.store, create=True)
+    try:
+        for scope in scopes:
+            if opened.rule_mark(scope) is None:
+                opened.start_rule(scope)
+    finally:
+        if ledger is None:
+            opened.close()
+
+
 def raise_events(run: Run) -> Counter:
     """Alerts and follow-up tasks for what happened since each rule's mark."""
-    scopes = [f"alert:{rule.name}" for rule in run.settings.alerts] + [
-        f"task:{rule.name}" for rule in run.settings.task_rules if rule.trigger in LEAD_EVENTS]
+    scopes = _lead_scopes(run.settings)
     marks = {scope: run.ledger.rule_mark(scope) or run.ledger.start_rule(scope)
              for scope in scopes}
     first = min((mark["lead_position"] for mark in marks.values()), default=None)
@@ -254,7 +265,7 @@ def deliver(run: Run, send: Sender) -> Counter:
     delivery = run.settings.delivery
     stale = run.now - timedelta(minutes=delivery.unconfirmed_after_minutes)
     for row in run.ledger.abandon_unconfirmed(stale, UNCONFIRMED):
-        _logger().warning("alert %s (%s) to channel %s: unconfirmed: %s", row["rule"],
+        log.warning("alert %s (%s) to channel %s: unconfirmed: %s", row["rule"],
                           row["event_kind"], row["channel"], UNCONFIRMED)
         stats["alerts_unconfirmed"] += 1
     stats["reminders_cancelled"] += run.ledger.cancel_done_reminders()
@@ -270,7 +281,7 @@ def deliver(run: Run, send: Sender) -> Counter:
         if config is None:
             run.ledger.give_up_alerts([row["alert_id"] for row in rows],
                                       f"channel {channel!r} is no longer in the config")
-            _logger().warning("%d alert(s) for channel %s given up: it is no longer in the"
+            log.warning("%d alert(s) for channel %s given up: it is no longer in the"
                               " config", len(rows), channel)
             stats["alerts_failed"] += len(rows)
             continue
@@ -315,10 +326,10 @@ def _send(run: Run, channel: str, config: ChannelConfig, message: Outgoing,
                                              delivery.max_attempts)
     service = notify.service_name(url)
     if given_up:
-        _logger().error("channel %s (%s): %d alert(s) given up after %d attempts: %s",
+        log.error("channel %s (%s): %d alert(s) given up after %d attempts: %s",
                         channel, service, len(given_up), delivery.max_attempts, result.error)
     if len(given_up) < len(ids):
-        _logger().warning("channel %s (%s): not sent, tried again in a later run: %s",
+        log.warning("channel %s (%s): not sent, tried again in a later run: %s",
                           channel, service, result.error)
     return Counter(alerts_failed=len(given_up), alerts_retrying=len(ids) - len(given_up))
 
@@ -388,35 +399,3 @@ def run_digest(settings: Settings, now: datetime | None = None,
                send: Sender = notify.send) -> tuple[str, dict[str, int]]:
     markdown, stats = _with_run(settings, now, lambda run: send_digest(run, send))
     return markdown, dict(stats)
-
-
-@flow(name="alerts", log_prints=False)
-def alerts(config: str | None = None, store: str | None = None) -> dict[str, int]:
-    """Alerts and follow-up tasks for what intake and sync brought in."""
-    install_masking()
-    settings = load_settings(Path(config) if config else None, store=store)
-    stats = run_alerts(settings)
-    _logger().info("alerts: %s", stats)
-    return stats
-
-
-@flow(name="reminders", log_prints=False)
-def reminders(config: str | None = None, store: str | None = None) -> dict[str, int]:
-    """Reminders of follow-up tasks that are due and not done."""
-    install_masking()
-    settings = load_settings(Path(config) if config else None, store=store)
-    stats = run_reminders(settings)
-    _logger().info("reminders: %s", stats)
-    return stats
-
-
-@flow(name="digest", log_prints=False)
-def digest(config: str | None = None, store: str | None = None) -> dict[str, int]:
-    """Yesterday's summary to the digest channels, and as the `leadhub-digest` artifact."""
-    install_masking()
-    settings = load_settings(Path(config) if config else None, store=store)
-    markdown, stats = run_digest(settings)
-    create_markdown_artifact(markdown, key="leadhub-digest",
-                             description="LeadHub's daily summary")
-    _logger().info("digest: %s", stats)
-    return stats

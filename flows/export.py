@@ -13,14 +13,10 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from prefect import flow
-from prefect.artifacts import create_markdown_artifact
-
-import flows  # noqa: F401  (Prefect settings before prefect is imported)
 from connectors.csv_export import write_csv, write_text
 from connectors.ledger import Ledger
 from leadhub.errors import FatalError
-from leadhub.settings import Settings, load_settings
+from leadhub.settings import Settings
 from transforms import bi
 from transforms.exports import (
     TABLES,
@@ -186,21 +182,3 @@ def kpi_markdown(kpi: list[dict], preset: str, out: Path, as_of: date) -> str:
         shown = f"{value:,.2f}" if isinstance(value, float | Decimal) else str(value)
         lines.append(f"| {row['kpi'].replace('_', ' ')} | {shown} |")
     return "\n".join(lines)
-
-
-@flow(name="export_bi")
-def export_bi(
-    out: str,
-    config: str | None = None,
-    store: str | None = None,
-    preset: str = "looker",
-    since: date | None = None,
-    as_of: date | None = None,
-) -> dict[str, str]:
-    """The nightly export: CSV tables, report.html, and the headline numbers
-    as a Prefect artifact. `as_of`: count nothing after that day (default today)."""
-    settings = load_settings(Path(config) if config else None, store=store)
-    result = export_tables(settings, Path(out), preset, since, as_of)
-    create_markdown_artifact(kpi_markdown(result.kpi, preset, Path(out), result.period.as_of),
-                             key="leadhub-kpi", description="Headline numbers of the last export")
-    return {name: str(path) for name, path in result.files.items()}

@@ -1,9 +1,12 @@
-"""The intake flow: sources -> ledger -> parse, normalize, dedupe -> ledger.
+"""The intake: sources -> ledger -> parse, normalize, match -> ledger.
 
 Every raw item is committed to the ledger (with its source checkpoint) before
 it is processed; processing marks it in the same transaction that writes its
 lead and contact, so a crash between or inside the steps loses and doubles
 nothing: the next run picks up the items still marked new.
+
+Plain functions: the CLI runs them as they are (no Prefect server to start),
+flows/deployments.py wraps them as Prefect flows for schedules and workers.
 """
 
 from __future__ import annotations
@@ -16,20 +19,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-from prefect.exceptions import MissingContextError
 from sqlalchemy.exc import DBAPIError
 
-import flows  # noqa: F401  (Prefect settings before prefect is imported)
 from connectors import Source
 from connectors.files import FilesSource
 from connectors.imap import ImapSource
 from connectors.ledger import Ledger, new_worker_id
 from leadhub.errors import FatalError, TransientError
-from leadhub.logs import install_masking
 from leadhub.progress import report
-from leadhub.settings import FilesSourceConfig, ImapSourceConfig, Settings, load_settings
+from leadhub.settings import FilesSourceConfig, ImapSourceConfig, Settings
 from transforms.dedupe import ContactBook, block_keys_of, lookups_of
 from transforms.identity_rules import IdentityRules
 from transforms.items import lead_from_item
@@ -38,12 +36,7 @@ from transforms.records import Lead, ParseSkip, RawItem, Rejection
 PROCESS_BATCH = 1000
 
 
-def _logger() -> logging.Logger | logging.LoggerAdapter:
-    """The Prefect run logger, or a plain one when a step runs outside a flow."""
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger("leadhub.intake")
+log = logging.getLogger("leadhub.intake")
 
 
 def files_source(config: FilesSourceConfig, settings: Settings) -> FilesSource:
@@ -66,11 +59,10 @@ SOURCE_BUILDERS: dict[str, Callable[[Any, Settings], Source]] = {
 }
 
 
-@task(cache_policy=NO_CACHE)
-def collect(source: Source, store: Path) -> Counter:
+def collect(source: Source, store: str | Path) -> Counter:
     """Store a source's new raw items in the ledger, each batch with its checkpoint,
     then let the source acknowledge them (mark read, move: its policy)."""
-    logger = _logger()
+    logger = log
     ledger = Ledger(store, create=True)
     stats: Counter = Counter()
     try:
@@ -99,11 +91,11 @@ def collect(source: Source, store: Path) -> Counter:
     return stats
 
 
-def process_pending_items(settings: Settings, batch_size: int = PROCESS_BATCH) -> Counter:
+def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH) -> Counter:
     """Turn every raw item still marked new into a lead, a skip or a quarantine.
     Items are claimed a batch at a time, so several workers share the work
     without doing any of it twice."""
-    logger = _logger()
+    logger = log
     ledger = Ledger(settings.store)
     worker = new_worker_id()
     rules = (settings.mail_rules(), settings.submission_rules(), settings.normalize_rules(),
@@ -121,11 +113,6 @@ def process_pending_items(settings: Settings, batch_size: int = PROCESS_BATCH) -
         ledger.release_claims(worker)
         ledger.close()
     return Counter({k: v for k, v in stats.items() if not k.startswith("reason:")})
-
-
-@task(cache_policy=NO_CACHE)
-def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH) -> Counter:
-    return process_pending_items(settings, batch_size)
 
 
 Outcome = Lead | ParseSkip | Rejection
@@ -239,43 +226,49 @@ def sync_and_alert(settings: Settings) -> dict[str, Any]:
 def process_then_follow_up(settings: Settings) -> None:
     """The web endpoint's background work: a form lead reaches the CRM and the
     alert channels within seconds, not at the next scheduled run."""
-    if process_pending_items(settings).get("new_leads"):
+    from flows.alerts import start_rules
+
+    start_rules(settings)
+    if process_pending(settings).get("new_leads"):
         try:
             sync_and_alert(settings)
         except (FatalError, TransientError) as error:
-            _logger().error("after processing form posts: %s", error)
+            log.error("after processing form posts: %s", error)
 
 
-@flow(name="intake", log_prints=False)
-def intake(
-    config: str | None = None, paths: list[str] | None = None, store: str | None = None
-) -> dict[str, Any]:
-    """Ingest the config's sources (or just `paths`) and process what is new, then
-    sync the sinks."""
-    install_masking()
-    settings = load_settings(Path(config) if config else None, store=store)
+def sources_of(settings: Settings, paths: list[Path] | None = None) -> list[Source]:
+    """The config's sources the intake reads (or a files source of `paths`)."""
     if paths:
-        given = FilesSourceConfig(type="files", paths=[Path(p) for p in paths])
-        sources = [files_source(given, settings)]
-    else:
-        sources = [
-            SOURCE_BUILDERS[each.type](each, settings)
-            for each in settings.sources
-            if each.type in SOURCE_BUILDERS
-        ]
+        given = FilesSourceConfig(type="files", paths=list(paths))
+        return [files_source(given, settings)]
+    return [SOURCE_BUILDERS[each.type](each, settings) for each in settings.sources
+            if each.type in SOURCE_BUILDERS]
+
+
+def run_intake(settings: Settings, paths: list[Path] | None = None) -> dict[str, Any]:
+    """Ingest the config's sources (or just `paths`), process what is new, then
+    sync the sinks and send the alerts. A source that cannot be used (a wrong
+    password) does not keep the others waiting; its error is raised at the end."""
+    from flows.alerts import start_rules
+
     ledger = Ledger(settings.store, create=True)
+    created = ledger.created
     run_id = ledger.start_run("intake")
     stats: Counter = Counter()
+    ignored: list[str] = []
     fatal: list[str] = []
     try:
-        for source in sources:
-            # One broken mailbox must not keep the others' leads waiting.
+        # Rules start before this run's leads are processed: the first lead
+        # after a rule is set up is alerted too.
+        start_rules(settings, ledger)
+        for source in sources_of(settings, paths):
             try:
                 stats += collect(source, settings.store)
+                ignored += source.summary().get("ignored", [])
             except FatalError as error:
                 fatal.append(str(error))
             except TransientError as error:
-                _logger().error("%s", error)
+                log.error("%s", error)
                 stats["failed_sources"] += 1
         stats += process_pending(settings)
     finally:
@@ -283,7 +276,7 @@ def intake(
         ledger.close()
     if fatal:
         raise FatalError("\n".join(fatal))
-    result: dict[str, Any] = dict(stats)
+    result: dict[str, Any] = {**stats, "store_created": created, "ignored": ignored}
     if not paths:
         result.update(sync_and_alert(settings))
     after = settings.export.after_intake

@@ -19,21 +19,15 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from prefect import flow, get_run_logger
-from prefect.exceptions import MissingContextError
-
-import flows  # noqa: F401  (Prefect settings before prefect is imported)
 from connectors import Sink
 from connectors.airtable import AirtableSink
 from connectors.ledger import Ledger
 from leadhub.errors import FatalError, TransientError
-from leadhub.logs import install_masking
 from leadhub.progress import report
-from leadhub.settings import Settings, load_settings
+from leadhub.settings import Settings
 from transforms.crm import (
     CrmTable,
     RemoteRow,
@@ -52,6 +46,8 @@ from transforms.crm import (
 )
 from transforms.exports import preview
 from transforms.identity_rules import IdentityRules
+
+log = logging.getLogger("leadhub.sync")
 
 # Tables LeadHub writes, in link order: leads and tasks link to their contact.
 WRITTEN_TABLES = ("contacts", "leads", "needs_review", "tasks", "possible_duplicates")
@@ -76,11 +72,6 @@ SINK_BUILDERS: dict[str, Callable[[Any, Settings], Sink]] = {
 }
 
 
-def _logger() -> logging.Logger | logging.LoggerAdapter:
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger("leadhub.sync")
 
 
 def build_sink(settings: Settings, name: str):
@@ -202,7 +193,7 @@ def _write(ledger: Ledger, sink: Sink, table: CrmTable, writes: list[RowWrite],
             stats["deferred"] += 1
         elif outcome.error:
             errors[outcome.key] = (write.state.content_hash, outcome.error)
-            _logger().warning("%s %s: %s", sink.name, table.title, outcome.error)
+            log.warning("%s %s: %s", sink.name, table.title, outcome.error)
         else:
             state = write.state
             landed[outcome.key] = SyncState(
@@ -246,7 +237,7 @@ def act_on_decisions(ledger: Ledger, sink_name: str, rules: IdentityRules,
             else:
                 ledger.keep_apart(a, b, by=f"sink:{sink_name}")
         except FatalError as error:
-            _logger().warning("%s: possible duplicate %s: %s", sink_name, key, error)
+            log.warning("%s: possible duplicate %s: %s", sink_name, key, error)
             continue
         stats[f"pairs_{decision}"] += 1
     return stats
@@ -317,7 +308,7 @@ def sync_sink(ledger: Ledger, sink: Sink, config: Any, now: datetime | None = No
                              if k not in ("timeouts", "retried", "rate_limited"))
     stats["rate_limited"] = sink.calls["rate_limited"]
     for warning in sink.warnings:
-        _logger().warning("%s", warning)
+        log.warning("%s", warning)
     return {**dict.fromkeys(SUMMARY_KEYS, 0), **stats}
 
 
@@ -352,23 +343,14 @@ def _sync_all(settings: Settings, only: str | None) -> dict[str, dict[str, int]]
                 if isinstance(error, FatalError):
                     raise
                 # Everything is in the ledger: the next run catches up.
-                _logger().error("%s: %s", sink.describe(), error)
+                log.error("%s: %s", sink.describe(), error)
                 stats = {"sink_failed": 1}
             else:
                 ledger.record_success(*health)
             finally:
                 ledger.finish_run(run_id, dict(stats))
-            _logger().info("%s: %s", sink.describe(), stats)
+            log.info("%s: %s", sink.describe(), stats)
             results[config.name] = stats
     finally:
         ledger.close()
     return results
-
-
-@flow(name="sync", log_prints=False)
-def sync(config: str | None = None, store: str | None = None,
-         sink: str | None = None) -> dict[str, dict[str, int]]:
-    """Push the ledger into the configured sinks and read people's work back."""
-    install_masking()
-    settings = load_settings(Path(config) if config else None, store=store)
-    return sync_all(settings, sink)

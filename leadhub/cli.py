@@ -1,27 +1,42 @@
 """The `leadhub` command: demo, ingest, run, sync, serve, export, status, replay,
-check, schema init."""
+check, digest, schema init, store, contacts, dedupe.
+
+Commands run LeadHub's steps in this process and answer at once; with
+`--prefect` (or PREFECT_API_URL set) the work runs as a Prefect flow instead,
+visible in the Prefect UI. Each command imports only what it needs.
+"""
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from leadhub import SAMPLES_DIR
+from leadhub.check_cli import check
+from leadhub.cli_common import (
+    ConfigOption,
+    DbOption,
+    JsonOption,
+    PrefectOption,
+    QuietOption,
+    console,
+    err,
+    fail,
+    handled,
+    load,
+    open_store,
+    through_prefect,
+)
+from leadhub.cli_output import progress_shown, show_sink_summary, show_summary
 from leadhub.contacts_cli import contacts_app, dedupe
 from leadhub.errors import FatalError
-from leadhub.logs import install_masking
-from leadhub.progress import listen
-from leadhub.settings import Settings, load_settings
-from transforms.exports import PRESETS
+from leadhub.settings import Settings
+from leadhub.status_cli import status
 from transforms.masking import mask_pii
 
 app = typer.Typer(
@@ -29,125 +44,54 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err = Console(stderr=True)
 schema_app = typer.Typer(help="Set up the tables of a sink (Airtable base, Google Sheet).",
                          no_args_is_help=True)
-app.add_typer(schema_app, name="schema")
 store_app = typer.Typer(help="Upgrade the store, or move it to PostgreSQL.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
 app.add_typer(store_app, name="store")
 app.add_typer(contacts_app, name="contacts")
-app.command("dedupe")(dedupe)
+app.command("dedupe")(handled(dedupe))
+app.command("status")(status)
+app.command("check")(check)
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML config (see config/leadhub.example.yaml)"),
-]
-DbOption = Annotated[
-    str | None, typer.Option("--db", help="the store: a SQLite file (default leadhub.db) or"
-                                         " postgresql://user@host/db")
-]
-
-SUMMARY_ROWS = (
-    ("read", "items read"),
-    ("new_items", "new items stored"),
-    ("new_contacts", "new contacts"),
-    ("updated_contacts", "updated contacts"),
-    ("merged_contacts", "contacts merged"),
-    ("new_leads", "new leads"),
-    ("duplicate_items", "repeats of known leads"),
-    ("skipped", "skipped (not leads)"),
-    ("quarantined", "quarantined (need review)"),
-    ("unmatched_source", f"leads with source {'Другое'!r} (no rule matched)"),
-)
+PRESETS = ("looker", "powerbi", "excel-ru")
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
+# --- running the intake -----------------------------------------------------------
 
 
-def _settings(config: Path | None, db: Path | None) -> Settings:
+def run_intake(settings: Settings, paths: list[Path] | None, *, prefect: bool = False,
+               quiet: bool = False, config: Path | None = None) -> dict[str, Any]:
+    """The intake, here or as a Prefect flow, with progress on stderr."""
+    if through_prefect(prefect):
+        from flows.deployments import intake as intake_flow
+
+        with progress_shown(quiet, "running as a Prefect flow"):
+            state = intake_flow(config=str(config) if config else None,
+                                paths=[str(p) for p in paths] if paths else None,
+                                store=settings.store, return_state=True)
+        return _flow_result(state)
+    from flows.intake import run_intake as run_here
+
+    with progress_shown(quiet):
+        stats = run_here(settings, paths)
+    if stats.get("store_created"):
+        err.print(f"created a new store at {settings.store}", highlight=False)
+    return stats
+
+
+def _flow_result(state) -> Any:
+    """A flow's result; its clear failure (a FatalError it reported) as ours."""
+    from prefect.exceptions import FailedRun
+
     try:
-        return load_settings(config, store=str(db) if db else None)
-    except FatalError as error:
-        raise _fail(str(error)) from None
-
-
-def _run_intake(config: Path | None, db: str | None, paths: list[Path] | None) -> dict[str, int]:
-    """Run the intake flow (the same one Prefect deploys) with a progress bar."""
-    from flows.intake import intake  # Prefect is imported only for commands that need it
-
-    install_masking()
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        bars: dict[str, int] = {}
-
-        def show(stage: str, done: int, total: int | None) -> None:
-            if stage not in bars:
-                label = {"read": "reading sources", "process": "processing items"}.get(stage, stage)
-                bars[stage] = progress.add_task(label, total=total)
-            progress.update(bars[stage], completed=done, total=total)
-
-        stop = listen(show)
-        bars["start"] = progress.add_task("starting (local Prefect API)", total=None)
-        try:
-            return intake(
-                config=str(config) if config else None,
-                paths=[str(p) for p in paths] if paths else None,
-                store=str(db) if db else None,
-            )
-        except FatalError as error:
-            raise _fail(str(error)) from None
-        finally:
-            stop()
-
-
-SINK_SUMMARY_ROWS = (
-    ("created", "rows created"),
-    ("updated", "rows updated"),
-    ("unchanged", "rows unchanged"),
-    ("failed", "rows refused (see leadhub status)"),
-    ("deferred", "rows waiting for their contact"),
-    ("rows_read", "changed rows read back"),
-    ("rows_deleted_in_sink", "rows people deleted"),
-    ("orders_read", "orders read back"),
-    ("api_calls", "API calls"),
-    ("rate_limited", "of them refused by the rate limit"),
-    ("sink_failed", "sync failed (see the log; the next run catches up)"),
-)
-
-
-def _summary(stats: dict[str, int], title: str) -> None:
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column("what")
-    table.add_column("count", justify="right")
-    for key, label in SUMMARY_ROWS:
-        table.add_row(label, str(stats.get(key, 0)))
-    console.print(table)
-    for sink, sink_stats in (stats.get("sinks") or {}).items():
-        _sink_summary(sink, sink_stats)
-    if stats.get("alerts"):
-        console.print("Alerts: " + ", ".join(
-            f"{key.replace('_', ' ')} {value}" for key, value in stats["alerts"].items()))
-
-
-def _sink_summary(sink: str, stats: dict[str, int]) -> None:
-    table = Table(title=f"Sync to {sink}", show_header=False, title_justify="left")
-    table.add_column("what")
-    table.add_column("count", justify="right")
-    for key, label in SINK_SUMMARY_ROWS:
-        table.add_row(label, str(stats.get(key, 0)))
-    console.print(table)
+        return state.result()
+    except FailedRun as failure:
+        raise FatalError(str(failure)) from None
 
 
 @app.command()
+@handled
 def ingest(
     paths: Annotated[
         list[Path], typer.Argument(help=".eml/.mbox/.csv/.json/.jsonl files or folders")
@@ -157,6 +101,9 @@ def ingest(
     table: Annotated[
         str | None, typer.Option(help="orders | order_items: import a CSV of that table")
     ] = None,
+    prefect: PrefectOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Ingest files and folders into the store, then process what is new.
 
@@ -165,25 +112,26 @@ def ingest(
     from connectors.files import refused_inputs
 
     problems = refused_inputs(paths) if table is None else [
-        f"no such file or folder: {path}" for path in paths if not path.exists()]
+        f"{path}: no such file or folder" for path in paths if not path.exists()]
     if problems:
-        raise _fail("\n".join(problems))
-    settings = _settings(config, db)
+        raise fail("\n".join(problems))
+    settings = load(config, db)
     if table is not None:
         _import_table(settings, paths, table)
         return
-    stats = _run_intake(config, db, paths)
-    _summary(stats, "Ingest summary")
+    stats = run_intake(settings, paths, prefect=prefect, quiet=quiet or as_json, config=config)
+    show_summary(stats, "Ingest summary", as_json, quiet)
 
 
 def _import_table(settings: Settings, paths: list[Path], table: str) -> None:
     from flows.orders import import_table
 
-    try:
-        result = import_table(settings, paths, table)
-    except FatalError as error:
-        raise _fail(str(error)) from None
+    result = import_table(settings, paths, table)
     console.print(f"{result.imported} {table.replace('_', ' ')} imported")
+    if result.unmatched:
+        console.print(f"[yellow]{result.unmatched} order(s) have a phone or email that is no"
+                      " contact's: they are kept and count in the totals, but in no client's"
+                      " figures until a lead from that person arrives[/]")
     if result.problems:
         problems = Table(title=f"{len(result.problems)} row(s) not imported", title_justify="left")
         for column in ("file", "row", "what to fix"):
@@ -195,21 +143,36 @@ def _import_table(settings: Settings, paths: list[Path], table: str) -> None:
 
 
 @app.command()
-def run(config: ConfigOption = None, db: DbOption = None) -> None:
-    """Run the intake flow once for every source in the config."""
+@handled
+def run(config: ConfigOption = None, db: DbOption = None, prefect: PrefectOption = False,
+        as_json: JsonOption = False, quiet: QuietOption = False) -> None:
+    """Read every source in the config once, process, sync the sinks, send alerts
+    and the reminders that are due."""
     if config is None:
-        raise _fail("run needs --config FILE (its sources: say what to read)")
-    settings = _settings(config, db)
+        raise fail("run needs --config FILE (its sources: say what to read)")
+    settings = load(config, db)
     if not settings.sources:
-        raise _fail(f"{config}: sources is empty; add at least one source")
-    stats = _run_intake(config, db, None)
-    _summary(stats, "Run summary")
+        raise fail(f"{config}: sources is empty; add at least one source")
+    stats = run_intake(settings, None, prefect=prefect, quiet=quiet or as_json, config=config)
+    stats["reminders"] = _reminders(settings)
+    show_summary(stats, "Run summary", as_json, quiet)
     if stats.get("failed_sources"):
         _warn_failed_sources(stats)
         raise typer.Exit(code=1)
 
 
+def _reminders(settings: Settings) -> dict[str, int]:
+    """Due tasks, and alerts that waited for quiet hours or a retry: a cron user
+    gets them from `run` as a `serve` user does."""
+    if not (settings.reminders.channels or settings.alerts):
+        return {}
+    from flows.alerts import run_reminders
+
+    return run_reminders(settings)
+
+
 @app.command()
+@handled
 def serve(
     config: ConfigOption = None,
     db: DbOption = None,
@@ -227,31 +190,27 @@ def serve(
     is handed to that Prefect server (runs show in its UI).
     """
     if config is None:
-        raise _fail("serve needs --config FILE (its sources: say what to read)")
+        raise fail("serve needs --config FILE (its sources: say what to read)")
     if only not in (None, "web", "mail"):
-        raise _fail(f"--only {only!r}: use web or mail")
-    settings = _settings(config, db)
+        raise fail(f"--only {only!r}: use web or mail")
+    settings = load(config, db)
     has_forms = any(source.type == "webhook" for source in settings.sources)
     if only == "web" and not has_forms:
-        raise _fail(f"--only web: {config} has no source of type webhook")
-    if os.environ.get("PREFECT_API_URL") and only is None and not has_forms:
-        from flows.intake import intake
+        raise fail(f"--only web: {config} has no source of type webhook")
+    if through_prefect(False) and only is None and not has_forms:
+        from flows.deployments import intake as intake_flow
 
-        intake.serve(name="intake-local", interval=interval,
-                     parameters={"config": str(config.resolve()),
-                                 "store": settings.store})
+        intake_flow.serve(name="intake-local", interval=interval,
+                          parameters={"config": str(config.resolve()), "store": settings.store})
         return
     from flows.serve import serve_locally, start_web
 
     web = None
     if has_forms and only != "mail":
-        try:
-            web = start_web(settings)
-        except FatalError as error:
-            raise _fail(str(error)) from None
+        web = start_web(settings)
         console.print(f"web forms at http://{settings.web.host}:{settings.web.port}/forms/<form>")
     try:
-        serve_locally(settings, _scheduled_run(config, db, settings, sweep_only=only == "web"),
+        serve_locally(settings, _scheduled_run(config, settings, sweep_only=only == "web"),
                       interval=interval, max_runs=max_runs, watch_mail=only != "web")
     except KeyboardInterrupt:
         console.print("stopped")
@@ -260,52 +219,62 @@ def serve(
             web.stop()
 
 
-def _scheduled_run(config: Path, db: Path | None, settings: Settings, sweep_only: bool):
-    """One scheduled run: the whole intake flow, or (web only) a sweep that
+def _scheduled_run(config: Path, settings: Settings, sweep_only: bool):
+    """One scheduled run: the whole intake, or (web only) a sweep that
     processes whatever the endpoint stored and has not been processed yet."""
 
     def run_once(number: int) -> None:
         stamp = time.strftime("%H:%M:%S")
         if sweep_only:
-            from flows.intake import process_pending_items
+            from flows.intake import process_pending
 
-            _summary(process_pending_items(settings), f"Sweep {number} at {stamp}")
+            show_summary(process_pending(settings), f"Sweep {number} at {stamp}")
             return
-        stats = _run_intake(config, db, None)
-        _summary(stats, f"Run {number} at {stamp}")
+        try:
+            stats = run_intake(settings, None, config=config)
+        except FatalError as error:
+            # serve goes on: the next run may find the mailbox fixed
+            err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            return
+        show_summary(stats, f"Run {number} at {stamp}")
         _warn_failed_sources(stats)
-        if settings.reminders.channels or settings.alerts:
-            from flows.alerts import run_reminders
-
-            # due tasks, and alerts that waited for quiet hours or a retry
-            run_reminders(settings)
+        _reminders(settings)
 
     return run_once
 
 
-def _warn_failed_sources(stats: dict[str, int]) -> None:
+def _warn_failed_sources(stats: dict[str, Any]) -> None:
     if stats.get("failed_sources"):
         err.print(f"[yellow]{stats['failed_sources']} source(s) could not be read this time;"
                   " `leadhub status` shows why[/]")
 
 
 @app.command()
-def replay(config: ConfigOption = None, db: DbOption = None) -> None:
-    """Process quarantined items again (after a config fix)."""
-    from connectors.ledger import Ledger
+@handled
+def replay(config: ConfigOption = None, db: DbOption = None, as_json: JsonOption = False,
+           quiet: QuietOption = False) -> None:
+    """Process quarantined items again (after a config fix), then sync and alert."""
+    from flows.intake import process_pending, sync_and_alert
 
-    settings = _settings(config, db)
-    ledger = Ledger(settings.store)
+    settings = load(config, db)
+    ledger = open_store(settings.store)
     try:
         requeued = ledger.requeue()
     finally:
         ledger.close()
-    console.print(f"{requeued} quarantined item(s) queued again")
-    stats = _run_intake(config, db, [])
-    _summary(stats, "Replay summary")
+    if not as_json:
+        console.print(f"{requeued} quarantined item(s) queued again")
+    with progress_shown(quiet or as_json):
+        stats: dict[str, Any] = dict(process_pending(settings))
+        stats.update(sync_and_alert(settings))
+    show_summary(stats, "Replay summary", as_json, quiet)
+
+
+# --- reports and the CRM ------------------------------------------------------------
 
 
 @app.command()
+@handled
 def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="folder for the CSV files")],
     preset: Annotated[str, typer.Option(help="looker | powerbi | excel-ru")] = "looker",
@@ -319,189 +288,83 @@ def export(
     ] = None,
     db: DbOption = None,
     config: ConfigOption = None,
+    prefect: PrefectOption = False,
 ) -> None:
     """Write the BI tables (contacts, leads, orders, clients, funnel, RFM, KPI...) as
     CSV in the preset's dialect, and the dashboard report.html."""
-    from flows.export import export_tables
-
     if preset not in PRESETS:
-        raise _fail(f"--preset {preset!r} is unknown; choose one of: {', '.join(PRESETS)}")
+        raise fail(f"--preset {preset!r} is unknown; choose one of: {', '.join(PRESETS)}")
     since_date, as_of_date = _day_option("--since", since), _day_option("--as-of", as_of)
-    settings = _settings(config, db)
-    try:
-        result = export_tables(settings, out, preset, since_date, as_of_date)
-    except FatalError as error:
-        raise _fail(str(error)) from None
-    for name, path in result.files.items():
-        console.print(f"{name:>13}: {path}")
+    settings = load(config, db)
+    if through_prefect(prefect):
+        from flows.deployments import export_bi
+
+        files = _flow_result(export_bi(out=str(out), config=str(config) if config else None,
+                                       store=settings.store, preset=preset, since=since_date,
+                                       as_of=as_of_date, return_state=True))
+        files = {name: Path(path) for name, path in files.items()}
+    else:
+        from flows.export import export_tables
+
+        open_store(settings.store).close()  # one clear line when there is no store
+        files = export_tables(settings, out, preset, since_date, as_of_date).files
+    for name, path in files.items():
+        console.print(f"{name:>19}: {path}")
 
 
 def _day_option(option: str, text: str | None) -> date | None:
     try:
         return date.fromisoformat(text) if text else None
     except ValueError:
-        raise _fail(f"{option} {text!r}: write the date as YYYY-MM-DD") from None
+        raise fail(f"{option} {text!r}: write the date as YYYY-MM-DD") from None
 
 
 @app.command()
-def status(db: DbOption = None, config: ConfigOption = None) -> None:
-    """Counts, last runs, and the items that need review with their reasons."""
-    from connectors.ledger import Ledger
-
-    settings = _settings(config, db)
-    try:
-        ledger = Ledger(settings.store)
-    except FatalError as error:
-        raise _fail(str(error)) from None
-    try:
-        _print_status(ledger)
-        _print_sources(ledger, settings.down_after_minutes)
-        _print_sink_errors(ledger)
-        _print_alerts(ledger)
-    finally:
-        ledger.close()
-
-
-def _source_state(row, down_after_minutes: int) -> str:
-    if not row["failing_since"]:
-        return "[green]ok[/]"
-    failing = datetime.now(UTC) - row["failing_since"]
-    if failing > timedelta(minutes=down_after_minutes):
-        return f"[bold red]DOWN[/] for {_minutes(failing)}"
-    return f"[yellow]failing[/] for {_minutes(failing)}"
-
-
-def _moment(value: datetime | None) -> str:
-    """A stored moment as people read it: local time to the second."""
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
-
-
-def _minutes(span: timedelta) -> str:
-    minutes = int(span.total_seconds() // 60)
-    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
-
-
-def _print_sources(ledger, down_after_minutes: int) -> None:
-    table = Table(title="Sources", title_justify="left")
-    for column in ("source", "folder", "state", "last success", "last message", "checkpoint",
-                   "last error"):
-        table.add_column(column)
-    for row in ledger.source_health():
-        table.add_row(row["source"], row["scope"], _source_state(row, down_after_minutes),
-                      _moment(row["last_success_at"]) or "never", _moment(row["last_message_at"]),
-                      row["checkpoint"] or "", mask_pii(row["last_error"]))
-    console.print(table)
-
-
-def _print_alerts(ledger) -> None:
-    counts = ledger.alert_counts()
-    if not counts:
-        return
-    console.print("Alerts: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
-    for row in ledger.alert_problems():
-        console.print(f"  [yellow]failed[/] {row['rule']} -> {row['channel']}"
-                      f" after {row['attempts']} attempt(s): {mask_pii(row['last_error'])}",
-                      soft_wrap=True)
-
-
-@app.command()
+@handled
 def digest(config: ConfigOption = None, db: DbOption = None) -> None:
     """Send yesterday's summary now (the digest flow runs it every morning)."""
     from flows.alerts import run_digest
 
-    settings = _settings(config, db)
+    settings = load(config, db)
     if not settings.digest.channels:
-        raise _fail("digest.channels is empty: name the channels the digest goes to")
+        raise fail("digest.channels is empty: name the channels the digest goes to")
+    open_store(settings.store).close()
     markdown, stats = run_digest(settings)
     console.print(markdown, markup=False, highlight=False)
     if stats.get("alerts_failed"):
         raise typer.Exit(code=1)
 
 
-def _print_sink_errors(ledger) -> None:
-    rows = ledger.sink_error_list()
-    if not rows:
-        return
-    table = Table(title="Rows a sink refused (sent again once they change)",
-                  title_justify="left")
-    for column in ("sink", "table", "row", "since", "error"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(row["sink"], row["record_kind"], mask_pii(row["record_key"]),
-                      _moment(row["failed_at"]), mask_pii(row["error"]))
-    console.print(table)
-
-
-def _print_status(ledger) -> None:
-    counts = ledger.counts()
-    table = Table(title=f"Store {ledger.path}", show_header=False, title_justify="left")
-    table.add_column("what")
-    table.add_column("count", justify="right")
-    for key in (
-        "contacts",
-        "contacts_merged",
-        "leads",
-        "items_processed",
-        "items_new",
-        "items_skipped",
-        "items_quarantined",
-    ):
-        table.add_row(key.replace("_", " "), str(counts.get(key, 0)))
-    console.print(table)
-    runs = Table(title="Last runs", title_justify="left")
-    for column in ("run", "command", "started", "finished", "new leads", "quarantined"):
-        runs.add_column(column)
-    for row in ledger.last_runs():
-        stats = json.loads(row["stats"])
-        runs.add_row(
-            str(row["run_id"]),
-            row["command"],
-            _moment(row["started_at"]),
-            _moment(row["finished_at"]) or "[red]did not finish[/]",
-            str(stats.get("new_leads", 0)),
-            str(stats.get("quarantined", 0)),
-        )
-    console.print(runs)
-    review = Table(title="Needs review", title_justify="left")
-    for column in ("item", "state", "reason"):
-        review.add_column(column)
-    for row in ledger.export_review_items():
-        review.add_row(row["item_id"], row["state"], mask_pii(row["reason"]))
-    console.print(review)
-
-
 @app.command()
+@handled
 def sync(
     config: ConfigOption = None,
     db: DbOption = None,
     sink: Annotated[str | None, typer.Option(help="only this sink (its name or type)")] = None,
+    prefect: PrefectOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Write the ledger's contacts and leads to the sinks and read people's work back."""
-    from flows.sync import sync as sync_flow
-
-    settings = _settings(config, db)
+    """Write the store's contacts and leads to the sinks and read people's work back."""
+    settings = load(config, db)
     if not settings.sinks:
-        raise _fail("the config has no sinks: add an airtable or sheets sink (see README)")
-    install_masking()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  MofNCompleteColumn(), console=err, transient=True) as progress:
-        bars: dict[str, int] = {}
+        raise fail("the config has no sinks: add an airtable or sheets sink (see README)")
+    open_store(settings.store).close()
+    with progress_shown(quiet or as_json):
+        if through_prefect(prefect):
+            from flows.deployments import sync as sync_flow
 
-        def show(stage: str, done: int, total: int | None) -> None:
-            if stage not in bars:
-                bars[stage] = progress.add_task(stage, total=total)
-            progress.update(bars[stage], completed=done, total=total)
+            results = _flow_result(sync_flow(config=str(config) if config else None,
+                                             store=settings.store, sink=sink, return_state=True))
+        else:
+            from flows.sync import sync_all
 
-        stop = listen(show)
-        try:
-            results = sync_flow(config=str(config) if config else None,
-                                store=str(db) if db else None, sink=sink)
-        except FatalError as error:
-            raise _fail(str(error)) from None
-        finally:
-            stop()
-    for name, stats in results.items():
-        _sink_summary(name, stats)
+            results = sync_all(settings, sink)
+    if as_json:
+        show_summary(results, "", as_json=True)
+    elif not quiet:
+        for name, stats in results.items():
+            show_sink_summary(name, stats)
     if any(stats.get("failed") for stats in results.values()):
         raise typer.Exit(code=1)
 
@@ -514,22 +377,20 @@ def _sinks_of(settings: Settings, kind: str | None = None) -> list:
 
 
 @schema_app.command("init")
+@handled
 def schema_init(
     kind: Annotated[str, typer.Argument(help="airtable or sheets")],
     config: ConfigOption = None,
 ) -> None:
     """Create the missing tables and fields (or worksheets and headers)."""
     if kind not in ("airtable", "sheets"):
-        raise _fail(f"schema init {kind}: say airtable or sheets")
-    settings = _settings(config, None)
+        raise fail(f"schema init {kind}: say airtable or sheets")
+    settings = load(config)
     sinks = _sinks_of(settings, kind)
     if not sinks:
-        raise _fail(f"the config has no {kind} sink: add one under sinks: (see README)")
+        raise fail(f"the config has no {kind} sink: add one under sinks: (see README)")
     for sink in sinks:
-        try:
-            created, manual = sink.init_schema()
-        except FatalError as error:
-            raise _fail(str(error)) from None
+        created, manual = sink.init_schema()
         console.print(f"[bold]{sink.describe()}[/]: created {len(created)}")
         for what in created:
             console.print(f"  + {what}")
@@ -539,33 +400,11 @@ def schema_init(
                 console.print(f"  - {what}")
 
 
-@app.command()
-def check(config: ConfigOption = None) -> None:
-    """Validate the config, then each sink's tables: what is missing or of the wrong type."""
-    settings = _settings(config, None)
-    console.print(f"config OK: {len(settings.sources)} source(s), {len(settings.sinks)}"
-                  f" sink(s), store {settings.store}")
-    problems = 0
-    for sink in _sinks_of(settings):
-        try:
-            found = sink.problems()
-        except FatalError as error:
-            raise _fail(str(error)) from None
-        problems += len(found)
-        if not found:
-            console.print(f"{sink.describe()}: OK")
-        for problem in found:
-            console.print(f"{sink.describe()}: [yellow]{problem}[/]", soft_wrap=True)
-        for step in sink.manual_steps():
-            console.print(f"{sink.describe()}: to add by hand for the CRM's own totals: {step}",
-                          soft_wrap=True, highlight=False)
-    if problems:
-        console.print(f"{problems} problem(s): `leadhub schema init airtable|sheets` creates"
-                      " what is missing; map your own names under the sink's tables:")
-        raise typer.Exit(code=1)
+# --- the demo ---------------------------------------------------------------------
 
 
 @app.command()
+@handled
 def demo(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="where the demo store and CSVs go")
@@ -577,16 +416,16 @@ def demo(
     store = out / "leadhub.db"
     _reset_demo(out, store)
     console.print(f"Ingesting the bundled samples from {SAMPLES_DIR} ...")
-    stats = _run_intake(None, str(store), lead_samples())
-    _summary(stats, "Demo summary")
-    settings = _settings(None, str(store))
+    settings = load(None, str(store))
+    stats = run_intake(settings, lead_samples())
+    show_summary(stats, "Demo summary")
     for table in ("orders", "order_items"):
         _import_table(settings, [SAMPLES_DIR / "orders" / f"{table}.csv"], table)
     files = export_tables(settings, out).files
     console.print("\n[bold]Done.[/] Open these files:")
     for name, path in files.items():
-        console.print(f"  {name:>13}: {path.resolve()}")
-    console.print(f"  {'store':>13}: {store.resolve()}  (leadhub status --db {store})")
+        console.print(f"  {name:>19}: {path.resolve()}")
+    console.print(f"  {'store':>19}: {store.resolve()}  (leadhub status --db {store})")
 
 
 def lead_samples() -> list[Path]:
@@ -597,23 +436,23 @@ def lead_samples() -> list[Path]:
 def _reset_demo(out: Path, store: Path) -> None:
     """The demo starts from an empty store each time, so its numbers repeat."""
     if out.exists() and not out.is_dir():
-        raise _fail(f"--out {out} is a file; give a folder")
+        raise fail(f"--out {out} is a file; give a folder")
     for path in (store, Path(f"{store}-wal"), Path(f"{store}-shm")):
         path.unlink(missing_ok=True)
 
 
+# --- the store --------------------------------------------------------------------
+
+
 @store_app.command("migrate")
+@handled
 def store_migrate(db: DbOption = None, config: ConfigOption = None) -> None:
     """Bring the store to this LeadHub's schema (any command does it too)."""
-    from connectors.ledger import Ledger
     from connectors.ledger.database import inspect_location, locate
 
-    settings = _settings(config, db)
-    try:
-        before = inspect_location(locate(settings.store))
-        ledger = Ledger(settings.store)
-    except FatalError as error:
-        raise _fail(str(error)) from None
+    settings = load(config, db)
+    before = inspect_location(locate(settings.store))
+    ledger = open_store(settings.store)
     try:
         now_at = ledger.schema_version()
     finally:
@@ -627,6 +466,7 @@ def store_migrate(db: DbOption = None, config: ConfigOption = None) -> None:
 
 
 @store_app.command("copy")
+@handled
 def store_copy(
     to: Annotated[str, typer.Option("--to", help="the new store: postgresql://user@host/db"
                                     " (password: PGPASSWORD) or a new SQLite file")],
@@ -635,15 +475,17 @@ def store_copy(
 ) -> None:
     """Copy every row of the store into a new, empty one, and check the counts.
     Then point `store:` in the config at the new one."""
-    from connectors.ledger import Ledger
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     from connectors.ledger.copy import copy_store
 
-    settings = _settings(config, db)
+    settings = load(config, db)
+    source = open_store(settings.store)
     try:
-        source = Ledger(settings.store)
-        target = Ledger(to, create=True)
-    except FatalError as error:
-        raise _fail(str(error)) from None
+        target = open_store(to, create=True)
+    except BaseException:
+        source.close()
+        raise
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       console=err, transient=True) as progress:
@@ -655,8 +497,6 @@ def store_copy(
                 progress.update(bars[table], completed=done)
 
             copied = copy_store(source, target, show)
-    except FatalError as error:
-        raise _fail(str(error)) from None
     finally:
         source.close()
         target.close()

@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from leadhub.errors import FatalError
-from leadhub.settings import Settings, load_settings
+from leadhub.cli_common import ConfigOption, DbOption, console, fail, handled, load, open_store
 
 contacts_app = typer.Typer(help="See why leads are one contact, and correct it: merge, keep"
                                 " apart, split.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
-
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config")]
-DbOption = Annotated[str | None, typer.Option("--db", help="the store (default leadhub.db)")]
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
-
-
-def _open(config: Path | None, db: str | None):
-    from connectors.ledger import Ledger
-
-    try:
-        settings: Settings = load_settings(config, store=db)
-        return settings, Ledger(settings.store)
-    except FatalError as error:
-        raise _fail(str(error)) from None
+def _open(config, db: str | None):
+    settings = load(config, db)
+    return settings, open_store(settings.store)
 
 
 def _when(moment) -> str:
@@ -41,14 +23,13 @@ def _when(moment) -> str:
 
 
 @contacts_app.command("show")
+@handled
 def show(key: Annotated[str, typer.Argument(help="the contact's id (Contact key, C-...)")],
          config: ConfigOption = None, db: DbOption = None) -> None:
     """A contact: its identities, its leads and why each is there, its merges."""
     _, ledger = _open(config, db)
     try:
         story = ledger.story(key)
-    except FatalError as error:
-        raise _fail(str(error)) from None
     finally:
         ledger.close()
     contact = story.contact
@@ -85,6 +66,7 @@ def show(key: Annotated[str, typer.Argument(help="the contact's id (Contact key,
 
 
 @contacts_app.command("duplicates")
+@handled
 def duplicates(config: ConfigOption = None, db: DbOption = None,
                everything: Annotated[bool, typer.Option("--all", help="decided pairs too")]
                = False,
@@ -113,13 +95,12 @@ def duplicates(config: ConfigOption = None, db: DbOption = None,
 
 
 @contacts_app.command("merge")
+@handled
 def merge(a: str, b: str, config: ConfigOption = None, db: DbOption = None) -> None:
     """A and B are one person: merge them (the one seen first stays)."""
     settings, ledger = _open(config, db)
     try:
         survivor = ledger.merge_contacts(settings.identity_rules(), a, b)
-    except FatalError as error:
-        raise _fail(str(error)) from None
     finally:
         ledger.close()
     console.print(f"merged: {a} and {b} are {survivor} (undo: leadhub contacts split"
@@ -127,19 +108,19 @@ def merge(a: str, b: str, config: ConfigOption = None, db: DbOption = None) -> N
 
 
 @contacts_app.command("keep-apart")
+@handled
 def keep_apart(a: str, b: str, config: ConfigOption = None, db: DbOption = None) -> None:
     """A and B are two people: never merge them, never ask again."""
     _, ledger = _open(config, db)
     try:
         ledger.keep_apart(a, b)
-    except FatalError as error:
-        raise _fail(str(error)) from None
     finally:
         ledger.close()
     console.print(f"kept apart: {a} and {b}", highlight=False)
 
 
 @contacts_app.command("split")
+@handled
 def split(key: Annotated[str, typer.Argument(help="the contact that was merged away, or the"
                                                   " contact to take leads out of (--lead)")],
           lead: Annotated[list[str] | None, typer.Option(
@@ -151,8 +132,6 @@ def split(key: Annotated[str, typer.Argument(help="the contact that was merged a
     settings, ledger = _open(config, db)
     try:
         left = ledger.split(settings.identity_rules(), key, lead or ())
-    except FatalError as error:
-        raise _fail(str(error)) from None
     finally:
         ledger.close()
     console.print(f"split: {left} is a contact of its own again", highlight=False)
@@ -166,7 +145,7 @@ def dedupe(config: ConfigOption = None, db: DbOption = None,
     for a store from before these rules): merges what is surely one person,
     proposes the rest to people."""
     if not rescan:
-        raise _fail("say --rescan (with --dry-run first to see what it would merge)")
+        raise fail("say --rescan (with --dry-run first to see what it would merge)")
     settings, ledger = _open(config, db)
     try:
         proposals = ledger.rescan(settings.identity_rules(), apply=not dry_run)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from flows.intake import process_pending_items
+from flows.intake import process_pending
 from flows.serve import start_web
 from leadhub.settings import load_settings
 
@@ -377,7 +377,7 @@ def test_sweep_processes_what_the_endpoint_stored(tmp_path):
         assert response.status_code == 202
     finally:
         server.stop()
-    assert process_pending_items(settings)["new_leads"] == 1
+    assert process_pending(settings)["new_leads"] == 1
 
 
 def test_openapi_documents_the_endpoint(endpoint):

@@ -19,7 +19,7 @@ import pytest
 
 from connectors.ledger import Ledger
 from connectors.webhook import create_app
-from flows.intake import process_pending_items
+from flows.intake import process_pending
 from leadhub.settings import load_settings
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "forms"
@@ -129,7 +129,7 @@ def test_mutated_posts_never_get_a_server_error(settings):
     assert errors == []
     assert {200, 202} & set(codes) and {422} & set(codes)  # the mutations reach both ends
     stored = _counts(settings)["items_new"]
-    assert process_pending_items(settings)["processed_items"] == stored > 0
+    assert process_pending(settings)["processed_items"] == stored > 0
     assert "items_new" not in _counts(settings)  # no post is left failing its batch
 
 

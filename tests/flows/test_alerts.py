@@ -12,7 +12,8 @@ import pytest
 
 from connectors import notify
 from connectors.ledger import Ledger
-from flows.alerts import Run, digest, raise_events, run_alerts, run_digest, run_reminders
+from flows.alerts import Run, raise_events, run_alerts, run_digest, run_reminders
+from flows.deployments import digest
 from leadhub.settings import load_settings
 from tests.connectors.test_notify import MailReceiver, WebhookReceiver
 from tests.flows.crm_helpers import START, add_leads, contact_of, make_lead, seed

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from connectors.files import FilesSource
-from flows.export import export_bi, export_tables
+from flows.deployments import export_bi
+from flows.export import export_tables
 from flows.intake import collect, process_pending
 from flows.orders import import_table
 from leadhub.settings import load_settings
@@ -45,8 +46,8 @@ def settings():
     config.write_text("store: leadhub.db\ntimezone: Europe/Moscow\nexport:\n  language: en\n",
                       encoding="utf-8")
     settings = load_settings(config)
-    collect.fn(FilesSource("files", [folder / "input" / "leads.jsonl"]), settings.store)
-    process_pending.fn(settings)
+    collect(FilesSource("files", [folder / "input" / "leads.jsonl"]), settings.store)
+    process_pending(settings)
     for table in ("orders", "order_items"):
         assert not import_table(settings, [folder / "input" / f"{table}.csv"], table).problems
     return settings
@@ -193,8 +194,8 @@ def _moscow_store(tmp_path, leads: list[dict], orders: str, items: str):
     posts = tmp_path / "leads.jsonl"
     posts.write_text("".join(json.dumps(lead, ensure_ascii=False) + "\n" for lead in leads),
                      encoding="utf-8")
-    collect.fn(FilesSource("files", [posts]), settings.store)
-    process_pending.fn(settings)
+    collect(FilesSource("files", [posts]), settings.store)
+    process_pending(settings)
     for table, text in (("orders", orders), ("order_items", items)):
         path = tmp_path / f"{table}.csv"
         path.write_text(text, encoding="utf-8")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from connectors.ledger import Ledger
 from flows.alerts import run_alerts
-from flows.intake import intake, process_then_follow_up
+from flows.intake import process_then_follow_up, run_intake
 from flows.sync import build_sink
 from leadhub.settings import load_settings
 from tests.connectors.test_notify import WebhookReceiver
@@ -47,7 +47,7 @@ def test_a_form_post_is_synced_and_alerted_right_after_processing(tmp_path):
         assert "+7 (912) 555-44-33" in webhook.posts[0]["message"]
 
 
-def test_a_scheduled_run_syncs_after_its_intake(prefect_api, tmp_path, monkeypatch):
+def test_a_scheduled_run_syncs_after_its_intake(tmp_path, monkeypatch):
     with FakeSheets() as sheets:
         spreadsheet = sheets.create_spreadsheet("CRM")
         monkeypatch.setenv("TEST_SHEETS_KEY", json.dumps(sheets.service_account_key()))
@@ -66,7 +66,7 @@ def test_a_scheduled_run_syncs_after_its_intake(prefect_api, tmp_path, monkeypat
             encoding="utf-8")
         build_sink(load_settings(config), "sheets")[0].init_schema()
 
-        stats = intake(config=str(config))
+        stats = run_intake(load_settings(config))
 
         assert stats["new_leads"] == 1
         assert stats["sinks"]["sheets"]["created"] == 2  # the contact and the lead

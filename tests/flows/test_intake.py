@@ -12,7 +12,7 @@ import pytest
 
 from connectors.files import FilesSource
 from connectors.ledger import Ledger
-from flows.intake import collect, intake, process_pending
+from flows.intake import collect, process_pending, run_intake
 from leadhub.settings import load_settings
 from tests.store import query
 
@@ -27,8 +27,8 @@ EXPECTED_SAMPLE_TOTALS = {  # samples/EXPECTED.md
 def _steps(store: str | Path, batch_size: int = 1000) -> None:
     """The flow's two steps without the Prefect API, as a crash test needs."""
     settings = load_settings(store=str(store))
-    collect.fn(FilesSource("files", LEAD_SAMPLES), store)
-    process_pending.fn(settings, batch_size=batch_size)
+    collect(FilesSource("files", LEAD_SAMPLES), store)
+    process_pending(settings, batch_size=batch_size)
 
 
 @pytest.fixture(scope="module")
@@ -38,17 +38,17 @@ def clean_run(tmp_path_factory):
     return snapshot(store)
 
 
-def test_flow_ingests_the_samples_with_the_expected_totals(prefect_api, store, clean_run):
-    stats = intake(paths=[str(p) for p in LEAD_SAMPLES], store=store)
+def test_the_intake_ingests_the_samples_with_the_expected_totals(store, clean_run):
+    stats = run_intake(load_settings(store=store), LEAD_SAMPLES)
     assert {key: stats.get(key, 0) for key in EXPECTED_SAMPLE_TOTALS} == EXPECTED_SAMPLE_TOTALS
     assert len(snapshot(store)["leads"]) == 48
     assert snapshot(store) == clean_run
 
 
-def test_second_run_changes_nothing(prefect_api, store):
-    intake(paths=[str(p) for p in LEAD_SAMPLES], store=store)
+def test_second_run_changes_nothing(store):
+    run_intake(load_settings(store=store), LEAD_SAMPLES)
     before = snapshot(store)
-    stats = intake(paths=[str(p) for p in LEAD_SAMPLES], store=store)
+    stats = run_intake(load_settings(store=store), LEAD_SAMPLES)
     assert stats.get("new_items", 0) == 0 and stats.get("new_leads", 0) == 0
     assert snapshot(store) == before
 
@@ -65,13 +65,13 @@ def test_order_of_inputs_does_not_change_who_is_who(store, tmp_path):
     _steps(in_order)
     settings = load_settings(store=str(store))
     for part in reversed(LEAD_SAMPLES):
-        collect.fn(FilesSource("files", [part]), store)
-        process_pending.fn(settings)
+        collect(FilesSource("files", [part]), store)
+        process_pending(settings)
     assert people(store) == people(in_order)
 
 
 def test_crash_between_collect_and_process_loses_nothing(store, clean_run):
-    collect.fn(FilesSource("files", LEAD_SAMPLES), store)  # then the process "dies"
+    collect(FilesSource("files", LEAD_SAMPLES), store)  # then the process "dies"
     _steps(store)
     assert snapshot(store) == clean_run
 
@@ -112,8 +112,8 @@ KILLABLE = textwrap.dedent(
     from leadhub.cli import lead_samples
     from leadhub.settings import load_settings
     store = sys.argv[1]
-    intake.collect.fn(FilesSource("files", lead_samples()), store)
-    intake.process_pending.fn(load_settings(store=str(store)), batch_size=4)
+    intake.collect(FilesSource("files", lead_samples()), store)
+    intake.process_pending(load_settings(store=str(store)), batch_size=4)
     """
 )
 
@@ -151,8 +151,8 @@ def _processed(store: str) -> int:
 def test_replay_after_config_fix_turns_quarantine_into_a_lead(store, tmp_path):
     (tmp_path / "crm.csv").write_text("Клиент;Мобильник\nИван;8 912 345-67-89\n", encoding="utf-8")
     settings = load_settings(store=str(store))
-    collect.fn(FilesSource("files", [tmp_path / "crm.csv"]), store)
-    assert process_pending.fn(settings)["quarantined"] == 1
+    collect(FilesSource("files", [tmp_path / "crm.csv"]), store)
+    assert process_pending(settings)["quarantined"] == 1
 
     config = tmp_path / "leadhub.yaml"
     config.write_text("field_aliases:\n  phone: [Мобильник]\n", encoding="utf-8")
@@ -160,7 +160,7 @@ def test_replay_after_config_fix_turns_quarantine_into_a_lead(store, tmp_path):
     ledger = Ledger(store)
     assert ledger.requeue() == 1
     ledger.close()
-    stats = process_pending.fn(fixed)
+    stats = process_pending(fixed)
     assert (stats["new_leads"], stats.get("quarantined", 0)) == (1, 0)
     assert snapshot(store)["leads"][0][7] == "+79123456789"  # its phone, read from the column
 
@@ -205,10 +205,10 @@ def test_a_folder_of_hostile_files_is_read_to_the_end_and_each_is_its_own_unit(s
     expected = _hostile_folder(folder)
     settings = load_settings(store=str(store))
     source = FilesSource("files", [folder])
-    stats = collect.fn(source, store)
+    stats = collect(source, store)
     assert stats["read"] == len(expected) and source.summary()["ignored"] == [
         str(folder / "notes.txt")]
-    process_pending.fn(settings)
+    process_pending(settings)
     rows = query(store, "SELECT r.meta, r.state, r.reason, l.phone FROM raw_items r"
                         " LEFT JOIN leads l ON l.raw_item_id = r.item_id")
     seen = {json.loads(meta)["path"].rsplit("/", 1)[1]: (
@@ -217,7 +217,7 @@ def test_a_folder_of_hostile_files_is_read_to_the_end_and_each_is_its_own_unit(s
     assert seen.keys() == expected.keys()
     for name, outcome in expected.items():
         assert seen[name].startswith(outcome), (name, seen[name])
-    assert collect.fn(FilesSource("files", [folder]), store)["read"] == 0  # all checkpointed
+    assert collect(FilesSource("files", [folder]), store)["read"] == 0  # all checkpointed
 
 
 MAIL = """From: =?utf-8?b?0JjQstCw0L0=?= <ivan@mail.ru>
@@ -238,8 +238,8 @@ def test_a_second_mail_reusing_a_message_id_is_a_lead_of_its_own(store, tmp_path
              "cut.eml": "Нужен стол"}
     for name, body in mails.items():
         (tmp_path / name).write_text(MAIL.format(body=body), encoding="utf-8")
-    collect.fn(FilesSource("files", [tmp_path / name for name in mails]), store)
-    stats = process_pending.fn(load_settings(store=str(store)))
+    collect(FilesSource("files", [tmp_path / name for name in mails]), store)
+    stats = process_pending(load_settings(store=str(store)))
     assert (stats["new_leads"], stats["duplicate_items"]) == (3, 1)
     messages = sorted(row[0] for row in query(store, "SELECT message FROM leads"))
     assert messages == sorted({body for body in mails.values()})

@@ -18,8 +18,8 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def sample_store(tmp_path_factory):
     store = tmp_path_factory.mktemp("cli") / "leadhub.db"
-    collect.fn(FilesSource("files", lead_samples()), store)
-    process_pending.fn(load_settings(store=str(store)))
+    collect(FilesSource("files", lead_samples()), store)
+    process_pending(load_settings(store=str(store)))
     return store
 
 
@@ -41,10 +41,26 @@ def test_check_reports_bad_key_and_exits_non_zero(tmp_path):
     assert "stor: unknown key" in result.stderr
 
 
-def test_check_accepts_the_example():
+def test_check_accepts_the_example_and_names_what_a_run_would_miss():
     result = runner.invoke(app, ["check", "--config", "config/leadhub.example.yaml"])
-    assert result.exit_code == 0, result.stderr
-    assert "config OK" in result.stdout
+    assert result.exit_code == 1, result.stderr
+    assert "config/leadhub.example.yaml: 1 source(s)" in result.stdout
+    assert "config/imports: no such file or folder" in result.stdout
+
+
+def test_check_passes_a_config_whose_paths_exist(tmp_path):
+    (tmp_path / "imports").mkdir()
+    config = tmp_path / "leadhub.yaml"
+    config.write_text("sources:\n  - {type: files, paths: [imports/]}\n", encoding="utf-8")
+    result = runner.invoke(app, ["check", "--config", str(config)])
+    assert result.exit_code == 0, result.stdout
+    assert "none yet; the first run creates it" in result.stdout
+    assert not (tmp_path / "leadhub.db").exists()  # checking creates nothing
+
+
+def test_check_needs_a_config():
+    result = runner.invoke(app, ["check"])
+    assert result.exit_code == 2 and "check needs --config" in result.stderr
 
 
 def test_ingest_of_a_missing_path_fails_clearly(tmp_path):
@@ -132,7 +148,7 @@ def test_status_of_a_missing_store_says_what_to_do(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_twice_gives_the_same_numbers(prefect_api, tmp_path):
+def test_demo_twice_gives_the_same_numbers(tmp_path):
     first = runner.invoke(app, ["demo", "--out", str(tmp_path)])
     second = runner.invoke(app, ["demo", "--out", str(tmp_path)])
     assert first.exit_code == second.exit_code == 0, first.stderr
@@ -148,7 +164,7 @@ def test_serve_needs_a_config():
 
 
 @pytest.mark.slow
-def test_serve_runs_the_intake_on_its_schedule(prefect_api, tmp_path, monkeypatch):
+def test_serve_runs_the_intake_on_its_schedule(tmp_path, monkeypatch):
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -185,7 +201,7 @@ def _sheets_config(tmp_path, fake, spreadsheet, monkeypatch) -> Path:
     return config
 
 
-def test_check_then_schema_init_then_sync_a_sheet(prefect_api, tmp_path, monkeypatch):
+def test_check_then_schema_init_then_sync_a_sheet(tmp_path, monkeypatch):
     from tests.fakes.sheets import FakeSheets
     from tests.flows.crm_helpers import seed
 

@@ -30,8 +30,8 @@ def _ingest(store, tmp_path, *posts: dict) -> None:
     path = tmp_path / f"posts-{len(list(tmp_path.glob('posts-*')))}.jsonl"
     path.write_text("\n".join(json.dumps(post, ensure_ascii=False) for post in posts) + "\n",
                     encoding="utf-8")
-    collect.fn(FilesSource("files", [path]), store)
-    process_pending.fn(load_settings(store=str(store)))
+    collect(FilesSource("files", [path]), store)
+    process_pending(load_settings(store=str(store)))
 
 
 def _contact_of_lead(store) -> dict[str, str]:

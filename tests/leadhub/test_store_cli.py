@@ -23,8 +23,8 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def sample_store(tmp_path_factory):
     store = tmp_path_factory.mktemp("copy") / "leadhub.db"
-    collect.fn(FilesSource("files", lead_samples()), store)
-    process_pending.fn(load_settings(store=str(store)))
+    collect(FilesSource("files", lead_samples()), store)
+    process_pending(load_settings(store=str(store)))
     ledger = Ledger(store)
     ledger.finish_run(ledger.start_run("intake"), {"new_leads": 48})
     ledger.close()
@@ -69,7 +69,7 @@ def test_copy_back_to_sqlite(sample_store, postgres, tmp_path):
 
 def test_copy_into_a_store_with_rows_is_refused(sample_store, tmp_path):
     busy = tmp_path / "busy.db"
-    collect.fn(FilesSource("files", lead_samples()[:1]), busy)
+    collect(FilesSource("files", lead_samples()[:1]), busy)
     result = runner.invoke(app, ["store", "copy", "--db", str(sample_store), "--to", str(busy)])
     assert result.exit_code == 2
     assert "already has rows" in result.stderr

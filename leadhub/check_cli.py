@@ -1,0 +1,146 @@
+"""`leadhub check`: everything a run would need, checked without a run and
+without changing anything: the config, the store, each source (paths, mailbox
+logins and folders, forms), each sink's tables; and what it did not check."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+
+from rich.table import Table
+
+from leadhub.cli_common import ConfigOption, console, fail, handled, load
+from leadhub.errors import FatalError, TransientError
+
+OK, PROBLEM, UNCHECKED = "[green]ok[/]", "[yellow]problem[/]", "[dim]not checked[/]"
+
+
+@dataclass
+class Findings:
+    rows: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def add(self, what: str, state: str, detail: str) -> None:
+        self.rows.append((what, state, detail))
+
+    @property
+    def problems(self) -> int:
+        return sum(1 for _, state, _ in self.rows if state == PROBLEM)
+
+
+@handled
+def check(config: ConfigOption = None) -> None:
+    """Check the config, the store, every source and sink: what would stop a run,
+    and what this cannot check. Changes nothing."""
+    import typer
+
+    if config is None:
+        raise fail("check needs --config FILE: without one there is nothing of yours to check"
+                   " (the built-in defaults are always valid)")
+    settings = load(config)
+    found = Findings()
+    found.add("config", OK, f"{config}: {len(settings.sources)} source(s),"
+                            f" {len(settings.sinks)} sink(s)")
+    _check_store(settings, found)
+    for source in settings.sources:
+        _check_source(settings, source, found)
+    _check_sinks(settings, found)
+    _not_checked(settings, found)
+    table = Table(title="leadhub check", title_justify="left")
+    for column in ("what", "state", "detail"):
+        table.add_column(column)
+    for row in found.rows:
+        table.add_row(*row)
+    console.print(table)
+    if found.problems:
+        console.print(f"{found.problems} problem(s) to fix before a run.")
+        if any(what.startswith("sink ") and state == PROBLEM for what, state, _ in found.rows):
+            console.print("`leadhub schema init airtable|sheets` creates what a sink is missing;"
+                          " or map your own names under the sink's tables:")
+        raise typer.Exit(code=1)
+
+
+def _check_store(settings, found: Findings) -> None:
+    from connectors.ledger.database import inspect_location, locate
+    from connectors.ledger.migrate import HEAD
+
+    try:
+        location = locate(settings.store)
+        seen = inspect_location(location)
+    except FatalError as error:
+        found.add("store", PROBLEM, str(error))
+        return
+    if not seen.exists or seen.is_empty:
+        found.add("store", OK, f"{location.describe()}: none yet; the first run creates it")
+    elif seen.revision == HEAD:
+        found.add("store", OK, f"{location.describe()}: a LeadHub store, schema {HEAD}")
+    elif seen.is_leadhub:
+        found.add("store", OK, f"{location.describe()}: from an earlier LeadHub; the next"
+                               " command upgrades it (or `leadhub store migrate`)")
+    else:
+        found.add("store", PROBLEM, f"{location.describe()} is not a LeadHub store")
+
+
+def _check_source(settings, source, found: Findings) -> None:
+    what = f"source {source.name} ({source.type})"
+    if source.type == "files":
+        from connectors.files import refused_inputs
+
+        problems = refused_inputs(source.paths)
+        if problems:
+            found.add(what, PROBLEM, "; ".join(problems))
+        else:
+            found.add(what, OK, ", ".join(str(path) for path in source.paths))
+    elif source.type == "imap":
+        from connectors.imap import ImapSource
+
+        try:
+            found.add(what, OK, "; ".join(ImapSource(source).check()))
+        except FatalError as error:
+            found.add(what, PROBLEM, str(error))
+        except (TransientError, OSError, ConnectionError) as error:
+            found.add(what, PROBLEM, f"cannot reach {source.host}:{source.port} ({error});"
+                                     " check host, port and tls")
+    else:
+        found.add(what, OK, f"POST /forms/{source.form}, preset {source.preset},"
+                            f" auth {source.auth}")
+
+
+def _check_sinks(settings, found: Findings) -> None:
+    from flows.sync import SINK_BUILDERS
+
+    for config in settings.sinks:
+        sink = SINK_BUILDERS[config.type](config, settings)
+        what = f"sink {config.name}"
+        try:
+            problems = sink.problems()
+        except FatalError as error:
+            found.add(what, PROBLEM, str(error))
+            continue
+        for problem in problems:
+            found.add(what, PROBLEM, problem)
+        if not problems:
+            found.add(what, OK, f"{sink.describe()}: every table and field is there")
+        for step in sink.manual_steps():
+            found.add(what, OK, f"to add by hand for the CRM's own totals: {step}")
+
+
+def _not_checked(settings, found: Findings) -> None:
+    if any(source.type == "webhook" for source in settings.sources):
+        found.add(f"web endpoint {settings.web.host}:{settings.web.port}",
+                  _port_state(settings.web.host, settings.web.port),
+                  "whether each form service really posts here is not checked: send a test"
+                  " submission from its settings page")
+    if settings.channels:
+        found.add("alert channels", UNCHECKED,
+                  "nothing is sent by check: `leadhub alert test` sends a test message")
+
+
+def _port_state(host: str, port: int) -> str:
+    """Free to listen on (ok), or taken (leadhub serve may be running: not a problem)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return UNCHECKED
+    return OK

@@ -1,0 +1,162 @@
+"""`leadhub status`: counts, the last runs (intake, sync, web forms), the
+health of every source, what needs review grouped by reason, refused rows and
+alerts. Read-only: it never changes the store."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from leadhub.cli_common import ConfigOption, DbOption, console, handled, load, open_store
+from transforms.masking import mask_pii
+
+# Items of one reason named in full before "and N more" (--all: every one).
+SHOWN_PER_REASON = 5
+
+
+@handled
+def status(db: DbOption = None, config: ConfigOption = None,
+           everything: Annotated[bool, typer.Option(
+               "--all", help="every item that needs review, not the first of each reason")]
+           = False) -> None:
+    """Counts, last runs, sources, and the items that need review by reason."""
+    settings = load(config, db)
+    ledger = open_store(settings.store)
+    try:
+        _print_counts(ledger)
+        _print_runs(ledger)
+        _print_sources(ledger, settings.down_after_minutes)
+        _print_review(ledger, everything)
+        _print_sink_errors(ledger)
+        _print_alerts(ledger)
+    finally:
+        ledger.close()
+
+
+def moment(value: datetime | None) -> str:
+    """A stored moment as people read it: local time to the second."""
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def _print_counts(ledger) -> None:
+    counts = ledger.counts()
+    table = Table(title=f"Store {ledger.path}", show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key in ("contacts", "contacts_merged", "leads", "items_processed", "items_new",
+                "items_skipped", "items_quarantined"):
+        table.add_row(key.replace("_", " "), str(counts.get(key, 0)))
+    console.print(table)
+
+
+def _print_runs(ledger) -> None:
+    runs = Table(title="Last runs", title_justify="left")
+    for column in ("run", "command", "started", "finished", "new leads", "quarantined"):
+        runs.add_column(column)
+    for row in ledger.last_runs():
+        stats = json.loads(row["stats"])
+        runs.add_row(str(row["run_id"]), row["command"], moment(row["started_at"]),
+                     moment(row["finished_at"]) or "[red]did not finish[/]",
+                     str(stats.get("new_leads", 0)), str(stats.get("quarantined", 0)))
+    console.print(runs)
+
+
+def _source_state(row, down_after_minutes: int) -> str:
+    if not row["failing_since"]:
+        return "[green]ok[/]"
+    failing = datetime.now(UTC) - row["failing_since"]
+    if failing > timedelta(minutes=down_after_minutes):
+        return f"[bold red]DOWN[/] for {_minutes(failing)}"
+    return f"[yellow]failing[/] for {_minutes(failing)}"
+
+
+def _minutes(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
+def _print_sources(ledger, down_after_minutes: int) -> None:
+    table = Table(title="Sources", title_justify="left")
+    for column in ("source", "scope", "state", "last success", "last item", "checkpoint",
+                   "last error"):
+        table.add_column(column)
+    for row in ledger.source_health():
+        table.add_row(row["source"], row["scope"], _source_state(row, down_after_minutes),
+                      moment(row["last_success_at"]) or "never", moment(row["last_message_at"]),
+                      row["checkpoint"] or "", mask_pii(row["last_error"]))
+    console.print(table)
+
+
+def where_from(meta: dict, item_id: str, kind: str) -> str:
+    """Where an item came from, as people find it: the file and its row (a
+    message's place in an archive), the mailbox folder, the form."""
+    path = meta.get("path", "")
+    if path:
+        name = path.rsplit("/", 1)[-1]
+        place = meta.get("row", "")
+        if kind == "row" and place:
+            return f"{name} row {place}"
+        return f"{name} #{place}" if place.isdigit() and place != "0" else name
+    if meta.get("mailbox"):
+        return f"{meta['mailbox']} {meta.get('folder', '')} uid {meta.get('uid', '')}".strip()
+    if meta.get("form"):
+        return f"form {meta['form']}"
+    return item_id
+
+
+def _print_review(ledger, everything: bool) -> None:
+    by_reason: dict[tuple[str, str], list[str]] = defaultdict(list)
+    totals: Counter = Counter()
+    for row in ledger.export_review_items():
+        reason = _reason_group(row["reason"])
+        totals[(row["state"], reason)] += 1
+        if everything or len(by_reason[(row["state"], reason)]) < SHOWN_PER_REASON:
+            by_reason[(row["state"], reason)].append(
+                where_from(json.loads(row["meta"] or "{}"), row["item_id"], row["kind"]))
+    table = Table(title="Needs review (by reason; `--all` lists every item)",
+                  title_justify="left")
+    for column in ("state", "reason", "items", "where"):
+        table.add_column(column)
+    for (state, reason), count in sorted(totals.items(), key=lambda pair: (-pair[1], pair[0])):
+        places = by_reason[(state, reason)]
+        more = count - len(places)
+        shown = ", ".join(places) + (f" and {more} more" if more > 0 else "")
+        table.add_row(state, mask_pii(reason), str(count), mask_pii(shown))
+    console.print(table)
+
+
+def _reason_group(reason: str) -> str:
+    """What items with the same problem share: the reason without the detail
+    in brackets that differs from item to item."""
+    head, _, _ = reason.partition(" (")
+    return head or reason
+
+
+def _print_sink_errors(ledger) -> None:
+    rows = ledger.sink_error_list()
+    if not rows:
+        return
+    table = Table(title="Rows a sink refused (sent again once they change)",
+                  title_justify="left")
+    for column in ("sink", "table", "row", "since", "error"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["sink"], row["record_kind"], mask_pii(row["record_key"]),
+                      moment(row["failed_at"]), mask_pii(row["error"]))
+    console.print(table)
+
+
+def _print_alerts(ledger) -> None:
+    counts = ledger.alert_counts()
+    if not counts:
+        return
+    console.print("Alerts: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
+    for row in ledger.alert_problems():
+        console.print(f"  [yellow]failed[/] {row['rule']} -> {row['channel']}"
+                      f" after {row['attempts']} attempt(s): {mask_pii(row['last_error'])}",
+                      soft_wrap=True)

@@ -34,7 +34,7 @@ from pyairtable import Api
 
 from benchmarks.bench_output import Report, positive
 from connectors.ledger import Ledger
-from flows.sync import CLOCK_MARGIN, build_sink, sync_table
+from flows.sync import CLOCK_MARGIN, SyncRun, build_sink, sync_table
 from leadhub.settings import load_settings
 from tests.fakes.airtable import FakeAirtable
 from tests.flows.crm_helpers import add_leads, make_lead, seed
@@ -50,7 +50,8 @@ def run_sync(settings, store: Path) -> tuple[Counter, Counter, float]:
     stats: Counter = Counter()
     started = time.monotonic()
     try:
-        sync_table(ledger, sink, config, sink.tables["contacts"], stats, datetime.now(UTC))
+        run = SyncRun(settings, settings.is_record(config), datetime.now(UTC))
+        sync_table(ledger, sink, config, sink.tables["contacts"], stats, run)
     finally:
         ledger.close()
     return stats, sink.calls, time.monotonic() - started

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from benchmarks.bench_output import Report, positive
 from connectors.ledger import Ledger
-from flows.sync import build_sink, sync_table
+from flows.sync import SyncRun, build_sink, sync_table
 from leadhub.settings import load_settings
 from tests.fakes.sheets import FakeSheets
 from tests.flows.crm_helpers import add_leads, make_lead, seed
@@ -47,7 +47,8 @@ def run_sync(settings, store: Path, fake: FakeSheets) -> tuple[int, Counter, flo
     fake.reset_calls()
     started = time.monotonic()
     try:
-        sync_table(ledger, sink, config, sink.tables["contacts"], stats, datetime.now(UTC))
+        run = SyncRun(settings, settings.is_record(config), datetime.now(UTC))
+        sync_table(ledger, sink, config, sink.tables["contacts"], stats, run)
     finally:
         ledger.close()
     calls = Counter(read=fake.read_calls, write=fake.write_calls)

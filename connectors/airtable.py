@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -332,7 +333,8 @@ class AirtableSink:
                 ids = value or []
                 value = links[crm_field.name].get(ids[0], ids[0]) if ids else None
             values[crm_field.name] = canonical(crm_field, value)
-        return RemoteRow(record["id"], str(values.get(table.key) or ""), values)
+        return RemoteRow(record["id"], str(values.get(table.key) or ""), values,
+                         _created_at(record.get("createdTime")))
 
     def link_keys(self, table: CrmTable) -> dict[str, str]:
         """remote id -> key of a linked table's rows."""
@@ -380,7 +382,9 @@ class AirtableSink:
 
     def _send(self, table: CrmTable, batch: list[tuple[RowWrite, dict]]) -> list[WriteOutcome]:
         body = {
-            "records": [{"fields": cells} for _, cells in batch],
+            # a person's row LeadHub has not written its key to is written by its id
+            "records": [{"id": write.remote_id, "fields": cells} if write.by_id else
+                        {"fields": cells} for write, cells in batch],
             "typecast": self.typecast,
             "performUpsert": {"fieldsToMergeOn": [table.key_field.title]},
         }
@@ -403,6 +407,13 @@ class AirtableSink:
             WriteOutcome(write.key, by_key.get(write.key), by_key.get(write.key) in created)
             for write, _ in batch
         ]
+
+
+def _created_at(stamp: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None
+    except ValueError:
+        return None
 
 
 def _error_of(response: requests.Response | None) -> tuple[str, str]:

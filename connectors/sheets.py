@@ -369,6 +369,8 @@ class SheetsSink:
                 for f in wanted for column in (cells[f.name],)}
             key = values.get(table.key)
             if key is None:
+                if not only_key and any(value is not None for value in values.values()):
+                    yield RemoteRow(f"row:{index + 2}", "", values)  # typed by a person
                 continue
             key = str(key)
             rows.setdefault(key, index + 2)
@@ -420,6 +422,9 @@ class SheetsSink:
         new_rows: list[tuple[RowWrite, list]] = []
         for write in writes:
             row = rows.get(write.key)
+            if row is None and write.by_id and (write.remote_id or "").startswith("row:"):
+                # a person's row without its key yet: written where it is
+                row = rows[write.key] = int(write.remote_id.removeprefix("row:"))
             if row is None:
                 new_rows.append((write, self._full_row(table, write, columns, len(header))))
                 continue

@@ -93,7 +93,7 @@ def bi_rules(settings: Settings, as_of: date) -> bi.BiRules:
     language = export.language
     segments = tuple(bi.RfmRule(**rule.model_dump()) for rule in settings.rfm_segments())
     return bi.BiRules(
-        funnel_stages=tuple(export.funnel_stages),
+        funnel_stages=tuple(settings.stages()),
         rfm_segments=segments or bi.RFM_SEGMENTS[language],
         rfm_fallback=settings.rfm_fallback() or bi.RFM_FALLBACK[language],
         as_of=as_of,
@@ -140,6 +140,7 @@ def export_tables(
             "needs_review": lambda: review_rows(source.review()),
             "possible_duplicates": lambda: duplicate_rows(ledger.duplicate_pairs(
                 ("open", "same", "different", "merged"))),
+            "tasks": ledger.export_tasks,
             "orders": lambda: bi.order_rows(source.orders(), source.items(),
                                             cancelled_statuses=cancelled),
             "order_items": lambda: bi.order_item_rows(source.items(), source.orders(),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,9 +28,10 @@ from connectors.ledger import Ledger, new_worker_id
 from leadhub.errors import FatalError, TransientError
 from leadhub.progress import report
 from leadhub.settings import FilesSourceConfig, ImapSourceConfig, Settings
-from transforms.dedupe import ContactBook, block_keys_of, lookups_of
+from transforms.dedupe import ContactBook, Resolution, block_keys_of, lookups_of
 from transforms.identity_rules import IdentityRules
 from transforms.items import lead_from_item
+from transforms.owners import Assignment, choose_owner
 from transforms.records import Lead, ParseSkip, RawItem, Rejection
 
 PROCESS_BATCH = 1000
@@ -104,7 +105,7 @@ def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH) -> Coun
     try:
         while items := ledger.claim_pending(worker, batch_size):
             outcomes = [(item, lead_from_item(item, *rules)) for item in items]
-            _record_batch(ledger, outcomes, stats, settings.identity_rules(), worker)
+            _record_batch(ledger, outcomes, stats, IntakeRules.of(settings), worker)
             report("process", stats["processed_items"])
         for reason, count in stats.items():
             if reason.startswith("reason:"):
@@ -118,8 +119,22 @@ def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH) -> Coun
 Outcome = Lead | ParseSkip | Rejection
 
 
+@dataclass(frozen=True)
+class IntakeRules:
+    """What processing needs beyond parsing: how to tell people apart, the
+    stage a new lead starts at, and who gets it."""
+
+    identity: IdentityRules
+    first_stage: str
+    assignment: Assignment
+
+    @classmethod
+    def of(cls, settings: Settings) -> IntakeRules:
+        return cls(settings.identity_rules(), settings.stages()[0], settings.assignment_of())
+
+
 def _record_batch(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], stats: Counter,
-                  identity_rules: IdentityRules, worker: str | None = None) -> None:
+                  rules: IntakeRules, worker: str | None = None) -> None:
     # Oldest inquiry first, whatever order the files came in: the contact key
     # and the first-touch source then do not depend on file order.
     outcomes.sort(key=lambda pair: (_when(pair), pair[0].item_id))
@@ -128,11 +143,14 @@ def _record_batch(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], stats
         mine = ledger.still_mine(tx, [item.item_id for item, _ in outcomes], worker)
         outcomes = [pair for pair in outcomes if pair[0].item_id in mine]
         leads = [outcome for _, outcome in outcomes if isinstance(outcome, Lead)]
-        rules = identity_rules
-        book = ledger.load_book(tx, rules, (i for lead in leads for i in lookups_of(lead, rules)),
-                                (k for lead in leads for k in block_keys_of(lead, rules)))
+        identity = rules.identity
+        book = ledger.load_book(
+            tx, identity, (i for lead in leads for i in lookups_of(lead, identity)),
+            (k for lead in leads for k in block_keys_of(lead, identity)),
+            contacts_named=(lead.raw_source["contact"] for lead in leads
+                            if lead.raw_source.get("contact")))
         known_before = set(book.members)
-        batch = _Batch(ledger, tx, book, stats, ledger.next_lead_seq(tx))
+        batch = _Batch(ledger, tx, book, stats, rules, ledger.next_lead_seq(tx))
         for item, outcome in outcomes:
             stats["processed_items"] += 1
             if isinstance(outcome, ParseSkip):
@@ -141,9 +159,12 @@ def _record_batch(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], stats
                 stats["reason:skipped: " + outcome.reason.partition(":")[0]] += 1
             elif isinstance(outcome, Rejection):
                 batch.quarantine(item, outcome.reason)
+            elif item.meta.get("crm_table") == "contacts":
+                batch.add_contact(item, outcome)
             else:
                 batch.add_lead(item, outcome)
         ledger.save_book(tx, book)
+        batch.save_turn()
     stats["updated_contacts"] += len(book.changed & known_before)
 
 
@@ -151,8 +172,12 @@ class _Batch:
     """One processing transaction: leads in, each in a savepoint of its own, so
     one item the store refuses is quarantined and the rest go on."""
 
-    def __init__(self, ledger: Ledger, tx, book: ContactBook, stats: Counter, seq: int):
+    def __init__(self, ledger: Ledger, tx, book: ContactBook, stats: Counter,
+                 rules: IntakeRules, seq: int):
         self.ledger, self.tx, self.book, self.stats, self.seq = ledger, tx, book, stats, seq
+        self.rules = rules
+        self.turn = int(ledger.checkpoint_in(tx, "assignment", "turn") or 0)
+        self.first_turn = self.turn
 
     def quarantine(self, item: RawItem, reason: str) -> None:
         self.ledger.mark_item(self.tx, item.item_id, "quarantined", reason)
@@ -166,23 +191,66 @@ class _Batch:
             self.ledger.mark_item(self.tx, item.item_id, "processed", lead_id=given.lead_id)
             self.stats["duplicate_items"] += 1
             return
-        resolution = self.book.resolve(lead)
+        resolution = self._linked(item, lead) or self.book.resolve(lead)
+        owner = self._owner(item, lead, resolution)
         try:
             with self.tx.begin_nested():
                 self.ledger.save_lead(self.tx, lead, resolution.contact_key, item.item_id,
-                                      self.seq, resolution.reason)
+                                      self.seq, resolution.reason, origin=_origin(item),
+                                      owner=owner, stage=self.rules.first_stage)
                 self.ledger.mark_item(self.tx, item.item_id, "processed", lead_id=lead.lead_id)
+                if item.meta.get("crm"):
+                    self.ledger.adopt_row(self.tx, item.meta["crm"], "leads", lead.lead_id,
+                                          item.meta["remote_id"])
         except (DBAPIError, ValueError, OverflowError, UnicodeError) as error:
             self.quarantine(item, f"the store cannot keep it ({type(error).__name__}:"
                                   f" {_first_line(error)})")
             return
-        self.book.apply(resolution, lead)
+        self.book.apply(resolution, lead, owner=owner)
         self.seq += 1
         self.stats["new_leads"] += 1
+        self.stats["typed_leads"] += bool(item.meta.get("crm"))
         self.stats["new_contacts"] += resolution.is_new
         self.stats["merged_contacts"] += len(resolution.merged)
         self.stats["unmatched_source"] += not lead.source_matched
 
+    def add_contact(self, item: RawItem, contact: Lead) -> None:
+        """A contact a person typed into the CRM: matched like a lead's, so a
+        later mail from them finds it; it counts as no inquiry."""
+        sink, remote_id = item.meta["crm"], item.meta["remote_id"]
+        resolution = self.book.resolve(contact)
+        if not resolution.is_new:
+            row = self.ledger.remote_id_of(self.tx, sink, "contacts", resolution.contact_key)
+            if row and row != remote_id:
+                self.quarantine(item, f"the same person as contact {resolution.contact_key},"
+                                      f" which has its own row in {sink} (row {row}) already:"
+                                      " keep one of the two rows")
+                return
+        with self.tx.begin_nested():
+            self.ledger.adopt_row(self.tx, sink, "contacts", resolution.contact_key, remote_id)
+            self.ledger.mark_item(self.tx, item.item_id, "processed")
+        self.book.apply(resolution, contact, counts=False, origin=_origin(item))
+        self.stats["typed_contacts"] += 1
+        self.stats["new_contacts"] += resolution.is_new
+        self.stats["merged_contacts"] += len(resolution.merged)
+
+    def _linked(self, item: RawItem, lead: Lead) -> Resolution | None:
+        """A lead a person typed and linked to a contact belongs to that contact."""
+        key = lead.raw_source.get("contact", "") if item.meta.get("crm") else ""
+        if key in self.book.members:
+            return Resolution(contact_key=key, is_new=False,
+                              reason=f"a person linked it to this contact in {item.meta['crm']}")
+        return None
+
+    def _owner(self, item: RawItem, lead: Lead, resolution: Resolution) -> str:
+        member = self.book.members.get(resolution.contact_key)
+        owner, self.turn = choose_owner(self.rules.assignment, lead.source, item.source,
+                                        member.owner if member else "", self.turn)
+        return owner
+
+    def save_turn(self) -> None:
+        if self.turn != self.first_turn:
+            self.ledger.save_checkpoint_in(self.tx, "assignment", "turn", str(self.turn))
 
     def _as_new_inquiry(self, lead: Lead) -> Lead | None:
         """The lead, or None when it repeats one already stored: the same id
@@ -196,6 +264,11 @@ class _Batch:
             return None
         other = replace(lead, lead_id=f"{lead.lead_id}~{lead.fingerprint[:12]}")
         return None if self.ledger.lead_fingerprint(self.tx, other.lead_id) is not None else other
+
+
+def _origin(item: RawItem) -> str:
+    """Where a record came from when a person typed it: the sink and its row."""
+    return f"sink:{item.meta['crm']}:{item.meta['remote_id']}" if item.meta.get("crm") else ""
 
 
 def _first_line(error: BaseException) -> str:

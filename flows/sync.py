@@ -17,6 +17,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
@@ -35,15 +36,19 @@ from transforms.crm import (
     SyncState,
     contact_values,
     content_hash,
+    corrections,
     desired_row,
     duplicate_decision,
+    initial_row,
     lead_values,
     pair_key,
     pair_values,
     people_values,
     plan_row,
     review_values,
+    same_values,
 )
+from transforms.crm_rows import crm_item
 from transforms.exports import preview
 from transforms.identity_rules import IdentityRules
 
@@ -98,53 +103,104 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def sync_table(ledger: Ledger, sink: Sink, config: Any, table: CrmTable, stats: Counter,
-               now: datetime, rules: IdentityRules) -> None:
+@dataclass
+class SyncRun:
+    """One sink's sync: the settings, whether the sink is the record people
+    work in (their rows and corrections are read from it) or a mirror, and
+    the moment the sync started."""
+
+    settings: Settings
+    record: bool
+    now: datetime
+
+    @property
+    def reads_people(self) -> bool:
+        return self.record
+
+    def same(self, table: CrmTable):
+        return same_values(table, self.settings.region)
+
+
+@dataclass
+class TableRead:
+    """What one table's read found: its rows by key, the rows a person typed,
+    keys on several rows, rows people deleted, and when the read started."""
+
+    table: CrmTable
+    states: dict[str, SyncState]
+    remote: dict[str, RemoteRow] = field(default_factory=dict)
+    typed: list[RemoteRow] = field(default_factory=list)
+    duplicates: set[str] = field(default_factory=set)
+    gone: set[str] = field(default_factory=set)
+    scan_due: bool = False
+
+
+def read_table(ledger: Ledger, sink: Sink, config: Any, table: CrmTable, stats: Counter,
+               run: SyncRun) -> TableRead:
+    """The table's rows changed since the last sync (everything the first
+    time), and, when a full scan is due, which rows people deleted."""
     mark_source = f"sink:{sink.name}"
     since = ledger.checkpoint(mark_source, f"{table.name}:read")
     last_scan = ledger.checkpoint(mark_source, f"{table.name}:scan")
-    started = now - CLOCK_MARGIN
-    states = ledger.sink_states(sink.name, table.name)
-    refused = ledger.sink_errors(sink.name, table.name)
+    found = TableRead(table, ledger.sink_states(sink.name, table.name))
     if any(f.type == "link" for f in table.stored):
         # before reading: links read back as keys, and go out as record ids
         _share_contact_links(ledger, sink)
-
-    remote: dict[str, RemoteRow] = {}
-    duplicates: set[str] = set()
+    by_remote_id = {state.remote_id: key for key, state in found.states.items()
+                    if state.remote_id}
     for row in sink.read(table, modified_since=since):
-        if row.key in remote and remote[row.key].remote_id != row.remote_id:
-            duplicates.add(row.key)
-        remote[row.key] = row
-    stats["rows_read"] += len(remote)
-
-    gone: set[str] = set()
+        if not row.key:
+            # a person's row: taken in before (its key not written yet), or new
+            if row.remote_id in by_remote_id:
+                found.remote[by_remote_id[row.remote_id]] = row
+            else:
+                found.typed.append(row)
+            continue
+        if row.key in found.remote and found.remote[row.key].remote_id != row.remote_id:
+            found.duplicates.add(row.key)
+        found.remote[row.key] = row
+    stats["rows_read"] += len(found.remote) + len(found.typed)
     read_everything = since is None or sink.reads_everything
-    scan_due = read_everything or last_scan is None or config.full_scan_minutes == 0 or (
-        datetime.fromisoformat(last_scan) <= now - timedelta(minutes=config.full_scan_minutes))
-    if scan_due:
-        present = set(remote) if read_everything else {
-            row.key for row in sink.read(table, only_key=True)}
-        gone = {key for key, state in states.items() if state.remote_id and key not in present}
-        stats["rows_deleted_in_sink"] += len(gone)
-        if config.deleted_rows == "leave":
-            # Remembered as deleted on purpose: the hash never matches a real row.
-            ledger.save_sink_states(sink.name, table.name, {
-                key: SyncState("deleted", None, states[key].confirmed)
-                for key in gone})
-            gone = set()
+    found.scan_due = read_everything or last_scan is None or config.full_scan_minutes == 0 or (
+        datetime.fromisoformat(last_scan) <= run.now - timedelta(
+            minutes=config.full_scan_minutes))
+    if found.scan_due:
+        present = set(found.remote) if read_everything else {
+            row.key or by_remote_id.get(row.remote_id, "")
+            for row in sink.read(table, only_key=True)}
+        found.gone = {key for key, state in found.states.items()
+                      if state.remote_id and key not in present}
+        stats["rows_deleted_in_sink"] += len(found.gone)
+    return found
 
-    if config.read_back:
+
+def write_table(ledger: Ledger, sink: Sink, config: Any, read: TableRead, stats: Counter,
+                run: SyncRun) -> None:
+    """People's values in, then only what differs out, and the corrections
+    people made kept in the store."""
+    table, remote = read.table, read.remote
+    states = read.states
+    if read.gone and config.deleted_rows == "leave":
+        # Remembered as deleted on purpose: the hash never matches a real row.
+        ledger.save_sink_states(sink.name, table.name, {
+            key: SyncState("deleted", None, states[key].confirmed) for key in read.gone})
+        states = ledger.sink_states(sink.name, table.name)
+        read.gone = set()
+    if run.reads_people:
         values = {key: people_values(table, row) for key, row in remote.items() if key in states}
-        ledger.save_people_values(sink.name, table.name, values)
+        ledger.save_people_values(sink.name, table.name, values, run.now)
         if table.name == "tasks":
             # `done` drives reminders: a task ticked in the CRM is not reminded again
             ledger.save_task_done({key: bool(people.get("done"))
                                    for key, people in values.items()})
         if table.name == "possible_duplicates":
-            stats.update(act_on_decisions(ledger, sink.name, rules, values))
-
-
+            stats.update(act_on_decisions(ledger, sink.name, run.settings.identity_rules(),
+                                          values))
+    if any(f.type == "link" for f in table.stored):
+        _share_contact_links(ledger, sink)  # the contacts written a moment ago too
+    refused = ledger.sink_errors(sink.name, table.name)
+    same = run.same(table)
+    found_corrections: dict[str, dict] = {}
     pending: list[RowWrite] = []
     for values in _rows_of(ledger, table.name):
         desired = desired_row(table, values)
@@ -156,11 +212,16 @@ def sync_table(ledger: Ledger, sink: Sink, config: Any, table: CrmTable, stats: 
         if refused.get(key) == content_hash(desired) and key not in remote:
             stats["failed"] += 1  # refused before and unchanged since: not sent again
             continue
-        write = plan_row(table, desired, state, remote.get(key), gone=key in gone)
+        write = plan_row(table, desired, state, remote.get(key), gone=key in read.gone,
+                         initial=initial_row(table, values), same=same)
+        if run.reads_people:
+            corrected = corrections(table, write, state, remote.get(key))
+            if corrected is not None:
+                found_corrections[key] = corrected
         if write is None or (not write.values and write.state == state):
             stats["unchanged"] += 1
             continue
-        if key in duplicates:
+        if key in read.duplicates:
             ledger.record_sink_errors(sink.name, table.name, {key: (
                 content_hash(desired), f"several rows in {table.title} have the key {key}:"
                 " delete the extra ones")})
@@ -172,9 +233,81 @@ def sync_table(ledger: Ledger, sink: Sink, config: Any, table: CrmTable, stats: 
             pending = []
     if pending:
         _write(ledger, sink, table, pending, stats)
-    ledger.set_checkpoint(mark_source, f"{table.name}:read", _iso(started))
-    if scan_due:
-        ledger.set_checkpoint(mark_source, f"{table.name}:scan", now.isoformat())
+    if found_corrections:
+        stats["corrections"] += ledger.save_corrections(
+            table.name, found_corrections, sink.name, run.settings.normalize_rules(), run.now)
+
+
+def sync_table(ledger: Ledger, sink: Sink, config: Any, table: CrmTable, stats: Counter,
+               run: SyncRun) -> None:
+    """One table on its own: read, take in what people typed, write."""
+    read = read_table(ledger, sink, config, table, stats, run)
+    started = run.now - CLOCK_MARGIN
+    _take_typed(ledger, sink, [read], run, stats)
+    write_table(ledger, sink, config, read, stats, run)
+    _finish_reads(ledger, sink, [read], started, run)
+
+
+def _take_typed(ledger: Ledger, sink: Sink, reads: list[TableRead], run: SyncRun,
+                stats: Counter) -> None:
+    """People's new rows of every table read, taken in before anything is
+    written: a lead typed for a contact typed in the same sync finds it."""
+    if not run.reads_people:
+        return
+    for read in reads:
+        if read.typed and read.table.name in TYPED_TABLES:
+            read.remote.update(take_typed_rows(ledger, sink, read.table, read.typed, run, stats))
+            read.states = ledger.sink_states(sink.name, read.table.name)
+
+
+def _finish_reads(ledger: Ledger, sink: Sink, reads: list[TableRead], started: datetime,
+                  run: SyncRun) -> None:
+    """The next sync reads only what changed from `started` on (a margin before
+    this one: an edit made while it ran is read again)."""
+    for read in reads:
+        ledger.set_checkpoint(f"sink:{sink.name}", f"{read.table.name}:read", _iso(started))
+        if read.scan_due:
+            ledger.set_checkpoint(f"sink:{sink.name}", f"{read.table.name}:scan",
+                                  run.now.isoformat())
+
+
+# The tables whose new rows a person types are taken in as records.
+TYPED_TABLES = ("contacts", "leads", "tasks")
+
+
+def take_typed_rows(ledger: Ledger, sink: Sink, table: CrmTable, rows: list[RemoteRow],
+                    run: SyncRun, stats: Counter) -> dict[str, RemoteRow]:
+    """Rows a person added to the record sink (no key yet): contacts and leads
+    go in as raw items, processed like any mail, so they are matched with
+    everyone else and a row that cannot be read goes to Needs review; tasks
+    go straight in. Each row taken becomes that record's row in the sink.
+    Returns the rows taken, by their record's key."""
+    from flows.intake import process_pending
+
+    # A link to a contact typed in this same sync reads as that row's id: by now
+    # the row is the contact's, so the link is its key.
+    contacts = {state.remote_id: key for key, state in
+                ledger.sink_states(sink.name, "contacts").items() if state.remote_id}
+
+    def linked(values: dict) -> dict:
+        link = values.get("contact")
+        return {**values, "contact": contacts.get(link, link)} if link else values
+
+    if table.name == "tasks":
+        taken = ledger.take_typed_tasks(
+            sink.name, [(row.remote_id, linked(row.values)) for row in rows], run.now)
+        stats["typed_tasks"] += len(taken)
+        by_id = {row.remote_id: row for row in rows}
+        return {key: by_id[remote_id] for key, remote_id in taken.items()}
+    items = [crm_item(sink.name, table.name, row.remote_id, linked(row.values),
+                      row.created_at or run.now) for row in rows]
+    ledger.store_raw_items(items)
+    stats.update({key: value for key, value in process_pending(run.settings).items()
+                  if key in ("typed_contacts", "typed_leads", "quarantined")})
+    by_id = {row.remote_id: row for row in rows}
+    states = ledger.sink_states(sink.name, table.name)
+    return {key: by_id[state.remote_id] for key, state in states.items()
+            if state.remote_id in by_id}
 
 
 def _write(ledger: Ledger, sink: Sink, table: CrmTable, writes: list[RowWrite],
@@ -293,17 +426,23 @@ SUMMARY_KEYS = ("created", "updated", "unchanged", "failed", "deferred", "rows_r
                 "rate_limited")
 
 
-def sync_sink(ledger: Ledger, sink: Sink, config: Any, now: datetime | None = None,
-              tz: tzinfo = UTC, rules: IdentityRules | None = None) -> dict[str, int]:
-    """`tz`: the business's time zone, in which a CRM date is a day; `rules`:
-    the identity rules people's merges are made with."""
+def sync_sink(ledger: Ledger, sink: Sink, config: Any, settings: Settings,
+              now: datetime | None = None) -> dict[str, int]:
+    """One sink brought up to date. The record sink (the one people work in)
+    is also read for their work: their new rows, corrections, stages, orders;
+    a mirror only shows what the store holds."""
     stats: Counter = Counter()
-    now = now or datetime.now(UTC)
-    rules = rules or IdentityRules()
-    for name in WRITTEN_TABLES:
-        sync_table(ledger, sink, config, sink.tables[name], stats, now, rules)
-    if config.read_back:
-        stats.update(read_back_orders(ledger, sink, tz))
+    run = SyncRun(settings, settings.is_record(config) and config.read_back,
+                  now or datetime.now(UTC))
+    started = run.now - CLOCK_MARGIN
+    reads = [read_table(ledger, sink, config, sink.tables[name], stats, run)
+             for name in WRITTEN_TABLES]
+    _take_typed(ledger, sink, reads, run, stats)
+    for read in reads:
+        write_table(ledger, sink, config, read, stats, run)
+    _finish_reads(ledger, sink, reads, started, run)
+    if run.reads_people:
+        stats.update(read_back_orders(ledger, sink, ZoneInfo(settings.timezone)))
     stats["api_calls"] = sum(v for k, v in sink.calls.items()
                              if k not in ("timeouts", "retried", "rate_limited"))
     stats["rate_limited"] = sink.calls["rate_limited"]
@@ -326,8 +465,10 @@ def sync_all(settings: Settings, only: str | None = None) -> dict[str, dict[str,
 def _sync_all(settings: Settings, only: str | None) -> dict[str, dict[str, int]]:
     results: dict[str, dict[str, int]] = {}
     ledger = Ledger(settings.store)
+    # The record first: what people did there reaches the mirrors in the same run.
+    in_order = sorted(settings.sinks, key=lambda sink: not settings.is_record(sink))
     try:
-        for config in settings.sinks:
+        for config in in_order:
             if only and only not in (config.name, config.type):
                 continue
             sink = SINK_BUILDERS[config.type](config, settings)
@@ -336,8 +477,7 @@ def _sync_all(settings: Settings, only: str | None) -> dict[str, dict[str, int]]
             # The sink's health sits beside the mailboxes' in `leadhub status`.
             health = (f"sink:{config.name}", "sync")
             try:
-                stats = sync_sink(ledger, sink, config, tz=ZoneInfo(settings.timezone),
-                                  rules=settings.identity_rules())
+                stats = sync_sink(ledger, sink, config, settings)
             except (FatalError, TransientError) as error:
                 ledger.record_failure(*health, str(error))
                 if isinstance(error, FatalError):

@@ -37,6 +37,7 @@ from leadhub.contacts_cli import contacts_app, dedupe
 from leadhub.errors import FatalError
 from leadhub.settings import Settings
 from leadhub.status_cli import status
+from leadhub.tasks_cli import tasks_app
 from transforms.masking import mask_pii
 
 app = typer.Typer(
@@ -50,6 +51,7 @@ store_app = typer.Typer(help="Upgrade the store, or move it to PostgreSQL.", no_
 app.add_typer(schema_app, name="schema")
 app.add_typer(store_app, name="store")
 app.add_typer(contacts_app, name="contacts")
+app.add_typer(tasks_app, name="tasks")
 app.command("dedupe")(handled(dedupe))
 app.command("status")(status)
 app.command("check")(check)

@@ -319,9 +319,8 @@ class ExportSettings(_Strict):
     presets: dict[Literal["looker", "powerbi", "excel-ru"], dict[str, str]] = Field(
         default_factory=dict
     )
-    funnel_stages: list[str] = Field(
-        default_factory=lambda: ["Новый", "В работе", "КП отправлено", "Оплачен"], min_length=1
-    )
+    # the funnel's stages under their older key (funnel.stages: set one of them)
+    funnel_stages: list[str] | None = Field(default=None, min_length=2)
     cancelled_statuses: list[str] = Field(
         default_factory=lambda: ["Отменён", "Отменен", "Отмена", "Cancelled", "Canceled"]
     )
@@ -346,6 +345,47 @@ class ExportSettings(_Strict):
             if options.get("midnight", "time") not in MIDNIGHT_CHOICES:
                 raise ValueError(f"{name}.midnight: use {' or '.join(MIDNIGHT_CHOICES)}")
         return presets
+
+
+class FunnelSettings(_Strict):
+    """The stages a lead goes through (the CRM's Stage select, in order; the
+    last is the won one), the stage of a lost lead, and why leads are lost
+    (the CRM's Loss reason select)."""
+
+    stages: list[str] = Field(default_factory=lambda: [
+        "Новый", "Квалификация", "Встреча/Звонок", "КП отправлено", "Переговоры", "Оплачен"],
+        min_length=2)
+    lost_stage: str = "Отказ"
+    loss_reasons: list[str] = Field(default_factory=lambda: [
+        "дорого", "не дозвонились", "купил у конкурента", "нецелевой", "не актуально",
+        "другое"])
+
+
+class TeamMember(_Strict):
+    """A person who works the leads: the Owner of leads, contacts and tasks."""
+
+    name: str = Field(min_length=1)
+    email: str = ""
+    # where their alerts and reminders go: a channel's name from `channels:`
+    channel: str | None = None
+
+
+class AssignmentRule(_Strict):
+    """New leads that match go to `owner` (first matching rule wins)."""
+
+    owner: str
+    categories: list[str] = Field(default_factory=list)
+    # source names: a mailbox, a form (form-NAME or its name), a files source
+    sources: list[str] = Field(default_factory=list)
+
+
+class AssignmentSettings(_Strict):
+    """Who gets a new lead: the contact's owner when it has one, else the first
+    rule that matches, else the team in turn (round robin)."""
+
+    keep_contact_owner: bool = True
+    rules: list[AssignmentRule] = Field(default_factory=list)
+    round_robin: bool = True
 
 
 class BiSettings(_Strict):
@@ -374,12 +414,19 @@ class _SinkConfig(_Strict):
     full_scan_minutes: int = Field(default=60, ge=0)
     # read people's columns and the Orders / Order items tables back into the ledger
     read_back: bool = True
+    # the CRM people work in: their rows, corrections and stages are read from it;
+    # another sink is a mirror of the store (without the flag: the first sink)
+    record: bool = False
     timeout: float = Field(default=30.0, gt=0)
 
     def crm_tables(self, settings: Settings) -> dict:
-        from transforms.crm import TableNames, default_tables, rename_tables
+        from transforms.crm import TableNames, default_tables, mirror_tables, rename_tables
 
-        tables = default_tables(settings.source_categories, settings.export.funnel_stages)
+        funnel = settings.funnel
+        tables = default_tables(settings.source_categories, settings.stages(),
+                                funnel.lost_stage, funnel.loss_reasons)
+        if not settings.is_record(self):
+            tables = mirror_tables(tables)
         names = {name: TableNames(t.title, t.fields) for name, t in self.tables.items()}
         try:
             return rename_tables(tables, names)
@@ -651,6 +698,11 @@ class Settings(_Strict):
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     # diminutives, role and family mailboxes, mail services (config/identity.yaml)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    # the sales funnel: stages, the lost stage and loss reasons
+    funnel: FunnelSettings = Field(default_factory=FunnelSettings)
+    # the people who work the leads, and who gets a new one
+    team: list[TeamMember] = Field(default_factory=list)
+    assignment: AssignmentSettings = Field(default_factory=AssignmentSettings)
     _identity_rules: IdentityRules | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -660,7 +712,7 @@ class Settings(_Strict):
         channels = set(self.channels)
         categories = set(self.source_categories)
         origins = {s.name for s in self.sources} | {s.name for s in self.sinks}
-        stages = set(self.export.funnel_stages)
+        stages = set(self.stages()) | {self.funnel.lost_stage}
         uses = [(f"alerts[{i}]", rule) for i, rule in enumerate(self.alerts)]
         uses += [(f"task_rules[{i}]", rule) for i, rule in enumerate(self.task_rules)]
         for where, rule in uses:
@@ -668,7 +720,7 @@ class Settings(_Strict):
                 ("channels", channels, "channels"),
                 ("categories", categories, "source_categories"),
                 ("sources", origins, "the names of sources and sinks"),
-                ("stages", stages, "export.funnel_stages"),
+                ("stages", stages, "funnel.stages"),
             ):
                 for value in getattr(rule, key, ()):
                     if value not in known:
@@ -686,6 +738,54 @@ class Settings(_Strict):
                     raise ValueError(f"{where}.channels: {value!r} is not in channels"
                                      f" ({', '.join(sorted(channels)) or 'none'})")
         return self
+
+    @model_validator(mode="after")
+    def _funnel_and_team_agree(self) -> Settings:
+        if self.export.funnel_stages and "funnel" in self.model_fields_set and (
+                "stages" in self.funnel.model_fields_set):
+            raise ValueError("funnel.stages and export.funnel_stages are the same setting:"
+                             " keep funnel.stages")
+        if self.funnel.lost_stage in self.stages():
+            raise ValueError(f"funnel.lost_stage {self.funnel.lost_stage!r} is also one of the"
+                             " stages: a lost lead is at a stage of its own")
+        names = [member.name for member in self.team]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"team: names must be unique; repeated: {', '.join(repeated)}")
+        for index, member in enumerate(self.team):
+            if member.channel and member.channel not in self.channels:
+                raise ValueError(f"team[{index}].channel: {member.channel!r} is not in channels"
+                                 f" ({', '.join(sorted(self.channels)) or 'none'})")
+        for index, rule in enumerate(self.assignment.rules):
+            if rule.owner not in names:
+                raise ValueError(f"assignment.rules[{index}].owner: {rule.owner!r} is not in"
+                                 f" team ({', '.join(names) or 'none'})")
+        records = [sink.name for sink in self.sinks if sink.record]
+        if len(records) > 1:
+            raise ValueError(f"sinks: only one can be the record (record: true); now"
+                             f" {', '.join(records)}")
+        return self
+
+    def assignment_of(self):
+        """Who gets a new lead (transforms.owners.Assignment)."""
+        from transforms.owners import assignment_of
+
+        return assignment_of([member.name for member in self.team],
+                             [rule.model_dump() for rule in self.assignment.rules],
+                             self.assignment.keep_contact_owner, self.assignment.round_robin)
+
+    def stages(self) -> list[str]:
+        """The funnel's stages in order (the last is won)."""
+        return list(self.export.funnel_stages or self.funnel.stages)
+
+    def record_sink(self) -> str | None:
+        """The name of the sink people work in: the one marked `record: true`,
+        else the first."""
+        marked = [sink.name for sink in self.sinks if sink.record]
+        return marked[0] if marked else (self.sinks[0].name if self.sinks else None)
+
+    def is_record(self, sink) -> bool:
+        return sink.name == self.record_sink()
 
     @model_validator(mode="after")
     def _rfm_table_in_one_place(self) -> Settings:
@@ -843,6 +943,7 @@ class Settings(_Strict):
             source_rules=self.source_rules,
             fallback_category=self.fallback_category,
             identity=self.identity_rules(),
+            categories=tuple(self.source_categories),
         )
 
     def identity_rules(self) -> IdentityRules:

@@ -19,10 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from transforms.names import normalize_name
+from transforms.phones import normalize_phone
 
 FieldType = Literal[
     "text", "long_text", "phone", "email", "select", "datetime", "date", "number",
@@ -94,18 +97,21 @@ _DECISION_WORDS = {"same": SAME_PERSON, "same person": SAME_PERSON, "один ч
 
 
 def default_tables(
-    source_categories: Iterable[str], funnel_stages: Iterable[str]
+    source_categories: Iterable[str], funnel_stages: Iterable[str], lost_stage: str = "Отказ",
+    loss_reasons: Iterable[str] = (),
 ) -> dict[str, CrmTable]:
-    """The tables `leadhub schema init` creates, with their default titles."""
+    """The tables `leadhub schema init` creates, with their default titles.
+    The main Phone column shows the number the way the business writes it
+    (`+7 (912) 345-67-89`); `Phone E.164` keeps the key form for tools."""
     sources = tuple(source_categories)
-    stages = tuple(funnel_stages)
+    stages = (*funnel_stages, lost_stage)
     first_stage = stages[0] if stages else None
     text = "text"
     contacts = CrmTable("contacts", "Contacts", "contact_key", (
         CrmField("name", "Name", text),
         CrmField("contact_key", "Contact key", text),
         CrmField("phone", "Phone", "phone"),
-        CrmField("phone_display", "Phone display", text),
+        CrmField("phone_e164", "Phone E.164", text),
         CrmField("email", "Email", "email"),
         CrmField("company", "Company", text),
         CrmField("legal_form", "Legal form", text),
@@ -137,6 +143,7 @@ def default_tables(
         CrmField("subject", "Subject", text),
         CrmField("message", "Message", "long_text"),
         CrmField("stage", "Stage", "select", "people", stages, default=first_stage),
+        CrmField("loss_reason", "Loss reason", "select", "people", tuple(loss_reasons)),
         CrmField("owner", "Owner", text, "people"),
         CrmField("notes", "Notes", "long_text", "people"),
         CrmField("amount", "Amount", "currency", "people"),
@@ -186,6 +193,7 @@ def default_tables(
         CrmField("rule", "Rule", text),
         CrmField("details", "Details", "long_text"),
         CrmField("done", "Done", "checkbox", "people"),
+        CrmField("owner", "Owner", text, "people"),
         CrmField("notes", "Notes", "long_text", "people"),
     ))
     duplicates = CrmTable("possible_duplicates", "Possible duplicates", "pair", (
@@ -234,6 +242,19 @@ class TableNames:
     fields: Mapping[str, str] = field(default_factory=dict)
 
 
+# Field names of earlier LeadHub versions a config may still map: `phone_display`
+# is now the main Phone column (it shows the number the way people write it).
+_FORMER_FIELDS = {"phone_display": "phone"}
+
+
+def mirror_tables(tables: dict[str, CrmTable]) -> dict[str, CrmTable]:
+    """The tables of a sink that mirrors the store: people work in the record
+    sink, so here every field, people's too, shows what the store holds."""
+    return {name: replace(table, fields=tuple(
+        replace(f, owner="leadhub") for f in table.fields)) if table.written else table
+        for name, table in tables.items()}
+
+
 def rename_tables(
     tables: dict[str, CrmTable], names: Mapping[str, TableNames]
 ) -> dict[str, CrmTable]:
@@ -244,6 +265,8 @@ def rename_tables(
         if table_name not in tables:
             raise ValueError(f"unknown table {table_name!r}; the tables are: {', '.join(tables)}")
         table = tables[table_name]
+        given = TableNames(given.title, {_FORMER_FIELDS.get(name, name): title
+                                         for name, title in given.fields.items()})
         known = {f.name for f in table.fields}
         unknown = set(given.fields) - known
         if unknown:
@@ -322,13 +345,14 @@ _MESSAGE_LIMIT = 20_000  # far under Airtable's 100k per cell and Sheets' 50k
 
 def contact_values(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "contact_key": row["contact_key"], "name": row["name"], "phone": row["phone"],
-        "phone_display": row["phone_display"], "email": row["email"],
-        "company": row["company"], "legal_form": row["legal_form"],
+        "contact_key": row["contact_key"], "name": row["name"],
+        "phone": row["phone_display"] or row["phone"], "phone_e164": row["phone"],
+        "email": row["email"], "company": row["company"], "legal_form": row["legal_form"],
         "position": row["position"], "city": row["city"], "source": row["source"],
         "first_seen": row["first_seen"], "last_seen": row["last_seen"],
         "leads_count": row["leads_count"], "segment": row["segment"],
         "merged_into": row["merged_into"],
+        "status": row["status"], "owner": row["owner"], "notes": row["notes"],
     }
 
 
@@ -339,9 +363,11 @@ def lead_values(row: Mapping[str, Any]) -> dict[str, Any]:
         "received_at": row["received_at"], "channel": row["channel"],
         "source": row["source"],
         "raw_source": "\n".join(f"{k}: {v}" for k, v in sorted(raw_source.items())),
-        "name": row["name"], "phone": row["phone"], "email": row["email"],
-        "company": row["company"], "subject": row["subject"],
+        "name": row["name"], "phone": row["phone_display"] or row["phone"],
+        "email": row["email"], "company": row["company"], "subject": row["subject"],
         "message": (row["message"] or "")[:_MESSAGE_LIMIT],
+        "stage": row["stage"], "loss_reason": row["loss_reason"], "owner": row["owner"],
+        "notes": row["notes"], "amount": row["amount"],
     }
 
 
@@ -387,6 +413,39 @@ def desired_row(table: CrmTable, values: Mapping[str, Any]) -> dict[str, Any]:
     return {f.name: canonical(f, values.get(f.name)) for f in table.owned_by("leadhub")}
 
 
+def initial_row(table: CrmTable, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The people-owned values a new row starts with: what the store already
+    knows (an owner LeadHub assigned, a stage), else the field's default."""
+    found = {}
+    for f in table.owned_by("people"):
+        value = canonical(f, values.get(f.name))
+        if value is None and f.default is not None:
+            value = canonical(f, f.default)
+        if value is not None:
+            found[f.name] = value
+    return found
+
+
+# LeadHub's fields a person may correct in the CRM, and whose corrections the
+# store, the exports and the dashboard then show.
+CORRECTABLE = {"contacts": ("name", "phone", "email", "company", "legal_form", "position",
+                            "city"),
+               "leads": ("name", "phone", "email", "company")}
+
+
+def corrections(table: CrmTable, write: RowWrite | None, state: SyncState | None,
+                remote: RemoteRow | None) -> dict[str, Any] | None:
+    """What a person has corrected in a row just read: the fields that are
+    theirs now, with their values (a field they emptied is theirs no more).
+    None when the row was not read, or its table takes no corrections."""
+    fields = CORRECTABLE.get(table.name)
+    if not fields or remote is None:
+        return None
+    edited = write.state.edited if write else (state.edited if state else frozenset())
+    return {name: remote.values[name] for name in fields
+            if name in edited and remote.values.get(name) is not None}
+
+
 # --- planning one row's write ------------------------------------------------
 
 # The key, inside `written`, of a write sent but not confirmed; no field can be
@@ -423,11 +482,13 @@ class SyncState:
 
 @dataclass(frozen=True)
 class RemoteRow:
-    """A row as read from the sink, in canonical values by field name."""
+    """A row as read from the sink, in canonical values by field name (`key`
+    is "" for a row a person typed), and when the sink says it was made."""
 
     remote_id: str
     key: str
     values: dict[str, Any]
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -442,6 +503,9 @@ class RowWrite:
     remote_id: str | None
     state: SyncState
     intent: SyncState
+    # the row is known by its id only (a person's row LeadHub has not written
+    # its key to yet): the sink writes it by id, not by key
+    by_id: bool = False
 
 
 def plan_row(
@@ -451,6 +515,8 @@ def plan_row(
     remote: RemoteRow | None,
     *,
     gone: bool = False,
+    initial: dict[str, Any] | None = None,
+    same: Callable[[str, Any, Any], bool] | None = None,
 ) -> RowWrite | None:
     """What to write for one row, or None when the sink already holds it.
 
@@ -458,11 +524,14 @@ def plan_row(
     never synced); None means it was not read because it did not change, so it
     still holds what LeadHub last confirmed: a write left pending by a killed
     run did not land. `gone` means a person deleted the row and it is to be
-    created again.
+    created again. `initial`: the people-owned values a created row starts
+    with. `same(field, a, b)`: whether two values are one (a phone written two
+    ways is one number); plain equality without it.
 
     A value read back is LeadHub's when LeadHub wrote it, confirmed or pending;
     only a value that differs from both is a person's, and theirs from then on.
     """
+    same = same or _equal
     digest = content_hash(desired)
     pending = state.pending if state else None
     if state and remote is None and not gone and pending is None and (
@@ -470,12 +539,13 @@ def plan_row(
         return None
     never_landed = state is None or (pending is not None and state.remote_id is None)
     if gone or (remote is None and never_landed):
-        return _creation(table, desired, digest, state)
+        return _creation(table, desired, digest, state, initial)
     written = state.confirmed if state else {}
     current = remote.values if remote else written
     edited = set(state.edited) if state else set()
     for name, value in current.items():
-        if name in desired and value is not None and not _leadhubs(name, value, state, desired):
+        if name in desired and value is not None and not _leadhubs(name, value, state, desired,
+                                                                   same):
             edited.add(name)
     send = {}
     for name, value in desired.items():
@@ -493,22 +563,57 @@ def plan_row(
         held = {**written, **{k: current.get(k) for k in desired if k not in edited}}
     intent = SyncState(state.content_hash if state else "", remote_id,
                        {**held, PENDING: send}, frozenset(edited))
-    return RowWrite(desired[table.key], send, False, remote_id, new_state, intent)
+    by_id = bool(state and remote_id and not state.confirmed.get(table.key))
+    return RowWrite(desired[table.key], send, False, remote_id, new_state, intent, by_id)
 
 
-def _leadhubs(name: str, value: Any, state: SyncState | None, desired: dict[str, Any]) -> bool:
-    """Whether a value read from the sink is one LeadHub wrote there. A row
-    with no state (a person made it with the key) holds LeadHub's value only
-    where it equals the desired one."""
+def _leadhubs(name: str, value: Any, state: SyncState | None, desired: dict[str, Any],
+              same: Callable[[str, Any, Any], bool]) -> bool:
+    """Whether a value read from the sink is one LeadHub wrote there (or the
+    same value written another way). A row with no state (a person made it)
+    holds LeadHub's value only where it is the desired one."""
     writes = (state.confirmed, state.pending or {}) if state else ()
     known = [values[name] for values in writes if name in values]
-    return value in known if known else value == desired[name]
+    if not known:
+        return same(name, value, desired[name])
+    return any(same(name, value, written) for written in known)
+
+
+def _equal(_name: str, a: Any, b: Any) -> bool:
+    return a == b
+
+
+def same_values(table: CrmTable, region: str) -> Callable[[str, Any, Any], bool]:
+    """Equality that takes one value written two ways for one (a person typed
+    `8 912 345 67 89` where LeadHub shows `+7 (912) 345-67-89`, `мария
+    соколова` for `Мария Соколова`): only a different value is their edit."""
+    phones = {f.name for f in table.fields if f.type == "phone" or f.name == "phone_e164"}
+    emails = {f.name for f in table.fields if f.type == "email"}
+
+    def same(name: str, a: Any, b: Any) -> bool:
+        if a == b or a is None or b is None:
+            return a == b
+        if name in phones:
+            first, second = normalize_phone(str(a), region), normalize_phone(str(b), region)
+            return first.valid and first.identity == second.identity
+        if name in emails:
+            return str(a).strip().lower() == str(b).strip().lower()
+        if name == "name":
+            first, second = normalize_name(str(a)), normalize_name(str(b))
+            if first and second:
+                return first == second
+            # not read as a person's name (`Правка 1`): only case and spaces are no edit
+            return " ".join(str(a).split()).casefold() == " ".join(str(b).split()).casefold()
+        return False
+
+    return same
 
 
 def _creation(
-    table: CrmTable, desired: dict[str, Any], digest: str, state: SyncState | None
+    table: CrmTable, desired: dict[str, Any], digest: str, state: SyncState | None,
+    initial: dict[str, Any] | None,
 ) -> RowWrite:
-    defaults = {
+    defaults = initial if initial is not None else {
         f.name: canonical(f, f.default) for f in table.owned_by("people") if f.default is not None
     }
     values = {**{k: v for k, v in desired.items() if v is not None}, **defaults}

@@ -24,6 +24,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from transforms.emails import canonical_email, mailbox_kind
 from transforms.identity_rules import IdentityRules
@@ -64,10 +65,27 @@ class Member:
     block_keys: set[str] = field(default_factory=set)
     # the names it was written under, newest first
     names: list[str] = field(default_factory=list)
+    # "" for LeadHub's own; "sink:NAME:ROW" for a contact a person typed there
+    origin: str = ""
+    # who works the contact (read back from the CRM, or assigned with its first lead)
+    owner: str = ""
+    # fields a person corrected in the CRM, by name: they win over the leads'
+    corrected: dict[str, Any] = field(default_factory=dict)
+    # LeadHub's own values of those fields (back in force if a person empties theirs)
+    base: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
         return self.contact.contact_key
+
+    def with_corrections(self, contact: Contact) -> Contact:
+        return replace(contact, **{name: value for name, value in self.corrected.items()
+                                   if hasattr(contact, name)}) if self.corrected else contact
+
+    def own_values(self) -> Contact:
+        """The contact as its leads make it, without people's corrections."""
+        return replace(self.contact, **{name: value for name, value in self.base.items()
+                                        if hasattr(self.contact, name)})
 
 
 @dataclass(frozen=True)
@@ -305,16 +323,21 @@ class ContactBook:
 
     # --- applying -----------------------------------------------------------------
 
-    def apply(self, resolution: Resolution, lead: Lead) -> Resolution:
+    def apply(self, resolution: Resolution, lead: Lead, *, counts: bool = True,
+              origin: str = "", owner: str = "") -> Resolution:
+        """`counts`: the lead is an inquiry (a contact a person typed is not);
+        `origin`, `owner`: a new contact's."""
         given = identities_of(lead, self.rules)
         key = resolution.contact_key
         for other in resolution.merged:
             self._merge(other, into=key, reason=resolution.reason, score=resolution.score)
         if resolution.is_new:
-            self.members[key] = Member(Contact(contact_key=key))
+            self.members[key] = Member(Contact(contact_key=key), origin=origin, owner=owner)
             self.created.add(key)
         member = self.members[key]
-        member.contact = apply_lead(member.contact, lead)
+        own = apply_lead(member.own_values(), lead, leads=1 if counts else 0)
+        member.base = {name: getattr(own, name) for name in member.corrected}
+        member.contact = member.with_corrections(own)
         self._note(member, lead, given)
         self.changed.add(key)
         for identity, why in resolution.shared.items():
@@ -370,6 +393,12 @@ class ContactBook:
         survivor.block_keys |= loser.block_keys
         survivor.names += [n for n in loser.names if n not in survivor.names]
         del survivor.names[NAMES_KEPT:]
+        survivor.owner = survivor.owner or loser.owner
+        for name, value in loser.corrected.items():
+            if name not in survivor.corrected:
+                survivor.base[name] = getattr(survivor.contact, name)
+                survivor.corrected[name] = value
+        survivor.contact = survivor.with_corrections(survivor.contact)
         for keys in (*self.by_identity.values(), *self.by_block.values()):
             keys.discard(loser_key)
         for pair in [pair for pair in self.pairs if loser_key in pair]:
@@ -425,10 +454,11 @@ def _rank(member: Member) -> tuple[float, str]:
     return (_sort_time(member.contact.first_seen), member.key)
 
 
-def apply_lead(contact: Contact, lead: Lead) -> Contact:
+def apply_lead(contact: Contact, lead: Lead, leads: int = 1) -> Contact:
     """LeadHub's own fields: a lead fills the blanks; a lead older than anything
     seen so far (a late import of an old list) also takes precedence, so the
-    contact is the same whatever order the leads arrive in."""
+    contact is the same whatever order the leads arrive in. `leads`: how many
+    inquiries it counts as (0 for a contact a person typed)."""
     from_lead = Contact(
         contact_key=contact.contact_key,
         name=lead.name,
@@ -442,7 +472,7 @@ def apply_lead(contact: Contact, lead: Lead) -> Contact:
         source=lead.source,
         first_seen=lead.received_at,
         last_seen=lead.received_at,
-        leads_count=1,
+        leads_count=leads,
     )
     if contact.first_seen is None or lead.received_at < contact.first_seen:
         return merge_contacts(from_lead, contact)
@@ -471,12 +501,14 @@ def merge_contacts(survivor: Contact, loser: Contact) -> Contact:
     )
 
 
-def contact_from_leads(key: str, leads: Iterable[Lead]) -> Contact:
-    """A contact rebuilt from its leads alone (after a split)."""
+def contact_from_leads(key: str, leads: Iterable[Lead],
+                       corrected: dict[str, str] | None = None) -> Contact:
+    """A contact rebuilt from its leads (after a split), with a person's
+    corrections on top."""
     contact = Contact(contact_key=key)
     for lead in sorted(leads, key=lambda lead: (lead.received_at, lead.lead_id)):
         contact = apply_lead(contact, lead)
-    return contact
+    return Member(contact, corrected=dict(corrected or {})).with_corrections(contact)
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:

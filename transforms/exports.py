@@ -20,14 +20,19 @@ from zoneinfo import ZoneInfo
 from transforms import bi
 from transforms.mail import looks_like_mail, mail_excerpt
 
+# New columns go at the end: a BI tool's mapping of the old ones keeps working.
 CONTACT_COLUMNS = (
     "contact_key", "name", "phone", "phone_display", "email", "company", "legal_form",
-    "position", "city", "source", "first_seen", "last_seen", "leads_count",
+    "position", "city", "source", "first_seen", "last_seen", "leads_count", "status", "owner",
+    "origin",
 )
 LEAD_COLUMNS = (
     "lead_id", "contact_key", "received_at", "channel", "source", "raw_source", "subject",
-    "message", "name", "phone", "email", "company", "stage",
+    "message", "name", "phone", "email", "company", "stage", "loss_reason", "owner", "amount",
+    "origin",
 )
+TASK_COLUMNS = ("task_id", "title", "contact_key", "name", "phone", "due_at", "done", "owner",
+                "rule", "origin", "created_at")
 REVIEW_COLUMNS = ("item_id", "state", "reason", "source", "kind", "received_at", "origin",
                   "preview")
 # Pairs of contacts that may be one person: for people to decide.
@@ -41,6 +46,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "leads": LEAD_COLUMNS,
     "needs_review": REVIEW_COLUMNS,
     "possible_duplicates": DUPLICATE_COLUMNS,
+    "tasks": TASK_COLUMNS,
     "orders": bi.ORDER_COLUMNS,
     "order_items": bi.ORDER_ITEM_COLUMNS,
     "clients": bi.CLIENT_COLUMNS,
@@ -54,7 +60,7 @@ TABLES: dict[str, tuple[str, ...]] = {
 
 # Stored as ISO text in the ledger; written in the preset's date-time format.
 _TIME_COLUMNS = {"first_seen", "last_seen", "received_at", "ordered_at", "first_order",
-                 "last_order"}
+                 "last_order", "due_at", "created_at"}
 _RATIO_COLUMNS = {"margin", "weighted_margin", "conversion_from_previous", "value", "score"}
 _PHONE_COLUMNS = {"phone", "phone_display", "contact_key", "phone_a", "phone_b"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

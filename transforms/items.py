@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC
 
+from transforms.crm_rows import invalid_phone_reason, parse_crm_row
 from transforms.form_posts import FormRules, parse_form_item
 from transforms.json_input import (
     BROKEN_CHARACTERS,
@@ -22,6 +23,7 @@ from transforms.json_input import (
 )
 from transforms.mail import MailRules, parse_email
 from transforms.normalize import NormalizeRules, normalize_lead
+from transforms.phones import normalize_phone
 from transforms.records import Lead, ParsedLead, ParseSkip, RawItem, Rejection
 from transforms.submissions import SubmissionRules, parse_submission
 
@@ -40,6 +42,8 @@ def parse_item(
     """`form_rules` maps a webhook source's name to its form's rules."""
     if item.meta.get("unreadable"):
         return Rejection(item.meta["unreadable"])
+    if item.meta.get("crm"):
+        return parse_crm_row(item)
     if item.meta.get("webhook"):
         rules = (form_rules or {}).get(item.source)
         if rules is None:
@@ -82,6 +86,10 @@ def lead_from_item(
         parsed = parse_item(item, mail_rules, submission_rules, form_rules)
         outcome = normalize_lead(parsed, normalize_rules) if isinstance(
             parsed, ParsedLead) else parsed
+        if item.meta.get("crm") and isinstance(parsed, ParsedLead) and parsed.phones and (
+                not normalize_phone(parsed.phones[0], normalize_rules.region).valid):
+            # A person typed it and will fix it: it goes to Needs review, not in.
+            outcome = invalid_phone_reason(item, parsed.phones[0])
     except Exception as error:  # input no rule foresaw: this item is quarantined, not the batch
         outcome = Rejection(f"could not be read ({_describe(error)})")
     return _storable(outcome, item)

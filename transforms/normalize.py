@@ -24,6 +24,8 @@ class NormalizeRules:
     fallback_category: str
     # provider domains for the typo warning; without them no domain is flagged
     identity: IdentityRules = field(default_factory=IdentityRules)
+    # the fixed list: a category a person chose (a CRM row's Source) is taken as it is
+    categories: tuple[str, ...] = ()
 
 
 # Unrecognised labels named in a rejection; the rest are counted.
@@ -53,7 +55,12 @@ def normalize_lead(parsed: ParsedLead, rules: NormalizeRules) -> Lead | Rejectio
     if not name:
         warnings.append("no name")
     company, legal_form = split_company(parsed.company, rules.legal_forms)
-    category, matched = categorize(_signals(parsed), rules.source_rules, rules.fallback_category)
+    chosen = parsed.raw_source.get("category", "")
+    if chosen in rules.categories:
+        category, matched = chosen, True
+    else:
+        category, matched = categorize(_signals(parsed), rules.source_rules,
+                                       rules.fallback_category)
     return Lead(
         lead_id=parsed.lead_id,
         channel=parsed.channel,

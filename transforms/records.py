@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-Channel = Literal["email", "form", "import"]
+# crm: a row a person typed into the CRM (a call, a walk-in, a referral)
+Channel = Literal["email", "form", "import", "crm"]
 RawKind = Literal["email", "form", "row"]
 
 

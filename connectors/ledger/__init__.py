@@ -17,14 +17,15 @@ from connectors.ledger.decisions import Decisions
 from connectors.ledger.items import RawItems, new_worker_id
 from connectors.ledger.leads import Leads
 from connectors.ledger.orders import Orders
+from connectors.ledger.people import People
 from connectors.ledger.reports import Reports
 from connectors.ledger.runs import Runs
 from connectors.ledger.sinks import Sinks
 from connectors.ledger.sources import Sources
 
 
-class Ledger(RawItems, Sources, Contacts, Decisions, Leads, Orders, Sinks, Alerts, Runs,
-             Reports):
+class Ledger(RawItems, Sources, Contacts, Decisions, Leads, Orders, Sinks, People, Alerts,
+             Runs, Reports):
     """The store at one location (a path or a PostgreSQL URL).
 
     `create=True` only for the commands that may start a new store (ingest,

@@ -270,9 +270,23 @@ class Alerts(LedgerBase):
         return self.iter_rows(
             select(tasks.c.task_id, tasks.c.title,
                    func.coalesce(contacts.c.merged_into, tasks.c.contact_key).label("contact"),
-                   tasks.c.due_at, tasks.c.rule, tasks.c.details, tasks.c.lead_id, tasks.c.done)
+                   tasks.c.due_at, tasks.c.rule, tasks.c.details, tasks.c.lead_id, tasks.c.done,
+                   tasks.c.owner, tasks.c.notes, tasks.c.origin)
             .select_from(tasks.outerjoin(contacts, contacts.c.contact_key == tasks.c.contact_key))
             .order_by(tasks.c.created_at, tasks.c.task_id))
+
+    def open_tasks(self, include_done: bool = False) -> list[dict]:
+        """Tasks to do, the earliest due first (with the done ones: every task)."""
+        query = self._tasks_with_person()
+        if not include_done:
+            query = query.where(~tasks.c.done)
+        return list(self.iter_rows(query.order_by(tasks.c.done, tasks.c.due_at,
+                                                  tasks.c.task_id)))
+
+    def export_tasks(self) -> Iterator[dict]:
+        """Every task with its person, for the BI export."""
+        return self.iter_rows(self._tasks_with_person().order_by(tasks.c.due_at,
+                                                                  tasks.c.task_id))
 
     def save_task_done(self, done: dict[str, bool | None]) -> int:
         """`done` as people set it in a sink's Tasks table (task id -> checked)."""

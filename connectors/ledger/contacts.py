@@ -40,6 +40,19 @@ CONTACT_FIELDS = [f.name for f in fields(Contact)]
 CONTACTS_LOCK = "contacts"
 
 
+def corrections_of(stored: str) -> dict[str, dict]:
+    """A contact's corrections as kept: what people set, and what LeadHub had."""
+    found = json.loads(stored or "{}")
+    return {"corrected": found.get("to", {}), "base": found.get("was", {})}
+
+
+def corrections_json(member: Member) -> str:
+    if not member.corrected:
+        return "{}"
+    return json.dumps({"to": member.corrected, "was": member.base}, ensure_ascii=False,
+                      sort_keys=True, default=str)
+
+
 class Contacts(LedgerBase):
     def lock_contacts(self, tx: Connection) -> None:
         """Taken by every transaction that matches leads to contacts, so two
@@ -47,13 +60,14 @@ class Contacts(LedgerBase):
         lock(tx, CONTACTS_LOCK)
 
     def load_book(self, tx: Connection, rules: IdentityRules, given: Iterable[Identity],
-                  keys: Iterable[str] = ()) -> ContactBook:
-        """The live contacts that own any of these identities or blocking keys,
-        with everything the book needs to match against them: their
-        identities and keys, which identities are shared, people's decisions
-        about pairs of them, and which blocking keys are full."""
+                  keys: Iterable[str] = (), contacts_named: Iterable[str] = ()) -> ContactBook:
+        """The live contacts that own any of these identities or blocking keys
+        (and those named: a lead a person linked to its contact), with
+        everything the book needs to match against them: their identities and
+        keys, which identities are shared, people's decisions about pairs of
+        them, and which blocking keys are full."""
         given, keys = sorted(set(given)), sorted(set(keys))
-        owners: set[str] = set()
+        owners: set[str] = set(contacts_named)
         for kind in sorted({kind for kind, _ in given}):
             values = [value for each, value in given if each == kind]
             for chunk in chunks(values):
@@ -106,7 +120,8 @@ class Contacts(LedgerBase):
                                   ).mappings():
                 members[row["contact_key"]] = Member(
                     contact=Contact(**{name: row[name] for name in CONTACT_FIELDS}),
-                    names=json.loads(row["names"]))
+                    names=json.loads(row["names"]), origin=row["origin"], owner=row["owner"],
+                    **corrections_of(row["corrected"]))
             for row in tx.execute(select(identities).where(identities.c.contact_key.in_(chunk))
                                   ).mappings():
                 if row["contact_key"] in members:
@@ -168,7 +183,9 @@ class Contacts(LedgerBase):
     def _write_contact(self, tx: Connection, member: Member, stamp,
                        merged_into: str | None = None, new: bool = False) -> None:
         values = {**asdict(member.contact), "merged_into": merged_into, "updated_at": stamp,
-                  "names": json.dumps(member.names, ensure_ascii=False)}
+                  "names": json.dumps(member.names, ensure_ascii=False),
+                  "origin": member.origin, "owner": member.owner,
+                  "corrected": corrections_json(member)}
         if new:
             # a new contact's id must be free: an insert, never an overwrite
             tx.execute(insert(contacts).values(**values))

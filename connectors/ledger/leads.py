@@ -7,7 +7,7 @@ import json
 from sqlalchemy import Connection, func, select
 
 from connectors.ledger.base import LedgerBase
-from connectors.ledger.schema import leads
+from connectors.ledger.schema import lead_stages, leads
 from transforms.records import Lead
 
 
@@ -25,8 +25,15 @@ class Leads(LedgerBase):
                           ).scalar()
 
     def save_lead(self, tx: Connection, lead: Lead, contact_key: str, item_id: str, seq: int,
-                  reason: str = "") -> None:
+                  reason: str = "", *, origin: str = "", owner: str = "",
+                  stage: str = "") -> None:
+        """A new lead; `stage` starts its stage history (LeadHub's first stage)."""
+        if stage:
+            tx.execute(lead_stages.insert().values(lead_id=lead.lead_id, stage=stage,
+                                                   changed_at=lead.received_at,
+                                                   changed_by="leadhub"))
         tx.execute(leads.insert().values(
+            origin=origin, owner=owner, stage=stage,
             lead_id=lead.lead_id, seq=seq, contact_key=contact_key,
             first_contact_key=contact_key, match_reason=reason, raw_item_id=item_id,
             received_at=lead.received_at, channel=lead.channel, source=lead.source,

@@ -97,6 +97,15 @@ contacts = Table(
     Column("updated_at", Moment, nullable=False),
     # the names it was written under, newest first (JSON list)
     Column("names", Text, nullable=False, server_default="[]"),
+    # "" for LeadHub's own; "sink:airtable:recXXX" for a row a person typed
+    _text("origin"),
+    # the fields a person corrected in the CRM, and their values (JSON): these
+    # win over what leads say, in the store and every report
+    Column("corrected", Text, nullable=False, server_default="{}"),
+    # people's own fields, read back from the CRM that is the record
+    _text("status"),
+    _text("owner"),
+    _text("notes"),
 )
 Index("contacts_first_seen", contacts.c.first_seen, contacts.c.contact_key)
 Index("contacts_merged_into", contacts.c.merged_into)
@@ -199,6 +208,11 @@ leads = Table(
     _text("stage"),
     Column("warnings", Text, nullable=False, server_default="[]"),
     _text("fingerprint"),
+    _text("origin"),
+    _text("owner"),
+    _text("notes"),
+    Column("amount", Money),
+    _text("loss_reason"),
 )
 Index("leads_contact", leads.c.contact_key)
 Index("leads_first_contact", leads.c.first_contact_key)
@@ -299,8 +313,25 @@ tasks = Table(
     Column("done", Boolean(create_constraint=False), nullable=False, server_default="0"),
     Column("created_at", Moment, nullable=False),
     Column("reminded_due_at", Moment),
+    _text("origin"),
+    _text("owner"),
+    _text("notes"),
 )
 Index("tasks_due", tasks.c.done, tasks.c.due_at)
+
+# Every change of a lead's stage LeadHub saw: its own (the first stage) and
+# people's in the CRM, with when.
+lead_stages = Table(
+    "lead_stages", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("lead_id", String, nullable=False),
+    Column("stage", Text, nullable=False),
+    _text("reason"),
+    Column("changed_at", Moment, nullable=False),
+    # leadhub | sink:NAME (a person in that CRM)
+    Column("changed_by", String, nullable=False),
+)
+Index("lead_stages_lead", lead_stages.c.lead_id, lead_stages.c.changed_at)
 
 event_marks = Table(
     "event_marks", metadata,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Connection, delete, func, or_, select
 
 from connectors.ledger.base import LedgerBase, chunks, now, upsert
 from connectors.ledger.schema import contacts, leads, raw_items, sink_errors, sink_state
@@ -45,6 +45,22 @@ class Sinks(LedgerBase):
                     set_={name: statement.excluded[name] for name in (
                         "content_hash", "remote_id", "synced_at", "written", "edited")}))
 
+    def adopt_row(self, tx: Connection, sink: str, kind: str, key: str, remote_id: str) -> None:
+        """A row a person typed becomes the sink's row of `key`: LeadHub has
+        written nothing to it yet, so whatever it holds is the person's."""
+        statement = upsert(tx, sink_state).values(
+            sink=sink, record_kind=kind, record_key=key, content_hash="", remote_id=remote_id,
+            synced_at=now(), written="{}", edited="[]")
+        tx.execute(statement.on_conflict_do_update(
+            index_elements=["sink", "record_kind", "record_key"],
+            set_={"remote_id": statement.excluded.remote_id, "content_hash": "",
+                  "written": "{}", "edited": "[]"}))
+
+    def remote_id_of(self, tx: Connection, sink: str, kind: str, key: str) -> str | None:
+        return tx.execute(select(sink_state.c.remote_id).where(
+            sink_state.c.sink == sink, sink_state.c.record_kind == kind,
+            sink_state.c.record_key == key)).scalar()
+
     def sink_errors(self, sink: str, kind: str) -> dict[str, str]:
         """Rows the sink refused, by key -> the content hash that was refused."""
         with self.reading() as connection:
@@ -73,19 +89,6 @@ class Sinks(LedgerBase):
         with self.reading() as connection:
             return dict(connection.execute(select(sink_errors.c.sink, func.count())
                                            .group_by(sink_errors.c.sink)).all())
-
-    def save_people_values(self, sink: str, kind: str, values: dict[str, dict]) -> None:
-        """People-owned values read back from a sink; a lead's stage also goes to
-        the leads table, where the funnel report reads it."""
-        with self.transaction() as tx:
-            for key, people in values.items():
-                tx.execute(update(sink_state).where(
-                    sink_state.c.sink == sink, sink_state.c.record_kind == kind,
-                    sink_state.c.record_key == key).values(
-                    people=json.dumps(people, ensure_ascii=False, sort_keys=True, default=str)))
-                if kind == "leads" and "stage" in people:
-                    tx.execute(update(leads).where(leads.c.lead_id == key)
-                               .values(stage=people["stage"] or ""))
 
     def people_values(self, sink: str, kind: str) -> dict[str, dict]:
         with self.reading() as connection:

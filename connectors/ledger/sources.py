@@ -16,6 +16,14 @@ class Sources(LedgerBase):
         return self.scalar(select(checkpoints.c.value).where(
             checkpoints.c.source == source, checkpoints.c.scope == scope))
 
+    def checkpoint_in(self, tx: Connection, source: str, scope: str) -> str | None:
+        """A checkpoint read inside a write transaction (its lock keeps it)."""
+        return tx.execute(select(checkpoints.c.value).where(
+            checkpoints.c.source == source, checkpoints.c.scope == scope)).scalar()
+
+    def save_checkpoint_in(self, tx: Connection, source: str, scope: str, value: str) -> None:
+        self._save_checkpoint(tx, source, scope, value)
+
     def set_checkpoint(self, source: str, scope: str, value: str) -> None:
         with self.transaction() as tx:
             self._save_checkpoint(tx, source, scope, value)

@@ -10,6 +10,7 @@ from connectors.ledger import Ledger
 from transforms.records import Lead
 
 SOURCES = ("Сайт", "Email", "Авито", "Реклама")
+FIRST_STAGE = "Новый"  # where intake starts every lead
 START = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
 
@@ -52,7 +53,7 @@ def add_leads(store: Path, leads: list[Lead]) -> None:
             for position, lead in enumerate(leads, start=seq):
                 resolution = book.add(lead)
                 ledger.save_lead(tx, lead, resolution.contact_key, f"form:test:{lead.lead_id}",
-                                 position, resolution.reason)
+                                 position, resolution.reason, stage=FIRST_STAGE)
             ledger.save_book(tx, book)
     finally:
         ledger.close()

@@ -42,7 +42,7 @@ def test_a_form_post_is_synced_and_alerted_right_after_processing(tmp_path):
         process_then_follow_up(settings)
 
         grid = sheets.grid(spreadsheet, "Contacts")
-        assert grid[1][grid[0].index("Phone")] == "+79125554433"
+        assert grid[1][grid[0].index("Phone")] == "+7 (912) 555-44-33"
         assert len(webhook.posts) == 1
         assert "+7 (912) 555-44-33" in webhook.posts[0]["message"]
 

@@ -67,7 +67,8 @@ def test_first_sync_in_three_calls_a_table_and_a_second_run_writes_nothing(sheet
     contacts = rows_by_key(sheets, spreadsheet, "Contacts", "Contact key")
     assert len(contacts) == 2000 and all(len(rows) == 1 for rows in contacts.values())
     row = contacts[contact_of(7)][0]
-    assert row["Phone"] == "+79120000007", "a phone stays text, not a number or a formula"
+    assert row["Phone"] == "+7 (912) 000-00-07", "the business's format, as text"
+    assert row["Phone E.164"] == "+79120000007", "a phone stays text, not a number or a formula"
     assert row["Status"] == "Новый"
     assert len(rows_by_key(sheets, spreadsheet, "Leads", "Lead id")) == 2000
     # one append per written table, nothing else

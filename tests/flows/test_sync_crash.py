@@ -25,7 +25,7 @@ from tests.flows.crash_helpers import (
     expected_counts,
     sync_killed_at,
 )
-from tests.flows.crm_helpers import add_leads, make_lead, seed
+from tests.flows.crm_helpers import add_leads, contact_of, make_lead, seed
 
 BASE = "appTESTBASE000001"
 TOKEN = "patTEST.secret"
@@ -102,10 +102,6 @@ def bench(request) -> Iterator[AirtableBench | SheetsBench]:
             yield SheetsBench(fake)
 
 
-def phone_key(number: int) -> str:
-    return f"+7912{number:07d}"
-
-
 def again_from(numbers: range | list[int], first_lead: int) -> list:
     """One more lead from each of these contacts: their counts and last-seen change."""
     return [make_lead(first_lead + i, phone_number=n) for i, n in enumerate(numbers)]
@@ -129,7 +125,7 @@ def test_a_sync_killed_after_its_write_landed_is_repaired_by_the_next_run(
     if phase == "updating":
         sync_all(settings)
         add_leads(store, again_from(range(1, 31), 100))
-    edited = phone_key(15)
+    edited = contact_of(15)
     person = {("contacts", edited, "name"): "Иван Петрович",
               ("contacts", edited, "status"): "В работе"}
     # while the sync waits for the answer, a person corrects a name it just wrote
@@ -166,7 +162,7 @@ def test_syncs_killed_at_random_writes_end_with_every_field_right(bench, tmp_pat
     contacts, next_lead = 12, 1000
     person: dict[tuple[str, str, str], Any] = {}
     for round_number in range(1, 5):
-        target = phone_key(rng.randint(1, contacts))
+        target = contact_of(rng.randint(1, contacts))
         name = f"Правка {round_number}"
 
         def edit(target=target, name=name) -> None:

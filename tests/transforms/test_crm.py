@@ -172,3 +172,16 @@ def test_config_titles_rename_tables_and_fields():
     assert renamed["contacts"].field("name").title == "ФИО"
     with pytest.raises(ValueError, match="has no field.*its fields are"):
         rename_tables(TABLES, {"contacts": TableNames(None, {"nmae": "ФИО"})})
+
+
+def test_a_value_written_another_way_is_the_same_but_another_word_is_an_edit():
+    from transforms.crm import same_values
+
+    same = same_values(CONTACTS, "RU")
+    assert same("phone", "8 912 345 67 89", "+7 (912) 345-67-89")
+    assert same("name", "мария  соколова", "Мария Соколова")
+    assert same("email", " Maria@Example.ru", "maria@example.ru")
+    # words that are not read as a person's name still differ from each other
+    assert not same("name", "Правка 1", "Клиент 9")
+    assert same("name", "правка 1", "Правка 1")
+    assert not same("company", "Ромашка", "Лютик")

@@ -1,0 +1,60 @@
+"""`leadhub tasks`: the follow-up tasks, without a CRM too: list what is open
+and overdue, and close one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from leadhub.cli_common import ConfigOption, DbOption, console, fail, handled, load, open_store
+
+tasks_app = typer.Typer(help="Follow-up tasks: list them, close one.", invoke_without_command=True)
+
+
+@tasks_app.callback()
+@handled
+def tasks(ctx: typer.Context, config: ConfigOption = None, db: DbOption = None,
+          everything: Annotated[bool, typer.Option("--all", help="done tasks too")] = False
+          ) -> None:
+    """Open tasks, the overdue first (`leadhub tasks done ID` closes one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = load(config, db)
+    ledger = open_store(settings.store)
+    try:
+        rows = ledger.open_tasks(include_done=everything)
+    finally:
+        ledger.close()
+    now = datetime.now(UTC)
+    table = Table(title="Tasks", title_justify="left")
+    for column in ("id", "task", "due", "who", "phone", "owner", "state"):
+        table.add_column(column)
+    for row in rows:
+        state = "done" if row["done"] else (
+            "[bold red]overdue[/]" if row["due_at"] < now else "open")
+        table.add_row(row["task_id"], row["title"],
+                      row["due_at"].astimezone().strftime("%Y-%m-%d %H:%M"),
+                      row["name"] or row["company"], row["phone_display"] or row["phone"],
+                      row["owner"], state)
+    console.print(table)
+    if not rows:
+        console.print("no open tasks" if not everything else "no tasks")
+
+
+@tasks_app.command("done")
+@handled
+def done(task_id: Annotated[str, typer.Argument(help="the task's id (first column)")],
+         config: ConfigOption = None, db: DbOption = None) -> None:
+    """Close a task: it is not reminded of again, and the CRM shows it done."""
+    settings = load(config, db)
+    ledger = open_store(settings.store)
+    try:
+        closed = ledger.save_task_done({task_id: True})
+    finally:
+        ledger.close()
+    if not closed:
+        raise fail(f"there is no task {task_id}: `leadhub tasks --all` lists them")
+    console.print(f"done: {task_id}")

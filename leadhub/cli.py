@@ -164,9 +164,9 @@ def run(config: ConfigOption = None, db: DbOption = None, prefect: PrefectOption
 
 
 def _reminders(settings: Settings) -> dict[str, int]:
-    """Due tasks, and alerts that waited for quiet hours or a retry: a cron user
-    gets them from `run` as a `serve` user does."""
-    if not (settings.reminders.channels or settings.alerts):
+    """Due tasks, and alerts (the digest too) that waited for quiet hours or a
+    retry: a cron user gets them from `run` as a `serve` user does."""
+    if not settings.channels:
         return {}
     from flows.alerts import run_reminders
 

@@ -187,3 +187,18 @@ def test_replay_without_a_store_says_so(tmp_path):
     result = runner.invoke(app, ["alert", "replay", "--db", str(tmp_path / "none.db")])
     assert result.exit_code == 2
     assert "there is no store" in result.stderr
+
+
+def test_run_retries_a_digest_that_failed(store, tmp_path, webhook):
+    ledger = Ledger(store, create=True)
+    day = queue(ledger, 1, rule="@digest")
+    ledger.record_failed_send({day: NOW}, "error=500", NOW)
+    ledger.close()
+    (tmp_path / "inbox").mkdir()
+    config = tmp_path / "leadhub.yaml"
+    config.write_text(f"store: {store}\nsources:\n  - {{type: files, paths: [inbox]}}\n"
+                      f"channels:\n  team: {webhook.url}\ndigest:\n  channels: [team]\n",
+                      encoding="utf-8")
+    result = runner.invoke(app, ["run", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert [post["title"] for post in webhook.posts] == ["New lead: Client 1"]

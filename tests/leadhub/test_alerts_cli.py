@@ -88,6 +88,12 @@ def test_an_unknown_rule_or_channel_is_refused_with_the_known_ones(tmp_path, web
     assert webhook.posts == []
 
 
+def test_a_test_without_channels_says_where_they_go(tmp_path):
+    result = runner.invoke(app, ["alert", "test"])
+    assert result.exit_code == 2
+    assert "the config has no channels: add one under channels:" in result.stderr
+
+
 def test_a_test_leaves_the_alert_queue_alone(store, tmp_path, webhook):
     now = datetime.now(UTC)
     ledger = Ledger(store, create=True)

@@ -12,24 +12,28 @@ Delivery is at most once. An alert is marked `sending` in its own transaction
 before it goes out and `sent` right after. A run that dies in between leaves
 it `sending`; the next run past `delivery.unconfirmed_after_minutes` reports
 it as unconfirmed instead of sending it again, since it may well have arrived.
-A send that fails is tried again in later runs with backoff, up to
-`delivery.max_attempts`, and then reported.
+A send that fails is tried again in later runs (intake, reminders, serve),
+with growing waits, for `delivery.retry_for_hours` after its first failure;
+then it is given up and reported, and `leadhub alert replay` (`replay_alerts`)
+queues it again. `try_channels` sends a test message through channels, apart
+from the queue, for `leadhub alert test`.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from connectors import notify
 from connectors.ledger import Ledger
 from connectors.ledger.database import as_utc
-from connectors.retry import backoff_delays
+from leadhub.errors import FatalError
 from leadhub.settings import ChannelConfig, Settings
 from transforms.alerts import (
     DIGEST_RULE,
@@ -48,6 +52,7 @@ from transforms.alerts import (
     TaskRule,
     alert_id,
     alerts_for,
+    channel_check_message,
     compose_digest,
     digest_day,
     lead_events,
@@ -285,11 +290,11 @@ def deliver(run: Run, send: Sender) -> Counter:
                               " config", len(rows), channel)
             stats["alerts_failed"] += len(rows)
             continue
-        attempts = {row["alert_id"]: row["attempts"] for row in rows}
+        by_id = {row["alert_id"]: row for row in rows}
         queued = [Queued(row["alert_id"], row["event_kind"], row["title"], row["message"])
                   for row in rows]
         for message in plan_messages(queued, config.batch_over, delivery.language):
-            stats += _send(run, channel, config, message, attempts, send)
+            stats += _send(run, channel, config, message, by_id, send)
     return stats
 
 
@@ -305,7 +310,7 @@ def _waits_quiet_hours(settings: Settings, rule_name: str) -> bool:
 
 
 def _send(run: Run, channel: str, config: ChannelConfig, message: Outgoing,
-          attempts: dict[str, int], send: Sender) -> Counter:
+          rows: dict[str, dict], send: Sender) -> Counter:
     ids = list(message.alert_ids)
     claimed = run.ledger.claim_alerts(ids, run.now)
     if claimed != set(ids):
@@ -317,21 +322,91 @@ def _send(run: Run, channel: str, config: ChannelConfig, message: Outgoing,
     if result.ok:
         run.ledger.mark_alerts_sent(ids, run.now)
         return Counter(alerts_sent=len(ids), messages_sent=1)
-    delivery = run.settings.delivery
-    tried = max(attempts[alert] for alert in ids) + 1
-    delay = list(backoff_delays(tried + 1, delivery.retry_base_seconds,
-                                delivery.retry_cap_seconds))[-1]
-    given_up = run.ledger.record_failed_send(ids, result.error,
-                                             run.now + timedelta(seconds=delay),
-                                             delivery.max_attempts)
+    given_up = run.ledger.record_failed_send(_next_tries(run, [rows[i] for i in ids]),
+                                             result.error, run.now)
     service = notify.service_name(url)
     if given_up:
-        log.error("channel %s (%s): %d alert(s) given up after %d attempts: %s",
-                        channel, service, len(given_up), delivery.max_attempts, result.error)
+        log.error("channel %s (%s): %d alert(s) given up after %s h of retries: %s;"
+                  " `leadhub alert replay --channel %s` sends them again once it works",
+                  channel, service, len(given_up), f"{run.settings.delivery.retry_for_hours:g}",
+                  result.error, channel)
     if len(given_up) < len(ids):
         log.warning("channel %s (%s): not sent, tried again in a later run: %s",
-                          channel, service, result.error)
+                    channel, service, result.error)
     return Counter(alerts_failed=len(given_up), alerts_retrying=len(ids) - len(given_up))
+
+
+def _next_tries(run: Run, rows: list[dict]) -> dict[str, datetime | None]:
+    """alert id -> when to try it again, or None to give it up. One random
+    spread for the message, so the alerts it carries stay together."""
+    policy = run.settings.delivery.retry_policy()
+    spread = random.random()
+    return {row["alert_id"]: policy.next_try(row["failing_since"] or run.now,
+                                             row["attempts"] + 1, run.now, spread)
+            for row in rows}
+
+
+# --- leadhub alert test and replay ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChannelTry:
+    """A test message sent through one channel, and how it went."""
+
+    channel: str
+    service: str
+    result: notify.SendResult
+
+
+def channels_named(settings: Settings, target: str | None) -> list[str]:
+    """The channels `target` names: every channel (None), a channel, or the
+    channels of an alert rule (a name that is both: the channel and the rule's)."""
+    if not settings.channels:
+        raise FatalError("the config has no channels: add one under channels: (README:"
+                         " \"Alerts and reminders\")")
+    if target is None:
+        return list(settings.channels)
+    rules = {rule.name: rule.channels for rule in settings.alerts}
+    named = [target] if target in settings.channels else []
+    named += [channel for channel in rules.get(target, []) if channel not in named]
+    if not named:
+        raise FatalError(f"{target!r} is neither an alert rule nor a channel; rules:"
+                         f" {', '.join(rules) or 'none'}; channels:"
+                         f" {', '.join(settings.channels)}")
+    return named
+
+
+def try_channels(settings: Settings, channels: list[str],
+                 send: Sender = notify.send) -> list[ChannelTry]:
+    """Send a test message through each channel, apart from the alert queue."""
+    tried = []
+    for channel in channels:
+        title, body = channel_check_message(
+            channel, [rule.name for rule in settings.alerts if channel in rule.channels],
+            channel in settings.reminders.channels, channel in settings.digest.channels,
+            settings.delivery.language)
+        url = settings.channels[channel].url.get_secret_value()
+        tried.append(ChannelTry(channel, notify.service_name(url), send(url, title, body, False)))
+    return tried
+
+
+def replay_alerts(settings: Settings, *, rule: str | None = None, channel: str | None = None,
+                  since: date | None = None, unconfirmed: bool = False,
+                  now: datetime | None = None) -> tuple[int, dict[str, int]]:
+    """Queue given-up alerts again (of a rule, a channel, raised since a day
+    in the config's time zone), so that the next delivery sends them with a
+    new retry window. Alerts a crash left unconfirmed only when asked: they
+    may have arrived. Returns how many were queued, and channel -> how many
+    were left because the channel is not in the config."""
+
+    def requeue(run: Run) -> tuple[int, dict[str, int]]:
+        stale = run.now - timedelta(minutes=settings.delivery.unconfirmed_after_minutes)
+        start = datetime.combine(since, time(), tzinfo=run.show.tz) if since else None
+        return run.ledger.requeue_alerts(run.now, settings.channels, rule=rule,
+                                         channel=channel, since=start,
+                                         unconfirmed_before=stale if unconfirmed else None)
+
+    return _with_run(settings, now, requeue)
 
 
 # --- the digest -----------------------------------------------------------------

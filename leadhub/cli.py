@@ -1,5 +1,5 @@
 """The `leadhub` command: demo, ingest, run, sync, serve, export, status, replay,
-check, digest, schema init, store, contacts, dedupe.
+check, digest, alert, schema init, store, contacts, dedupe.
 
 Commands run LeadHub's steps in this process and answer at once; with
 `--prefect` (or PREFECT_API_URL set) the work runs as a Prefect flow instead,
@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from leadhub import SAMPLES_DIR
+from leadhub.alerts_cli import alert_app
 from leadhub.check_cli import check
 from leadhub.cli_common import (
     ConfigOption,
@@ -52,6 +53,7 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(store_app, name="store")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(tasks_app, name="tasks")
+app.add_typer(alert_app, name="alert")
 app.command("dedupe")(handled(dedupe))
 app.command("status")(status)
 app.command("check")(check)
@@ -164,9 +166,9 @@ def run(config: ConfigOption = None, db: DbOption = None, prefect: PrefectOption
 
 
 def _reminders(settings: Settings) -> dict[str, int]:
-    """Due tasks, and alerts that waited for quiet hours or a retry: a cron user
-    gets them from `run` as a `serve` user does."""
-    if not (settings.reminders.channels or settings.alerts):
+    """Due tasks, and alerts (the digest too) that waited for quiet hours or a
+    retry: a cron user gets them from `run` as a `serve` user does."""
+    if not settings.channels:
         return {}
     from flows.alerts import run_reminders
 

@@ -655,14 +655,30 @@ class DeliveryConfig(_Strict):
 
     # the language of the built-in alert texts and the digest
     language: Literal["ru", "en"] = "ru"
-    # a failing channel is tried again with backoff, in later runs, this many times in all
-    max_attempts: int = Field(default=5, ge=1, le=50)
+    # a failing channel is tried again, in later runs, for this long after the
+    # first failure; then the alert is given up (`leadhub alert replay` resends it)
+    retry_for_hours: float = Field(default=12, ge=0, le=24 * 30)
+    # the wait between tries: a random half to all of base * 2^n, at most the cap
     retry_base_seconds: float = Field(default=60, gt=0)
     retry_cap_seconds: float = Field(default=3600, gt=0)
+    # older configs: the fewest tries before giving up (it no longer cuts the
+    # retry window short; a shorter window is a smaller retry_for_hours)
+    max_attempts: int | None = Field(default=None, ge=1, le=1000)
     # an alert left "sending" by a crashed run this long is reported, not sent again
     unconfirmed_after_minutes: int = Field(default=15, ge=1)
     # characters of a lead's message shown in an alert
     excerpt_chars: int = Field(default=300, ge=20)
+
+    def retry_policy(self) -> Any:
+        """As transforms.alerts.RetryPolicy."""
+        from datetime import timedelta
+
+        from transforms.alerts import RetryPolicy
+
+        return RetryPolicy(retry_for=timedelta(hours=self.retry_for_hours),
+                           base=timedelta(seconds=self.retry_base_seconds),
+                           cap=timedelta(seconds=self.retry_cap_seconds),
+                           min_attempts=self.max_attempts or 1)
 
 
 class Settings(_Strict):

@@ -1,6 +1,7 @@
 """`leadhub status`: counts, the last runs (intake, sync, web forms), the
-health of every source, what needs review grouped by reason, refused rows and
-alerts. Read-only: it never changes the store."""
+health of every source, what needs review grouped by reason, refused rows,
+and alerts: those waiting for a retry and those given up, with what to do.
+Read-only: it never changes the store."""
 
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ from transforms.masking import mask_pii
 
 # Items of one reason named in full before "and N more" (--all: every one).
 SHOWN_PER_REASON = 5
+# Alerts waiting or given up listed before "and N more" (--all: every one).
+SHOWN_ALERTS = 20
 
 
 @handled
 def status(db: DbOption = None, config: ConfigOption = None,
            everything: Annotated[bool, typer.Option(
-               "--all", help="every item that needs review, not the first of each reason")]
+               "--all", help="every item that needs review and every alert waiting or given"
+                             " up, not the first few")]
            = False) -> None:
     """Counts, last runs, sources, and the items that need review by reason."""
     settings = load(config, db)
@@ -33,7 +37,7 @@ def status(db: DbOption = None, config: ConfigOption = None,
         _print_sources(ledger, settings.down_after_minutes)
         _print_review(ledger, everything)
         _print_sink_errors(ledger)
-        _print_alerts(ledger)
+        _print_alerts(ledger, settings, everything)
     finally:
         ledger.close()
 
@@ -151,12 +155,62 @@ def _print_sink_errors(ledger) -> None:
     console.print(table)
 
 
-def _print_alerts(ledger) -> None:
+def _print_alerts(ledger, settings, everything: bool) -> None:
     counts = ledger.alert_counts()
     if not counts:
         return
     console.print("Alerts: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
-    for row in ledger.alert_problems():
-        console.print(f"  [yellow]failed[/] {row['rule']} -> {row['channel']}"
-                      f" after {row['attempts']} attempt(s): {mask_pii(row['last_error'])}",
-                      soft_wrap=True)
+    _print_retrying(ledger, settings.delivery.retry_for_hours, everything)
+    _print_given_up(ledger, settings.channels, counts.get("failed", 0), everything)
+
+
+def _print_retrying(ledger, retry_for_hours: float, everything: bool) -> None:
+    rows = ledger.retrying_alerts()
+    if not rows:
+        return
+    table = Table(title=f"Alerts waiting for a retry (each is tried for {retry_for_hours:g} h"
+                        " after its first failure)", title_justify="left")
+    for column in ("channel", "rule", "alert", "attempts", "failing since", "next try",
+                   "last error"):
+        table.add_column(column)
+    now = datetime.now(UTC)
+    for row in _shown(rows, everything):
+        next_try = "the next run" if row["send_after"] <= now else moment(row["send_after"])
+        table.add_row(row["channel"], row["rule"], mask_pii(row["title"]), str(row["attempts"]),
+                      moment(row["failing_since"]), next_try, mask_pii(row["last_error"]))
+    console.print(table)
+    _more(len(rows), everything)
+    console.print("`leadhub alert test CHANNEL` checks a channel now.")
+
+
+def _print_given_up(ledger, channels, failed: int, everything: bool) -> None:
+    if not failed:
+        return
+    table = Table(title="Alerts given up (not sent)", title_justify="left")
+    for column in ("channel", "rule", "alert", "attempts", "error", "what to do"):
+        table.add_column(column)
+    for row in ledger.alert_problems(limit=failed if everything else SHOWN_ALERTS):
+        table.add_row(row["channel"], row["rule"], mask_pii(row["title"]), str(row["attempts"]),
+                      mask_pii(row["last_error"]), _what_to_do(row, channels))
+    console.print(table)
+    _more(failed, everything)
+
+
+def _what_to_do(row, channels) -> str:
+    channel = row["channel"]
+    replay = f"`leadhub alert replay --channel {channel}`"
+    if row["given_up"] == "unconfirmed":
+        return (f"it may have arrived: look in {channel}; to send it anyway,"
+                f" `leadhub alert replay --channel {channel} --unconfirmed`")
+    if channel not in channels:
+        return f"put channel {channel} back under channels:, then {replay}"
+    return f"fix the channel (`leadhub alert test {channel}`), then {replay}"
+
+
+def _shown(rows: list, everything: bool) -> list:
+    return rows if everything else rows[:SHOWN_ALERTS]
+
+
+def _more(total: int, everything: bool) -> None:
+    if not everything and total > SHOWN_ALERTS:
+        console.print(f"and {total - SHOWN_ALERTS} more (`leadhub status --all` lists them)")

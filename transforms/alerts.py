@@ -529,6 +529,67 @@ def combined_message(alerts: Sequence[Queued], language: str) -> Outgoing:
                     "\n\n".join(parts))
 
 
+# --- a channel's test message -------------------------------------------------------
+
+_CHECK_TEXTS = {
+    "ru": {"title": "LeadHub: проверка канала {channel}",
+           "works": "Это проверочное сообщение LeadHub: канал {channel} работает.",
+           "uses": "Сюда приходят: {uses}.", "unused": "Ни одно правило пока сюда не пишет.",
+           "rule": "оповещения правила {name}", "reminders": "напоминания о задачах",
+           "digest": "утренняя сводка"},
+    "en": {"title": "LeadHub: test of channel {channel}",
+           "works": "This is a test message from LeadHub: channel {channel} works.",
+           "uses": "What comes here: {uses}.", "unused": "No rule sends anything here yet.",
+           "rule": "alerts of rule {name}", "reminders": "task reminders",
+           "digest": "the morning digest"},
+}
+
+
+def channel_check_message(channel: str, rules: Sequence[str], reminders: bool, digest: bool,
+                          language: str) -> tuple[str, str]:
+    """The title and text of a test message: the channel works, and what
+    comes through it (the alert rules, the reminders, the digest)."""
+    words = _CHECK_TEXTS[language]
+    uses = [words["rule"].format(name=name) for name in rules]
+    uses += [words["reminders"]] if reminders else []
+    uses += [words["digest"]] if digest else []
+    usage = words["uses"].format(uses="; ".join(uses)) if uses else words["unused"]
+    return (words["title"].format(channel=channel),
+            f"{words['works'].format(channel=channel)}\n{usage}")
+
+
+# --- retries ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a failing alert is tried again, in later runs: for `retry_for`
+    after its first failure (and at least `min_attempts` times), waiting
+    `base` × 2ⁿ between tries, at most `cap`, of which a random half, so that
+    channels and workers coming back from one outage do not all retry at once."""
+
+    retry_for: timedelta
+    base: timedelta
+    cap: timedelta
+    min_attempts: int = 1
+
+    def delay(self, attempts: int, spread: float) -> timedelta:
+        """The wait after the `attempts`-th failed try; `spread` in [0, 1)."""
+        doubled = self.base.total_seconds() * 2.0 ** min(attempts - 1, 64)
+        full = min(self.cap.total_seconds(), doubled)
+        return timedelta(seconds=full * (1 + spread) / 2)
+
+    def next_try(self, failing_since: datetime, attempts: int, now: datetime,
+                 spread: float) -> datetime | None:
+        """After the `attempts`-th failed try, made at `now`, of an alert
+        failing since `failing_since`: when to try again, or None to give up.
+        The last try falls at the end of the window, not past it."""
+        ends = failing_since + self.retry_for
+        if now >= ends:
+            return None if attempts >= self.min_attempts else now + self.delay(attempts, spread)
+        return min(now + self.delay(attempts, spread), ends)
+
+
 # --- reminders --------------------------------------------------------------------
 
 

@@ -4,14 +4,14 @@ acted on, and the reads the alert and digest rules make."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection, case, exists, func, select, update
+from sqlalchemy import Connection, and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.orm import aliased
 
 from connectors.ledger.base import LedgerBase, chunks, now, upsert
-from connectors.ledger.database import as_utc, lock
+from connectors.ledger.database import Moment, as_utc, lock
 from connectors.ledger.schema import (
     alerts,
     checkpoints,
@@ -155,25 +155,33 @@ class Alerts(LedgerBase):
     def mark_alerts_sent(self, alert_ids: Iterable[str], at: datetime) -> None:
         with self.transaction() as tx:
             self._update_alerts(tx, alert_ids, state="sent", sent_at=at,
-                                attempts=alerts.c.attempts + 1, last_error="")
+                                attempts=alerts.c.attempts + 1, last_error="",
+                                failing_since=None)
 
-    def record_failed_send(self, alert_ids: Iterable[str], error: str, retry_at: datetime,
-                           max_attempts: int) -> list:
-        """One more failed attempt: the alerts wait until `retry_at`, or, at
-        `max_attempts`, are given up (`failed`, kept with the error for status
-        and the digest). Returns the ones given up."""
+    def record_failed_send(self, next_tries: Mapping[str, datetime | None], error: str,
+                           at: datetime) -> list:
+        """One more failed attempt, made at `at`, for each alert (alert id ->
+        when to try it again, or None to give it up: `failed`, kept with the
+        error for status, the digest and `leadhub alert replay`). Returns the
+        ones given up."""
+        by_time: dict[datetime | None, list[str]] = {}
+        for alert_id, when in next_tries.items():
+            by_time.setdefault(when, []).append(alert_id)
+        failed = {"attempts": alerts.c.attempts + 1, "last_error": error, "claimed_at": None,
+                  "failing_since": func.coalesce(alerts.c.failing_since, literal(at, Moment))}
         with self.transaction() as tx:
-            rows = self._update_alerts(
-                tx, alert_ids, alerts.c.state == "sending",
-                attempts=alerts.c.attempts + 1, last_error=error, claimed_at=None,
-                send_after=retry_at,
-                state=case((alerts.c.attempts + 1 >= max_attempts, "failed"), else_="pending"))
-        return [row for row in rows if row["state"] == "failed"]
+            for when, alert_ids in by_time.items():
+                if when is not None:
+                    self._update_alerts(tx, alert_ids, alerts.c.state == "sending",
+                                        state="pending", send_after=when, **failed)
+            return self._update_alerts(tx, by_time.get(None, []), alerts.c.state == "sending",
+                                       state="failed", given_up="retries", **failed)
 
     def give_up_alerts(self, alert_ids: Iterable[str], error: str) -> None:
+        """Alerts whose channel has left the config."""
         with self.transaction() as tx:
             self._update_alerts(tx, alert_ids, alerts.c.state.in_(("pending", "sending")),
-                                state="failed", last_error=error)
+                                state="failed", last_error=error, given_up="no_channel")
 
     def abandon_unconfirmed(self, claimed_before: datetime, error: str) -> list:
         """Alerts a run marked `sending` and never recorded (it crashed or was
@@ -182,7 +190,37 @@ class Alerts(LedgerBase):
         with self.transaction() as tx:
             return tx.execute(update(alerts).where(
                 alerts.c.state == "sending", alerts.c.claimed_at < claimed_before).values(
-                state="failed", last_error=error).returning(*alerts.c)).mappings().all()
+                state="failed", last_error=error, given_up="unconfirmed")
+                .returning(*alerts.c)).mappings().all()
+
+    def requeue_alerts(self, at: datetime, channels: Iterable[str], *, rule: str | None = None,
+                       channel: str | None = None, since: datetime | None = None,
+                       unconfirmed_before: datetime | None = None) -> tuple[int, dict]:
+        """Given-up alerts (of this rule, channel, raised since then) pending
+        again, due at `at`, with a new retry window; only those for one of
+        `channels` (the configured ones). Alerts a crash left unconfirmed, given
+        up or still `sending` since before `unconfirmed_before`, only when that
+        is given: they may have arrived. Never one that was sent. Returns how
+        many were queued, and channel -> how many were left for want of it."""
+        replayable = and_(alerts.c.state == "failed", alerts.c.given_up != "unconfirmed")
+        if unconfirmed_before is not None:
+            replayable = or_(alerts.c.state == "failed",
+                             and_(alerts.c.state == "sending",
+                                  alerts.c.claimed_at < as_utc(unconfirmed_before)))
+        matching = [replayable]
+        matching += [alerts.c.rule == rule] if rule is not None else []
+        matching += [alerts.c.channel == channel] if channel is not None else []
+        matching += [alerts.c.created_at >= as_utc(since)] if since is not None else []
+        channels = list(channels)
+        with self.transaction() as tx:
+            queued = tx.execute(update(alerts).where(*matching, alerts.c.channel.in_(channels))
+                                .values(state="pending", send_after=at, attempts=0,
+                                        failing_since=None, claimed_at=None, given_up="")
+                                ).rowcount
+            left = dict(tx.execute(select(alerts.c.channel, func.count())
+                                   .where(*matching, alerts.c.channel.not_in(channels))
+                                   .group_by(alerts.c.channel)).all())
+        return queued, left
 
     def cancel_done_reminders(self) -> int:
         """Reminders still waiting (quiet hours, a retry) for tasks people have
@@ -204,11 +242,18 @@ class Alerts(LedgerBase):
             return dict(connection.execute(select(alerts.c.state, func.count())
                                            .group_by(alerts.c.state)).all())
 
+    def retrying_alerts(self) -> list:
+        """Alerts that failed and wait for another try, soonest first."""
+        return self.rows(select(alerts).where(alerts.c.state == "pending",
+                                              alerts.c.attempts > 0)
+                         .order_by(alerts.c.send_after, alerts.c.id))
+
     def alert_problems(self, limit: int = 20) -> list:
-        """Alerts given up, newest first: rule, channel, event, attempts, error."""
+        """Alerts given up, newest first: rule, channel, event, title, attempts,
+        error and why they were given up."""
         return self.rows(select(alerts.c.rule, alerts.c.channel, alerts.c.event_kind,
-                                alerts.c.event_key, alerts.c.attempts, alerts.c.last_error,
-                                alerts.c.created_at)
+                                alerts.c.event_key, alerts.c.title, alerts.c.attempts,
+                                alerts.c.last_error, alerts.c.given_up, alerts.c.created_at)
                          .where(alerts.c.state == "failed")
                          .order_by(alerts.c.created_at.desc(), alerts.c.alert_id).limit(limit))
 

@@ -28,7 +28,7 @@ from leadhub.errors import FatalError
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions/ (a test checks they agree), so
 # opening a store that is up to date needs no Alembic import.
-HEAD = "0002"
+HEAD = "0003"
 
 
 def prepare(location: StoreLocation, engine: Engine, *, create: bool) -> bool:
@@ -55,16 +55,17 @@ def prepare(location: StoreLocation, engine: Engine, *, create: bool) -> bool:
     return True
 
 
-def upgrade(engine: Engine) -> None:
-    """Every revision the store has not had, in one transaction, one process at
-    a time (the others wait, then find nothing left to do)."""
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Every revision the store has not had (up to `revision`), in one
+    transaction, one process at a time (the others wait, then find nothing
+    left to do)."""
     from alembic import command
 
     config = _config()
     with write_transaction(engine) as connection:
         lock(connection, "leadhub:migrate")
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 def head_revision() -> str:

@@ -295,6 +295,12 @@ alerts = Table(
     Column("send_after", Moment, nullable=False),
     Column("claimed_at", Moment),
     Column("sent_at", Moment),
+    # the first failed attempt since the alert last went out or was replayed:
+    # retries go on for delivery.retry_for_hours from here
+    Column("failing_since", Moment),
+    # why a `failed` alert was given up: retries (its retry window passed),
+    # no_channel (the channel left the config), unconfirmed (a crash mid-send)
+    Column("given_up", String, nullable=False, server_default=""),
     CheckConstraint("state IN ('pending', 'sending', 'sent', 'failed', 'cancelled')",
                     name="alerts_state_known"),
 )

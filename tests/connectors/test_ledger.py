@@ -298,3 +298,35 @@ def test_an_upgraded_store_keeps_every_row_and_contact_key(tmp_path):
         ledger.close()
     merges = query(str(store), "SELECT survivor, loser, decided_by FROM contact_merges")
     assert merges == [("+79123456789", "ivan@x.ru", "rule")]
+
+
+# --- a store at schema 0001 gets the alerts' retry window and reasons -----------------
+
+
+def _store_at(store: str, revision: str) -> None:
+    from connectors.ledger.database import create_store_engine
+    from connectors.ledger.migrate import upgrade
+
+    engine = create_store_engine(locate(store))
+    upgrade(engine, revision)
+    engine.dispose()
+
+
+def test_alerts_a_crash_left_unconfirmed_before_0003_are_not_replayed(store):
+    _store_at(store, "0001")
+    errors = {"a1": "the run stopped while sending it, so it may or may not have arrived",
+              "a2": "channel 'old' is no longer in the config", "a3": "error=500"}
+    for alert, error in errors.items():
+        query(store, "INSERT INTO alerts (alert_id, rule, channel, event_kind, event_key,"
+                     " title, message, state, attempts, last_error, created_at, send_after)"
+                     " VALUES (:id, 'r', 'team', 'new_lead', :id, 't', 'm', 'failed', 1, :error,"
+                     " :at, :at)", id=alert, error=error,
+              at=datetime(2026, 11, 1, tzinfo=UTC) if "postgresql" in store
+              else "2026-11-01T00:00:00+00:00")
+    ledger = Ledger(store)
+    try:
+        assert ledger.requeue_alerts(datetime.now(UTC), ["team"]) == (2, {})
+    finally:
+        ledger.close()
+    assert query(store, "SELECT alert_id, state, given_up FROM alerts ORDER BY alert_id") == [
+        ("a1", "failed", "unconfirmed"), ("a2", "pending", ""), ("a3", "pending", "")]

@@ -4,7 +4,7 @@ a local JSON webhook and a local SMTP server; the clock is injected."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,11 +12,19 @@ import pytest
 
 from connectors import notify
 from connectors.ledger import Ledger
-from flows.alerts import Run, raise_events, run_alerts, run_digest, run_reminders
+from flows.alerts import (
+    Run,
+    raise_events,
+    replay_alerts,
+    run_alerts,
+    run_digest,
+    run_reminders,
+)
 from flows.deployments import digest
 from leadhub.settings import load_settings
 from tests.connectors.test_notify import MailReceiver, WebhookReceiver
 from tests.flows.crm_helpers import START, add_leads, contact_of, make_lead, seed
+from tests.store import query
 from transforms.alerts import Task
 from transforms.crm import SyncState
 from transforms.records import RawItem
@@ -105,23 +113,94 @@ def test_alerts_queued_by_a_run_that_died_go_out_with_the_next_run(store, webhoo
     assert titles(webhook) == ["Новая заявка: Клиент 1"]
 
 
-def test_a_failing_channel_is_retried_then_reported_and_never_repeated(store, webhook):
-    settings = settings_for(store, webhook, delivery={
-        "max_attempts": 3, "retry_base_seconds": 60, "retry_cap_seconds": 60})
+class CountingSender:
+    """notify.send, counting the tries."""
+
+    def __init__(self) -> None:
+        self.tries = 0
+
+    def __call__(self, url, title, body, markdown):
+        self.tries += 1
+        return notify.send(url, title, body, markdown)
+
+
+def every_quarter_hour(start: datetime, hours: float) -> list[datetime]:
+    """The moments the reminders deployment runs at, from `start` on."""
+    return [start + timedelta(minutes=15 * step) for step in range(int(hours * 4) + 1)]
+
+
+def lead_during_outage(store, webhook, settings, send=notify.send) -> datetime:
+    """A lead arrives, the channel is down: the intake run's try fails. Returns
+    when it did."""
     run_alerts(settings, now=NOW)
     add_leads(store, [make_lead(1)])
     webhook.status = 500
-    outcomes = [run_alerts(settings, now=NOW + timedelta(minutes=minute))
-                for minute in (1, 3, 5)]
-    assert [o.get("alerts_retrying", 0) for o in outcomes] == [1, 1, 0]
-    assert outcomes[-1]["alerts_failed"] == 1
+    first_failure = NOW + timedelta(minutes=1)
+    assert run_alerts(settings, now=first_failure, send=send)["alerts_retrying"] == 1
+    return first_failure
+
+
+def state_of(store) -> tuple[str, int]:
+    [(state, attempts)] = query(store, "SELECT state, attempts FROM alerts")
+    return state, attempts
+
+
+def test_an_alert_waits_out_a_ten_hour_outage_and_arrives_once_the_channel_is_back(
+        store, webhook):
+    settings = settings_for(store, webhook)
+    sender = CountingSender()
+    first_failure = lead_during_outage(store, webhook, settings, sender)
+    outage = every_quarter_hour(first_failure, hours=10)[1:]
+    outcomes = [run_reminders(settings, now=moment, send=sender) for moment in outage]
+    assert sum(o.get("alerts_failed", 0) for o in outcomes) == 0
+    assert state_of(store) == ("pending", sender.tries)
+    # growing waits: every run at first, then about once an hour, not 41 tries
+    assert 10 <= sender.tries <= 25
     webhook.status = 200
-    run_alerts(settings, now=NOW + timedelta(hours=1))
-    assert webhook.posts == []
+    back = outage[-1] + timedelta(minutes=15)
+    for moment in every_quarter_hour(back, hours=2):
+        run_reminders(settings, now=moment)
+    assert titles(webhook) == ["Новая заявка: Клиент 1"]
+    assert state_of(store)[0] == "sent"
+
+
+def test_an_alert_is_given_up_only_once_its_retry_window_has_passed(store, webhook):
+    settings = settings_for(store, webhook, delivery={"retry_for_hours": 12})
+    first_failure = lead_during_outage(store, webhook, settings)
+    runs = every_quarter_hour(first_failure, hours=12)[1:]
+    for moment in runs[:-1]:
+        assert run_reminders(settings, now=moment).get("alerts_failed", 0) == 0
+    assert state_of(store)[0] == "pending", "11 h 45 min into the outage it still waits"
+    assert run_reminders(settings, now=runs[-1])["alerts_failed"] == 1
+    webhook.status = 200
+    for moment in every_quarter_hour(runs[-1] + timedelta(minutes=15), hours=1):
+        run_reminders(settings, now=moment)
+    assert webhook.posts == [], "a given-up alert is sent only when replayed"
     ledger = open_ledger(store)
     [problem] = ledger.alert_problems()
-    assert (problem["attempts"], problem["channel"]) == (3, "team")
     ledger.close()
+    assert (problem["channel"], problem["given_up"]) == ("team", "retries")
+    assert "error=500" in problem["last_error"]
+
+
+def test_an_old_configs_max_attempts_no_longer_gives_up_after_twenty_minutes(store, webhook):
+    settings = settings_for(store, webhook, delivery={
+        "max_attempts": 5, "retry_base_seconds": 60, "retry_cap_seconds": 3600})
+    first_failure = lead_during_outage(store, webhook, settings)
+    for moment in every_quarter_hour(first_failure, hours=3)[1:]:
+        assert run_reminders(settings, now=moment).get("alerts_failed", 0) == 0
+    assert state_of(store)[0] == "pending"
+
+
+def test_max_attempts_above_the_window_keeps_trying_until_reached(store, webhook):
+    settings = settings_for(store, webhook, delivery={
+        "retry_for_hours": 0.5, "max_attempts": 8, "retry_base_seconds": 60,
+        "retry_cap_seconds": 60})
+    sender = CountingSender()
+    first_failure = lead_during_outage(store, webhook, settings, sender)
+    for moment in every_quarter_hour(first_failure, hours=3)[1:]:
+        run_reminders(settings, now=moment, send=sender)
+    assert (sender.tries, state_of(store)) == (8, ("failed", 8))
 
 
 def test_a_send_that_failed_once_arrives_once(store, webhook):
@@ -134,6 +213,119 @@ def test_a_send_that_failed_once_arrives_once(store, webhook):
     for hour in (1, 2, 3):
         run_alerts(settings, now=NOW + timedelta(hours=hour))
     assert titles(webhook) == ["Новая заявка: Клиент 1"]
+
+
+# --- leadhub alert replay -------------------------------------------------------------
+
+GIVE_UP_AT_ONCE = {"retry_for_hours": 0}
+
+
+def give_up_lead(store, webhook, settings, number: int, at: datetime) -> None:
+    """A lead whose alerts fail and are given up at once (no retry window)."""
+    add_leads(store, [make_lead(number)])
+    webhook.status = 500
+    assert run_alerts(settings, now=at)["alerts_failed"] >= 1
+    webhook.status = 200
+
+
+def test_replay_sends_a_given_up_alert_once_and_never_one_that_was_sent(store, webhook):
+    settings = settings_for(store, webhook, delivery=GIVE_UP_AT_ONCE)
+    run_alerts(settings, now=NOW)
+    give_up_lead(store, webhook, settings, 1, NOW + timedelta(minutes=1))
+    add_leads(store, [make_lead(2)])
+    run_alerts(settings, now=NOW + timedelta(minutes=2))
+    assert replay_alerts(settings, now=NOW + timedelta(minutes=3)) == (1, {})
+    for minute in (4, 5):
+        run_reminders(settings, now=NOW + timedelta(minutes=minute))
+    assert titles(webhook) == ["Новая заявка: Клиент 2", "Новая заявка: Клиент 1"]
+    assert replay_alerts(settings, now=NOW + timedelta(minutes=6)) == (0, {})
+    run_reminders(settings, now=NOW + timedelta(minutes=7))
+    assert len(webhook.posts) == 2
+
+
+def test_a_replayed_alert_gets_a_new_retry_window(store, webhook):
+    settings = settings_for(store, webhook, delivery={"retry_for_hours": 1})
+    first_failure = lead_during_outage(store, webhook, settings)
+    for moment in every_quarter_hour(first_failure, hours=1)[1:]:
+        run_reminders(settings, now=moment)
+    assert state_of(store)[0] == "failed"
+    replayed_at = first_failure + timedelta(hours=5)
+    assert replay_alerts(settings, now=replayed_at)[0] == 1
+    still_down = run_reminders(settings, now=replayed_at + timedelta(minutes=1))
+    assert (still_down.get("alerts_failed", 0), still_down["alerts_retrying"]) == (0, 1)
+    assert state_of(store) == ("pending", 1)
+
+
+@pytest.mark.parametrize("later_run", [pytest.param(True, id="reported-by-a-later-run"),
+                                       pytest.param(False, id="still-marked-sending")])
+def test_replay_leaves_an_alert_a_crash_left_unconfirmed_unless_asked(store, webhook,
+                                                                      later_run):
+    settings = settings_for(store, webhook)
+    run_alerts(settings, now=NOW)
+    add_leads(store, [make_lead(1)])
+
+    def send_then_die(url, title, body, markdown):
+        notify.send(url, title, body, markdown)
+        raise Crash
+
+    with pytest.raises(Crash):
+        run_alerts(settings, now=NOW, send=send_then_die)
+    later = NOW + timedelta(minutes=30)
+    if later_run:
+        assert run_alerts(settings, now=later)["alerts_unconfirmed"] == 1
+    assert replay_alerts(settings, now=later) == (0, {})
+    assert replay_alerts(settings, unconfirmed=True, now=later) == (1, {})
+    run_alerts(settings, now=later + timedelta(minutes=1))
+    assert titles(webhook) == ["Новая заявка: Клиент 1"] * 2, "sent again, as asked"
+
+
+def test_replay_leaves_an_alert_being_sent_right_now(store, webhook):
+    settings = settings_for(store, webhook)
+    run_alerts(settings, now=NOW)
+    add_leads(store, [make_lead(1)])
+    ledger = open_ledger(store)
+    raise_events(Run(settings, ledger, NOW))
+    [alert] = ledger.due_alerts(NOW)
+    ledger.claim_alerts([alert["alert_id"]], NOW)  # another run is sending it
+    ledger.close()
+    assert replay_alerts(settings, unconfirmed=True, now=NOW + timedelta(minutes=1)) == (0, {})
+
+
+REPLAY_RULES = [{"name": "new-leads", "events": ["new_lead"], "channels": ["team", "office"]},
+                {"name": "sales", "events": ["new_lead"], "channels": ["team"]}]
+
+
+@pytest.mark.parametrize(
+    ("chosen", "queued"),
+    [pytest.param({}, 6, id="all"),
+     pytest.param({"rule": "new-leads"}, 4, id="one-rule"),
+     pytest.param({"channel": "office"}, 2, id="one-channel"),
+     pytest.param({"rule": "sales", "channel": "office"}, 0, id="rule-and-channel"),
+     pytest.param({"since": date(2026, 11, 2)}, 3, id="since-a-day-in-moscow-time")],
+)
+def test_replay_takes_the_alerts_of_a_rule_a_channel_or_since_a_day(store, webhook, chosen,
+                                                                    queued):
+    with WebhookReceiver() as office:
+        settings = settings_for(store, webhook, channels={"office": office.url},
+                                alerts=REPLAY_RULES, timezone="Europe/Moscow",
+                                delivery=GIVE_UP_AT_ONCE)
+        run_alerts(settings, now=NOW)
+        office.status = 500
+        give_up_lead(store, webhook, settings, 1, moscow(1, 23, 50))
+        give_up_lead(store, webhook, settings, 2, moscow(2, 0, 10))  # 21:10 UTC on the 1st
+    assert replay_alerts(settings, now=moscow(2, 9), **chosen) == (queued, {})
+
+
+def test_replay_leaves_alerts_for_a_channel_no_longer_in_the_config(store, webhook):
+    with WebhookReceiver() as office:
+        settings = settings_for(store, webhook, channels={"office": office.url},
+                                alerts=REPLAY_RULES, delivery=GIVE_UP_AT_ONCE)
+        run_alerts(settings, now=NOW)
+        office.status = 500
+        give_up_lead(store, webhook, settings, 1, NOW + timedelta(minutes=1))
+    without_office = settings_for(store, webhook, alerts=REPLAY_RULES[1:],
+                                  delivery=GIVE_UP_AT_ONCE)
+    assert replay_alerts(without_office, now=NOW + timedelta(minutes=2)) == (2, {"office": 1})
 
 
 def test_a_burst_of_leads_is_one_message(store, webhook):

@@ -42,6 +42,8 @@ def test_the_documented_example_is_valid():
         pytest.param("csv:\n  delimiter: '|'\n", "csv.delimiter", id="bad-delimiter"),
         pytest.param("export:\n  presets:\n    looker: {midnight: noon}\n",
                      "looker.midnight: use time or day", id="bad-midnight"),
+        pytest.param("delivery:\n  retry_for_hours: -1\n", "delivery.retry_for_hours",
+                     id="negative-retry-window"),
         pytest.param("- just\n- a list\n", "must be a mapping", id="not-a-mapping"),
         pytest.param("store: [unclosed\n", "not valid YAML", id="broken-yaml"),
         pytest.param("identity:\n  provider_domains: [my mail]\n",

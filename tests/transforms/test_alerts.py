@@ -3,6 +3,7 @@ plain records and an injected clock."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,8 +18,10 @@ from transforms.alerts import (
     Presentation,
     Queued,
     QuietHours,
+    RetryPolicy,
     TaskRule,
     alerts_for,
+    channel_check_message,
     compose_digest,
     digest_day,
     lead_events,
@@ -234,6 +237,75 @@ def test_a_digest_is_never_folded_into_a_burst():
                             batch_over=5, language="ru")
     assert [(m.alert_ids, m.markdown) for m in planned if "d" in m.alert_ids] == [(("d",), True)]
     assert len(planned) == 2
+
+
+# --- retries ---------------------------------------------------------------------
+
+RETRIES = RetryPolicy(retry_for=timedelta(hours=12), base=timedelta(minutes=1),
+                      cap=timedelta(hours=1))
+FIRST_FAILURE = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("attempts", "shortest", "longest"),
+    [pytest.param(1, 30, 60, id="first-retry-after-about-a-minute"),
+     pytest.param(2, 60, 120, id="then-two"),
+     pytest.param(5, 8 * 60, 16 * 60, id="doubling"),
+     pytest.param(7, 30 * 60, 60 * 60, id="capped-at-an-hour"),
+     pytest.param(500, 30 * 60, 60 * 60, id="however-many-tries")],
+)
+def test_waits_between_tries_double_up_to_the_cap_with_jitter(attempts, shortest, longest):
+    assert RETRIES.delay(attempts, 0.0) == timedelta(seconds=shortest)
+    assert RETRIES.delay(attempts, 0.999999) <= timedelta(seconds=longest)
+    assert RETRIES.delay(attempts, 0.999999) > timedelta(seconds=longest * 0.99)
+
+
+@pytest.mark.parametrize(
+    ("failing_for", "attempts", "policy", "next_in"),
+    [pytest.param(timedelta(minutes=5), 3, RETRIES, timedelta(minutes=2), id="in-the-window"),
+     pytest.param(timedelta(hours=11, minutes=50), 20, RETRIES, timedelta(minutes=10),
+                  id="the-last-try-at-the-window's-end"),
+     pytest.param(timedelta(hours=12), 21, RETRIES, None, id="given-up-at-its-end"),
+     pytest.param(timedelta(hours=12), 21, replace(RETRIES, min_attempts=30),
+                  timedelta(minutes=30), id="max_attempts-not-reached-yet"),
+     pytest.param(timedelta(0), 1, replace(RETRIES, retry_for=timedelta(0)), None,
+                  id="no-window-no-retry")],
+)
+def test_the_next_try_falls_inside_the_retry_window(failing_for, attempts, policy, next_in):
+    now = FIRST_FAILURE + failing_for
+    expected = now + next_in if next_in is not None else None
+    assert policy.next_try(FIRST_FAILURE, attempts, now, 0.0) == expected
+
+
+def test_a_ten_hour_outage_is_retried_all_through_at_most_an_hour_apart():
+    now, attempts, tries = FIRST_FAILURE, 1, [FIRST_FAILURE]
+    while (now := RETRIES.next_try(FIRST_FAILURE, attempts, now, 0.7)) is not None:
+        tries.append(now)
+        attempts += 1
+    gaps = [later - earlier for earlier, later in zip(tries, tries[1:], strict=False)]
+    assert tries[-1] == FIRST_FAILURE + timedelta(hours=12)
+    assert max(gaps) <= timedelta(hours=1) and gaps[:6] == sorted(gaps[:6])
+    assert 15 <= len(tries) <= 25
+
+
+# --- a channel's test message ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rules", "reminders", "digest", "language", "says"),
+    [pytest.param(["new-leads"], True, False, "ru",
+                  "Сюда приходят: оповещения правила new-leads; напоминания о задачах.",
+                  id="ru-rules-and-reminders"),
+     pytest.param([], False, True, "en", "What comes here: the morning digest.",
+                  id="en-digest"),
+     pytest.param([], False, False, "ru", "Ни одно правило пока сюда не пишет.",
+                  id="unused")],
+)
+def test_a_test_message_says_the_channel_works_and_what_comes_through_it(
+        rules, reminders, digest, language, says):
+    title, body = channel_check_message("team", rules, reminders, digest, language)
+    assert "team" in title and "team" in body
+    assert body.endswith(says)
 
 
 # --- follow-up tasks -----------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Airtable as a sink: schema set-up, changed-row reads, batched upserts.
 
 Every request goes through one throttled session per base, shared by the whole
-process: at most 5 requests in any second (Airtable's limit), and after a 429
-everyone waits out Airtable's 30-second penalty instead of hammering it.
+process: at most 5 requests in any second as Airtable counts their arrivals
+(connectors/throttle.py keeps the margin that takes), and after a 429 everyone
+waits out Airtable's 30-second penalty instead of hammering it.
 pyairtable's own retry gives up after about 3 seconds, so it is switched off
 and this module owns the policy: 429 is always waited out and re-sent (the
 request was refused, not applied); 5xx and timeouts are re-sent only for
@@ -11,6 +12,7 @@ reads and upserts, which are safe to repeat.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -21,7 +23,7 @@ from pyairtable import Api
 
 from connectors import WriteOutcome
 from connectors.retry import backoff_delays, sleep_backoff
-from connectors.throttle import SlidingWindow, shared_window
+from connectors.throttle import Clock, Sleep, SlidingWindow, shared_window
 from leadhub.errors import FatalError, TransientError
 from transforms.crm import CrmField, CrmTable, RemoteRow, RowWrite, canonical, creation_order
 
@@ -31,8 +33,9 @@ _RETRYABLE = {500, 502, 503, 504}
 COMPUTED_TYPES = ("formula", "rollup")
 
 
-# Airtable's 5 requests per second per base, in a window a little longer than a
-# second: the server's clock and ours start the second apart.
+# Airtable's 5 requests per second per base. The limiter's rule already keeps
+# arrivals a second apart however the network delays them; the window is a
+# little longer than a second for a server that rounds its arrival times.
 _WINDOW_SECONDS = 1.02
 
 
@@ -54,13 +57,19 @@ class ThrottledSession(requests.Session):
     """The session pyairtable sends through: throttle, count, and the retry policy."""
 
     def __init__(self, limiter: SlidingWindow, penalty_seconds: float, calls: Counter,
-                 attempts: int = 6, max_penalties: int = 20):
+                 attempts: int = 6, max_penalties: int = 20, clock: Clock = time.monotonic,
+                 sleep: Sleep = time.sleep):
         super().__init__()
         self.limiter = limiter
         self.penalty_seconds = penalty_seconds
         self.calls = calls
         self.attempts = attempts
         self.max_penalties = max_penalties
+        self._clock = clock
+        self._sleep = sleep
+
+    def _back_off(self, delay: float) -> None:
+        sleep_backoff(delay, clock=self._clock, sleep=self._sleep)
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
         method = method.upper()
@@ -68,16 +77,16 @@ class ThrottledSession(requests.Session):
         delays = backoff_delays(self.attempts, base=0.5, cap=10.0)
         penalties = 0
         while True:
-            self.limiter.wait()
             try:
-                response = super().request(method, url, *args, **kwargs)
+                with self.limiter.slot():
+                    response = super().request(method, url, *args, **kwargs)
             except (requests.Timeout, requests.ConnectionError) as error:
                 self.calls["timeouts"] += 1
                 delay = next(delays, None) if safe else None
                 if delay is None:
                     raise TransientError(f"Airtable did not answer ({type(error).__name__});"
                                          " the next run tries again") from None
-                sleep_backoff(delay)
+                self._back_off(delay)
                 continue
             self.calls[_kind(method, url)] += 1
             if response.status_code == 429 and penalties < self.max_penalties:
@@ -90,7 +99,7 @@ class ThrottledSession(requests.Session):
                 delay = next(delays, None)
                 if delay is not None:
                     self.calls["retried"] += 1
-                    sleep_backoff(delay)
+                    self._back_off(delay)
                     continue
             return response
 
@@ -162,17 +171,19 @@ class AirtableSink:
     # rows planned per chunk: 20 requests, then the ledger commits what landed
     write_chunk = 200
 
-    def __init__(self, config: Any, tables: dict[str, CrmTable]):
+    def __init__(self, config: Any, tables: dict[str, CrmTable], *,
+                 clock: Clock = time.monotonic, sleep: Sleep = time.sleep):
         self.name = config.name
         self.base = config.base
         self.tables = tables
         self.typecast = config.typecast
         self.calls: Counter = Counter()
         limiter = shared_window(("airtable", config.endpoint_url, config.base),
-                                config.requests_per_second, _WINDOW_SECONDS)
+                                config.requests_per_second, _WINDOW_SECONDS, clock, sleep)
         self.api = Api(config.token.get_secret_value(), endpoint_url=config.endpoint_url,
                        timeout=(10, config.timeout), retry_strategy=None)
-        session = ThrottledSession(limiter, config.rate_limit_wait_seconds, self.calls)
+        session = ThrottledSession(limiter, config.rate_limit_wait_seconds, self.calls,
+                                   clock=clock, sleep=sleep)
         session.headers.update(self.api.session.headers)
         self.api.session = session
         self._schema: dict[str, dict] | None = None

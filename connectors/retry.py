@@ -14,10 +14,12 @@ def backoff_delays(attempts: int, base: float = 1.0, cap: float = 30.0) -> Itera
         yield random.uniform(0, min(cap, base * 2**attempt))
 
 
-def sleep_backoff(delay: float, stop: Callable[[], bool] | None = None) -> None:
+def sleep_backoff(delay: float, stop: Callable[[], bool] | None = None,
+                  clock: Callable[[], float] = time.monotonic,
+                  sleep: Callable[[float], None] = time.sleep) -> None:
     """Sleep, in short steps when a stop condition can cut the wait short."""
-    deadline = time.monotonic() + delay
-    while (remaining := deadline - time.monotonic()) > 0:
+    deadline = clock() + delay
+    while (remaining := deadline - clock()) > 0:
         if stop and stop():
             return
-        time.sleep(min(remaining, 0.2))
+        sleep(min(remaining, 0.2))

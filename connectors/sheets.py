@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -33,7 +34,7 @@ from gspread.exceptions import APIError
 
 from connectors import WriteOutcome
 from connectors.retry import backoff_delays, sleep_backoff
-from connectors.throttle import shared_window
+from connectors.throttle import Clock, Sleep, shared_window
 from leadhub.errors import ConfigError, FatalError, TransientError
 from transforms.crm import CrmField, CrmTable, RemoteRow, RowWrite, canonical, spreadsheet_key
 
@@ -56,16 +57,22 @@ class SheetsHttp(gspread.HTTPClient):
 
     def __init__(self, auth: Any, session: Any = None, *, base_url: str, account: str,
                  calls: Counter, writes_per_minute: int, reads_per_minute: int,
-                 attempts: int = 6) -> None:
+                 attempts: int = 6, clock: Clock = time.monotonic,
+                 sleep: Sleep = time.sleep) -> None:
         super().__init__(auth, session)
         self.base_url = base_url.rstrip("/")
         self.calls = calls
         self.attempts = attempts
+        self._clock = clock
+        self._sleep = sleep
         # one budget per user and kind, shared by every sink of the process
         self.writes = shared_window(("sheets", self.base_url, account, "write"),
-                                    writes_per_minute, _QUOTA_SECONDS)
+                                    writes_per_minute, _QUOTA_SECONDS, clock, sleep)
         self.reads = shared_window(("sheets", self.base_url, account, "read"),
-                                   reads_per_minute, _QUOTA_SECONDS)
+                                   reads_per_minute, _QUOTA_SECONDS, clock, sleep)
+
+    def _back_off(self, delay: float) -> None:
+        sleep_backoff(delay, clock=self._clock, sleep=self._sleep)
 
     def request(self, method: str, endpoint: str, *args: Any, **kwargs: Any):
         endpoint = endpoint.replace(GOOGLE_SHEETS, self.base_url, 1)
@@ -75,16 +82,16 @@ class SheetsHttp(gspread.HTTPClient):
         budget = self.writes if writing else self.reads
         delays = backoff_delays(self.attempts, base=1.0, cap=64.0)
         while True:
-            budget.wait()
             try:
-                response = super().request(method, endpoint, *args, **kwargs)
+                with budget.slot():
+                    response = super().request(method, endpoint, *args, **kwargs)
             except (requests.Timeout, requests.ConnectionError) as error:
                 self.calls["timeouts"] += 1
                 delay = next(delays, None) if repeatable else None
                 if delay is None:
                     raise TransientError(f"Google Sheets did not answer ({type(error).__name__});"
                                          " the next run goes on") from None
-                sleep_backoff(delay)
+                self._back_off(delay)
                 continue
             except APIError as error:
                 self.calls["write" if writing else "read"] += 1
@@ -95,7 +102,7 @@ class SheetsHttp(gspread.HTTPClient):
                 if delay is None:
                     raise
                 self.calls["retried"] += 1
-                sleep_backoff(delay)
+                self._back_off(delay)
                 continue
             self.calls["write" if writing else "read"] += 1
             return response
@@ -162,7 +169,8 @@ class SheetsSink:
     write_chunk = 10_000
     reads_everything = True  # Sheets has no "changed since": every read is the whole key column
 
-    def __init__(self, config: Any, tables: dict[str, CrmTable], timezone: str = "UTC"):
+    def __init__(self, config: Any, tables: dict[str, CrmTable], timezone: str = "UTC", *,
+                 clock: Clock = time.monotonic, sleep: Sleep = time.sleep):
         self.name = config.name
         self.key = spreadsheet_key(config.spreadsheet)
         self.tables = tables
@@ -171,7 +179,7 @@ class SheetsSink:
         creds, self.account = _credentials(config)
         http = partial(SheetsHttp, base_url=config.base_url, account=self.account,
                        calls=self.calls, writes_per_minute=config.writes_per_minute,
-                       reads_per_minute=config.reads_per_minute)
+                       reads_per_minute=config.reads_per_minute, clock=clock, sleep=sleep)
         self.client = gspread.Client(auth=creds, http_client=http)
         self.client.set_timeout((10, config.timeout))
         self.http: SheetsHttp = self.client.http_client

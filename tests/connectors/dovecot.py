@@ -2,9 +2,14 @@
 
 `Dovecot(base_dir)` writes its own config, users and maildirs under base_dir and
 runs `dovecot -F` as a child process in a session of its own, so that stopping
-or killing it takes every Dovecot process with it. The helper methods play the
-outside world (a mail client or an MTA): they talk to the server through a
-separate IMAPClient connection, never through the code under test.
+or killing it takes every Dovecot process with it. Give it a folder from
+`folder_outside_pytest()`, not pytest's tmp_path: Dovecot's own users must walk
+down to base_dir, and every pytest session that starts on the machine makes
+pytest's temp root private again, which locks them out in the middle of a test.
+
+The helper methods play the outside world (a mail client or an MTA): they talk
+to the server through a separate IMAPClient connection, never through the code
+under test.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ import os
 import pwd
 import quopri
 import re
+import shutil
 import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -27,6 +34,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
 
 from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
 
 DOVECOT_BINARY = Path("/usr/sbin/dovecot")
 HOST = "127.0.0.1"
@@ -34,8 +42,13 @@ DEFAULT_USERS = {"sales": "secret", "support": "secret2"}
 # The mail processes must not run as root, and imap-login refuses to.
 MAIL_USER = "nobody"
 LOGIN_USER = "dovenull"
-START_TIMEOUT = 15.0
-STOP_TIMEOUT = 10.0
+# Deadlines, not waits: each ends as soon as the server is ready, and they are
+# long because a busy machine (two cores, several test runs) can be very slow.
+START_TIMEOUT = 90.0  # until a login really works
+LOGIN_TIMEOUT = 60.0  # for a login the server cannot check yet ([UNAVAILABLE])
+STOP_TIMEOUT = 10.0  # for a graceful stop, before SIGKILL
+GONE_TIMEOUT = 60.0  # for every process to be gone after SIGKILL
+SOCKET_TIMEOUT = 30.0
 LOG_TAIL_LINES = 30
 
 CONFIG_TEMPLATE = """\
@@ -106,10 +119,12 @@ class Dovecot:
     # -- lifecycle ---------------------------------------------------------
 
     def add_user(self, name: str, password: str) -> None:
-        """Add or change a user; Dovecot rereads the passwd-file when it changes."""
+        """Add or change a user. Dovecot rereads the passwd-file when it changes,
+        but looks at most once a second: this returns once the login works."""
         self.users[name] = password
         if self.running:
             self._write_users_file()
+            self._wait_until_a_login_works(name)
 
     def start(self) -> None:
         if self.running:
@@ -173,9 +188,8 @@ class Dovecot:
     @contextmanager
     def connect(self, user: str) -> Iterator[IMAPClient]:
         """A logged-in IMAPClient of the outside world, logged out on exit."""
-        client = IMAPClient(self.host, port=self.port, ssl=False, timeout=10)
+        client = self.log_in(user)
         try:
-            client.login(user, self.users[user])
             yield client
         finally:
             try:
@@ -183,6 +197,25 @@ class Dovecot:
             except (OSError, IMAPClient.Error):
                 # The server may be gone already: a test killed it.
                 client.shutdown()
+
+    def log_in(self, user: str, deadline: float | None = None) -> IMAPClient:
+        """A client logged in as `user`. A login Dovecot cannot check yet
+        ([UNAVAILABLE]: its auth process is starting, or slow on a busy machine)
+        is tried again until the deadline; any other refusal is a LoginError."""
+        deadline = deadline or time.monotonic() + LOGIN_TIMEOUT
+        while True:
+            client = IMAPClient(self.host, port=self.port, ssl=False, timeout=SOCKET_TIMEOUT)
+            try:
+                client.login(user, self.users[user])
+                return client
+            except LoginError as error:
+                client.shutdown()
+                if "UNAVAILABLE" not in str(error).upper() or time.monotonic() > deadline:
+                    raise
+            except BaseException:
+                client.shutdown()
+                raise
+            time.sleep(0.05)
 
     def append(self, user: str, folder: str, message: bytes,
                flags: Iterable[str | bytes] = (), date: datetime | None = None) -> int:
@@ -270,10 +303,14 @@ class Dovecot:
 
     def _write_users_file(self) -> None:
         lines = [f"{name}:{{PLAIN}}{password}\n" for name, password in self.users.items()]
+        # Written aside and renamed: Dovecot rereads the file when it changes and
+        # must never see it half written (a login would fail as a wrong password).
         users_file = self.base_dir / "users"
-        users_file.write_text("".join(lines))
+        draft = users_file.with_name("users.new")
+        draft.write_text("".join(lines))
         # The auth process reads it as the dovecot user, not as root.
-        users_file.chmod(0o644)
+        draft.chmod(0o644)
+        draft.replace(users_file)
 
     def _write_config(self, port: int) -> None:
         mail_user = pwd.getpwnam(MAIL_USER)
@@ -307,24 +344,34 @@ class Dovecot:
         # ends some other way (a script, an interrupted session).
         atexit.register(self._kill_process_group)
         try:
-            self._wait_for_greeting()
+            self._wait_until_a_login_works()
         except DovecotError:
             self._kill_process_group()
             raise
 
-    def _wait_for_greeting(self) -> None:
+    def _wait_until_a_login_works(self, user: str | None = None) -> None:
+        """Dovecot greets before its auth process can check a password, and under
+        load that can take seconds: a test starts once a real login succeeds.
+        A refused password is tried again too (a passwd-file not reread yet)."""
         deadline = time.monotonic() + START_TIMEOUT
+        user = user or next(iter(self.users))
+        last_answer = "no answer yet"
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise DovecotError(
                     f"dovecot exited with code {self._process.returncode} on port {self.port}:\n"
                     + self.log_tail())
-            if greets(self.host, self.port):
+            try:
+                self.log_in(user, deadline).logout()
                 return
-            time.sleep(0.02)
+            except (OSError, IMAPClient.Error) as error:
+                # not listening yet, a login process that hung up while starting,
+                # or a password the auth process has not read yet
+                last_answer = f"{type(error).__name__}: {error}"
+            time.sleep(0.05)
         raise DovecotError(
-            f"dovecot did not greet on port {self.port} within {START_TIMEOUT} s:\n"
-            + self.log_tail())
+            f"dovecot did not accept a login on port {self.port} within {START_TIMEOUT} s"
+            f" ({last_answer}):\n" + self.log_tail())
 
     def _kill_process_group(self) -> None:
         atexit.unregister(self._kill_process_group)
@@ -338,22 +385,23 @@ class Dovecot:
         self._process = None
 
 
+@contextmanager
+def folder_outside_pytest() -> Iterator[Path]:
+    """A fresh folder in the system temp dir for one Dovecot, removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="leadhub-dovecot-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))
         return probe.getsockname()[1]
 
 
-def greets(host: str, port: int) -> bool:
-    """True once an IMAP login process answers with its OK greeting."""
-    try:
-        with socket.create_connection((host, port), timeout=1) as connection:
-            return connection.recv(256).startswith(b"* OK")
-    except OSError:
-        return False
-
-
-def wait_until_group_is_gone(group: int, timeout: float = STOP_TIMEOUT) -> None:
+def wait_until_group_is_gone(group: int, timeout: float = GONE_TIMEOUT) -> None:
     """Wait until every process of the group has exited (children exit late)."""
     deadline = time.monotonic() + timeout
     while living_group_members(group):

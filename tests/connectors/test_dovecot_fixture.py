@@ -116,8 +116,8 @@ def test_kill_drops_connections_and_a_new_start_serves_the_same_mail(dovecot):
     assert dovecot.append("sales", "INBOX", make_message(2)) == 2
 
 
-def test_stop_leaves_no_process_behind(tmp_path):
-    server = Dovecot(tmp_path / "dovecot")
+def test_stop_leaves_no_process_behind(dovecot_dir):
+    server = Dovecot(dovecot_dir)
     server.start()
     with server.connect("sales") as client:
         client.select_folder("INBOX")
@@ -128,8 +128,8 @@ def test_stop_leaves_no_process_behind(tmp_path):
     assert living_group_members(group) == []
 
 
-def test_a_failed_start_reports_the_log(tmp_path, monkeypatch):
-    server = Dovecot(tmp_path / "dovecot")
+def test_a_failed_start_reports_the_log(dovecot_dir, monkeypatch):
+    server = Dovecot(dovecot_dir)
     monkeypatch.setattr(server, "_write_config",
                         lambda port: server.config_file.write_text("no_such_setting = 1\n"))
     with pytest.raises(DovecotError, match="no_such_setting"):

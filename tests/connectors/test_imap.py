@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 
 import pytest
 
+from connectors import imap
 from connectors.imap import FolderWatcher, ImapSource
 from connectors.ledger import Ledger
 from leadhub.errors import FatalError, TransientError
@@ -17,6 +17,10 @@ from tests.store import query
 from transforms.mail import parse_email
 
 from .dovecot import make_message
+
+# A deadline for something another thread or the server does: it ends as soon
+# as that happens, and is long because a busy machine can be very slow.
+WAIT = 120.0
 
 
 def _account(server, **overrides) -> ImapSourceConfig:
@@ -128,15 +132,26 @@ def test_uidvalidity_change_reads_the_folder_again(dovecot, ledger):
     assert ledger.checkpoint("sales", "Leads") == f"{new_validity}:5"
 
 
-def test_server_killed_mid_fetch_then_back_resumes_to_the_same_ledger(dovecot, tmp_path):
+def test_server_killed_mid_fetch_then_back_resumes_to_the_same_ledger(dovecot, tmp_path,
+                                                                     monkeypatch):
     dovecot.append_many("sales", "INBOX", [make_message(i) for i in range(300)])
     account = _account(dovecot, batch_size=50)
     undisturbed = Ledger(tmp_path / "undisturbed.db", create=True)
     _sync(ImapSource(account), undisturbed)
 
+    # The server comes back once the source has found it down and backs off,
+    # however long that takes; enough attempts that a slow start cannot use them up.
+    backing_off = threading.Event()
+    real_sleep_backoff = imap.sleep_backoff
+
+    def sleep_backoff(*args, **kwargs):
+        backing_off.set()
+        real_sleep_backoff(*args, **kwargs)
+
+    monkeypatch.setattr(imap, "sleep_backoff", sleep_backoff)
     disturbed = Ledger(tmp_path / "disturbed.db", create=True)
-    source = ImapSource(account, attempts=10)
-    restarter = threading.Thread(target=lambda: (time.sleep(1.5), dovecot.start()))
+    source = ImapSource(account, attempts=30)
+    restarter = threading.Thread(target=lambda: (backing_off.wait(WAIT), dovecot.start()))
     for number, batch in enumerate(source.batches(disturbed.checkpoint), start=1):
         disturbed.store_raw_items(batch.items, checkpoint=batch.checkpoint)
         if number == 2:
@@ -227,36 +242,37 @@ def test_oversized_message_keeps_headers_and_text_but_not_attachments(dovecot, l
     assert (lead.phones, lead.subject) == (["+79123456789"], "Чертежи")
 
 
-def test_idle_watcher_announces_new_mail_within_seconds(dovecot):
+def test_idle_watcher_announces_new_mail_within_seconds(dovecot, idle_entered):
     announced = threading.Event()
     stop = threading.Event()
     watcher = FolderWatcher(_account(dovecot), "INBOX", lambda *_: announced.set(), stop)
     watcher.start()
     try:
-        time.sleep(1.0)  # let it enter IDLE
+        assert idle_entered.wait(WAIT)
         dovecot.append("sales", "INBOX", make_message(1))
-        assert announced.wait(timeout=10)
+        assert announced.wait(WAIT)
     finally:
         stop.set()
-        watcher.join(timeout=10)
+        watcher.join(WAIT)
     assert not watcher.is_alive()
 
 
-def test_idle_watcher_reconnects_after_the_server_restarts(dovecot):
+def test_idle_watcher_reconnects_after_the_server_restarts(dovecot, idle_entered):
     announced = threading.Event()
     stop = threading.Event()
     watcher = FolderWatcher(_account(dovecot), "INBOX", lambda *_: announced.set(), stop)
     watcher.start()
     try:
-        time.sleep(1.0)
+        assert idle_entered.wait(WAIT)
+        idle_entered.clear()
         dovecot.restart()
         # back after its backoff, it announces once to catch up on the gap...
-        assert announced.wait(timeout=15)
+        assert announced.wait(WAIT)
         announced.clear()
-        time.sleep(1.0)
+        assert idle_entered.wait(WAIT)
         # ...and then hears about new mail as before
         dovecot.append("sales", "INBOX", make_message(2))
-        assert announced.wait(timeout=10)
+        assert announced.wait(WAIT)
     finally:
         stop.set()
-        watcher.join(timeout=10)
+        watcher.join(WAIT)

@@ -14,6 +14,7 @@ from google.oauth2 import credentials as user_credentials
 from gspread.exceptions import APIError
 
 from connectors.sheets import SheetsHttp, SheetsSink, column_letter
+from tests.fakes.clock import FakeClock
 from transforms.crm import default_tables, spreadsheet_key
 
 BASE = "http://sheets.test"
@@ -23,9 +24,10 @@ TABLES = default_tables(["Сайт"], ["Новый"])
 
 
 def http(calls: Counter) -> SheetsHttp:
+    clock = FakeClock()  # the backoff after a 429 passes without a real wait
     return SheetsHttp(user_credentials.Credentials("ya29.test"), base_url=BASE,
                       account=f"test-{id(calls)}", calls=calls, writes_per_minute=60,
-                      reads_per_minute=60, attempts=3)
+                      reads_per_minute=60, attempts=3, clock=clock, sleep=clock.sleep)
 
 
 @responses.activate

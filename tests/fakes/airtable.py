@@ -13,8 +13,10 @@ PATCH/PUT update; upsert on fieldsToMergeOn; delete; at most 10 records a write,
 each request all or nothing); the metadata API (list and create tables, create and
 rename fields, link fields with their inverse); per-type validation with
 typecast; computed fields (formula, rollup, count, lookup, autoNumber, created and
-last-modified time); the per-base and per-token rate limits with their penalty;
-and injected 5xx answers. Error bodies are Airtable's. Where Airtable's exact
+last-modified time); the per-base and per-token rate limits with their penalty,
+on the real clock or a test's (`clock=`); injected 5xx answers; and requests
+held unanswered from a given write on, so a crash test kills its client there.
+Error bodies are Airtable's. Where Airtable's exact
 answer is not documented, the choice made here is marked (unverified).
 
 The helper methods (`create_table`, `person_edit`, `person_create`, ...) play the
@@ -42,6 +44,8 @@ from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes.holding import RequestHold
 
 HOST = "127.0.0.1"
 DEFAULT_TOKEN = "patTEST.secret"
@@ -1957,6 +1961,7 @@ class FakeAirtable:
         self._token_windows = collections.defaultdict(RateWindow)
         self._listings: dict[str, Listing] = {}
         self._failures: list[InjectedFailure] = []
+        self._hold = RequestHold()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -1977,6 +1982,7 @@ class FakeAirtable:
         return self
 
     def stop(self) -> None:
+        self._hold.release()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -2027,6 +2033,17 @@ class FakeAirtable:
                     after_apply=after_apply,
                 )
             )
+
+    def hold_after_writes(self, count: int) -> threading.Event:
+        """Once `count` writes are answered, hold every request unanswered until
+        release(): the client under test freezes mid-sync, where a test kills it.
+        The event is set when a request is being held; held requests are never
+        applied."""
+        return self._hold.arm(count)
+
+    def release(self) -> None:
+        """Drop the held requests unanswered, as if they never arrived, and hold no more."""
+        self._hold.release()
 
     def rate_limit_storm(self, base: str | None = None) -> None:
         """Put the base (every base if None) into the 429 penalty from now."""
@@ -2119,6 +2136,7 @@ class FakeAirtable:
     def _answer(self, handler: BaseHTTPRequestHandler) -> tuple[int, str, bytes]:
         """Status, content type and body for one HTTP request."""
         request = read_request(handler, self.max_body_bytes)
+        self._hold.wait_if_due(self.write_calls)
         try:
             route = self._route(request)
         except AirtableError as exc:

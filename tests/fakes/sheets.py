@@ -11,7 +11,8 @@ What it models, because the sync must cope with it:
 - auth: 401 without a valid bearer, 403 for an account the spreadsheet is not
   shared with, 403 for a token without a Sheets scope;
 - per-user read and write quotas over a sliding window (429
-  RESOURCE_EXHAUSTED); a batch is one request;
+  RESOURCE_EXHAUSTED), on the real clock or a test's (`clock=`); a batch is
+  one request;
 - cell values like the product: RAW keeps text as typed, USER_ENTERED parses
   like the UI (``+7 912 ...`` becomes a broken formula, ``0123`` the number
   123, ``2026-11-23`` a date); reads trim trailing empty rows and cells;
@@ -46,6 +47,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes.holding import RequestHold
 
 __all__ = ["FakeSheets"]
 
@@ -872,6 +875,7 @@ class FakeSheets:
             collections.deque
         )
         self._failures: collections.deque = collections.deque()
+        self._hold = RequestHold()
         self._private_key = None
         self._key_id = ""
         self._server: _Server | None = None
@@ -894,6 +898,7 @@ class FakeSheets:
         return self
 
     def stop(self) -> None:
+        self._hold.release()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -924,6 +929,17 @@ class FakeSheets:
     def reset_quota(self) -> None:
         with self._lock:
             self._quota.clear()
+
+    def hold_after_writes(self, count: int) -> threading.Event:
+        """Once `count` writes are answered, hold every request unanswered until
+        release(): the client under test freezes mid-sync, where a test kills it.
+        The event is set when a request is being held; held requests are never
+        applied."""
+        return self._hold.arm(count)
+
+    def release(self) -> None:
+        """Drop the held requests unanswered, as if they never arrived, and hold no more."""
+        self._hold.release()
 
     # ------------------------------------------------------------------ test controls
 
@@ -1068,6 +1084,7 @@ class FakeSheets:
         """(status, payload, extra headers) for one HTTP request."""
         parts = urlsplit(raw_path)
         query = parse_qs(parts.query, keep_blank_values=True)
+        self._hold.wait_if_due(self.write_calls)
         with self._lock:
             try:
                 if parts.path == "/token" and method == "POST":

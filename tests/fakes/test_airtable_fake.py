@@ -23,6 +23,7 @@ from .airtable import (
     to_cell,
     utc_now,
 )
+from .clock import FakeClock
 
 TOKEN = "patTEST.secret"
 OTHER_BASE = "appTESTBASE000002"
@@ -45,19 +46,6 @@ LEADS_FIELDS = [
     {"name": "Notes", "type": "multilineText"},
     {"name": "Amount x2", "type": "formula", "options": {"formula": "{Amount} * 2"}},
 ]
-
-
-class ManualClock:
-    """A clock the test moves by hand, so rate-limit windows need no sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -141,14 +129,16 @@ def test_page_size_over_100_is_refused(fake, leads):
     assert error_type(response) == "INVALID_REQUEST_UNKNOWN"
 
 
-def test_offset_expires(fake, leads):
-    seed_leads(fake, 3)
-    fake.offset_ttl_seconds = 0.05
-    path = f"/v0/{DEFAULT_BASE}/Leads"
-    offset = call(fake, "GET", path, params={"pageSize": 1}).json()["offset"]
-    time.sleep(0.1)
+def test_offset_expires():
+    clock = FakeClock()
+    with FakeAirtable(TOKEN, rate_per_second=10_000, per_token_rate=10_000, clock=clock) as fake:
+        fake.create_table(DEFAULT_BASE, "Leads", LEADS_FIELDS)
+        seed_leads(fake, 3)
+        path = f"/v0/{DEFAULT_BASE}/Leads"
+        offset = call(fake, "GET", path, params={"pageSize": 1}).json()["offset"]
+        clock.advance(fake.offset_ttl_seconds)
 
-    response = call(fake, "GET", path, params={"pageSize": 1, "offset": offset})
+        response = call(fake, "GET", path, params={"pageSize": 1, "offset": offset})
 
     assert response.status_code == 422
     assert error_type(response) == "LIST_RECORDS_ITERATOR_NOT_AVAILABLE"
@@ -927,15 +917,19 @@ def test_error_bodies(fake, leads, token, path, status, body):
 
 
 def test_sixth_request_in_a_second_is_refused_and_the_penalty_lasts():
-    with FakeAirtable(TOKEN, penalty_seconds=0.5) as fake:
+    clock = FakeClock()
+    with FakeAirtable(TOKEN, penalty_seconds=0.5, clock=clock) as fake:
         fake.create_table(DEFAULT_BASE, "Leads", LEADS_FIELDS)
         path = f"/v0/{DEFAULT_BASE}/Leads"
 
-        statuses = [call(fake, "GET", path).status_code for _ in range(6)]
+        statuses = []
+        for _ in range(6):
+            statuses.append(call(fake, "GET", path).status_code)
+            clock.advance(0.1)  # six within one second
         refused = call(fake, "GET", path)
-        time.sleep(0.3)
+        clock.advance(0.3)
         during_penalty = call(fake, "GET", path).status_code
-        time.sleep(0.3)
+        clock.advance(0.3)
         after_penalty = call(fake, "GET", path).status_code
 
     assert statuses == [200] * 5 + [429]
@@ -947,7 +941,7 @@ def test_sixth_request_in_a_second_is_refused_and_the_penalty_lasts():
 
 
 def test_refused_requests_do_not_extend_the_penalty():
-    clock = ManualClock()
+    clock = FakeClock()
     with FakeAirtable(TOKEN, penalty_seconds=0.5, clock=clock) as fake:
         fake.create_table(DEFAULT_BASE, "Leads", LEADS_FIELDS)
         path = f"/v0/{DEFAULT_BASE}/Leads"
@@ -961,7 +955,7 @@ def test_refused_requests_do_not_extend_the_penalty():
 
 
 def test_requests_within_the_rate_keep_flowing():
-    clock = ManualClock()
+    clock = FakeClock()
     with FakeAirtable(TOKEN, penalty_seconds=0.5, clock=clock) as fake:
         fake.create_table(DEFAULT_BASE, "Leads", LEADS_FIELDS)
         statuses = []
@@ -973,7 +967,7 @@ def test_requests_within_the_rate_keep_flowing():
 
 
 def test_token_limit_spans_bases():
-    clock = ManualClock()
+    clock = FakeClock()
     bases = (DEFAULT_BASE, OTHER_BASE)
     with FakeAirtable(TOKEN, bases=bases, per_token_rate=8, clock=clock) as fake:
         for base in bases:
@@ -989,7 +983,7 @@ def test_token_limit_spans_bases():
 
 
 def test_metadata_requests_count_toward_the_base_limit():
-    clock = ManualClock()
+    clock = FakeClock()
     with FakeAirtable(TOKEN, clock=clock) as fake:
         fake.create_table(DEFAULT_BASE, "Leads", LEADS_FIELDS)
         meta = [call(fake, "GET", f"/v0/meta/bases/{DEFAULT_BASE}/tables") for _ in range(5)]

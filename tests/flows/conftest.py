@@ -1,3 +1,3 @@
 """The flow tests use the same real Dovecot as the connector tests."""
 
-from tests.connectors.conftest import dovecot  # noqa: F401  (a fixture, used by name)
+from tests.connectors.conftest import dovecot, idle_entered  # noqa: F401  (fixtures, by name)

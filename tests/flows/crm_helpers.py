@@ -6,7 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from connectors.ledger import Ledger
+from tests.fakes.clock import FakeClock
 from transforms.records import Lead
 
 SOURCES = ("Сайт", "Email", "Авито", "Реклама")
@@ -62,3 +65,22 @@ def add_leads(store: Path, leads: list[Lead]) -> None:
 def seed(store: Path, contacts: int) -> None:
     """`contacts` contacts with one lead each."""
     add_leads(store, [make_lead(n) for n in range(1, contacts + 1)])
+
+
+def sinks_on(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every sink the sync builds reads and waits on `clock`, the clock its fake
+    server counts on: the sink's waits move the server's time, and rate windows
+    no longer depend on how fast the machine runs."""
+    from connectors.airtable import AirtableSink
+    from connectors.sheets import SheetsSink
+    from flows.sync import SINK_BUILDERS
+
+    def airtable(config, settings):
+        return AirtableSink(config, config.crm_tables(settings), clock=clock, sleep=clock.sleep)
+
+    def sheets(config, settings):
+        return SheetsSink(config, config.crm_tables(settings), settings.timezone, clock=clock,
+                          sleep=clock.sleep)
+
+    monkeypatch.setitem(SINK_BUILDERS, "airtable", airtable)
+    monkeypatch.setitem(SINK_BUILDERS, "sheets", sheets)

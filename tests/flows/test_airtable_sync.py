@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,8 @@ from flows.sync import build_sink, sync_all
 from leadhub.errors import FatalError
 from leadhub.settings import load_settings
 from tests.fakes.airtable import FakeAirtable
-from tests.flows.crm_helpers import add_leads, contact_of, make_lead, seed
+from tests.fakes.clock import FakeClock
+from tests.flows.crm_helpers import add_leads, contact_of, make_lead, seed, sinks_on
 from tests.store import query
 
 BASE = "appTESTBASE000001"
@@ -27,7 +27,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def airtable():
+def airtable(monkeypatch):
+    """The local Airtable and every sink the test builds on one fake clock."""
+    clock = FakeClock()
+    sinks_on(clock, monkeypatch)
+    with FakeAirtable(TOKEN, bases=(BASE,), penalty_seconds=0.5, clock=clock) as fake:
+        yield fake
+
+
+@pytest.fixture
+def airtable_on_the_real_clock():
+    """For a sync in another process, which cannot share a fake clock."""
     with FakeAirtable(TOKEN, bases=(BASE,), penalty_seconds=0.5) as fake:
         yield fake
 
@@ -125,9 +135,12 @@ def test_rate_limit_storms_and_503_blips_land_every_record_once(airtable, store)
 
 
 def test_killed_mid_sync_then_run_again_leaves_no_duplicates_and_nothing_missing(
-        airtable, store):
+        airtable_on_the_real_clock, store):
+    airtable = airtable_on_the_real_clock
     seed(store, 300)
     ready_base(airtable, store)
+    # the sync freezes after 12 writes, whatever the machine's speed, until killed
+    frozen = airtable.hold_after_writes(12)
     script = (
         "import sys; from leadhub.settings import load_settings; from flows.sync import sync_all;"
         f"sync_all(load_settings(store={str(store)!r}, sinks=[{{'type': 'airtable',"
@@ -135,11 +148,12 @@ def test_killed_mid_sync_then_run_again_leaves_no_duplicates_and_nothing_missing
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT)
-    deadline = time.monotonic() + 60
-    while airtable.write_calls < 12 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    try:
+        frozen.wait(timeout=300)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    airtable.release()
     assert 12 <= airtable.write_calls < 60, "the sync was killed in the middle"
 
     sync_all(settings_for(airtable, store))

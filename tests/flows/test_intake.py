@@ -96,18 +96,23 @@ def test_crash_inside_a_processing_batch_rolls_the_batch_back(store, clean_run, 
     assert snapshot(store) == clean_run
 
 
+# Processing stops for good after two batches of 4, so the kill lands in the
+# middle however slowly the machine runs.
 KILLABLE = textwrap.dedent(
     """
-    import sys, time
+    import sys, threading
     from pathlib import Path
     import flows.intake as intake
     original = intake._record_batch
+    batches = []
 
-    def slow_batch(*args, **kwargs):
+    def batch_then_hang_after_two(*args, **kwargs):
         original(*args, **kwargs)
-        time.sleep(0.3)
+        batches.append(1)
+        if len(batches) == 2:
+            threading.Event().wait()
 
-    intake._record_batch = slow_batch
+    intake._record_batch = batch_then_hang_after_two
     from connectors.files import FilesSource
     from leadhub.cli import lead_samples
     from leadhub.settings import load_settings
@@ -124,7 +129,7 @@ def test_process_killed_mid_run_then_run_again_loses_and_doubles_nothing(store, 
         [sys.executable, "-c", KILLABLE, store],
         env={**os.environ, "PYTHONPATH": str(SAMPLES.parent)},
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     processed = 0
     while time.monotonic() < deadline and child.poll() is None:
         processed = _processed(store)

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,9 @@ from connectors.ledger import Ledger
 from flows.sync import build_sink, sync_all
 from leadhub.errors import FatalError
 from leadhub.settings import load_settings
+from tests.fakes.clock import FakeClock
 from tests.fakes.sheets import FakeSheets
-from tests.flows.crm_helpers import add_leads, contact_of, make_lead, seed
+from tests.flows.crm_helpers import add_leads, contact_of, make_lead, seed, sinks_on
 from tests.store import rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,9 +120,11 @@ def test_a_renamed_header_stops_the_run_naming_it(sheets, store):
         sync_all(settings)
 
 
-def test_quota_bursts_land_everything_once(store):
+def test_quota_bursts_land_everything_once(store, monkeypatch):
     seed(store, 50)
-    with FakeSheets(writes_per_minute=2, quota_window_seconds=1.0) as fake:
+    clock = FakeClock()  # the writes meet in one window however slowly the machine runs
+    sinks_on(clock, monkeypatch)
+    with FakeSheets(writes_per_minute=2, quota_window_seconds=1.0, clock=clock) as fake:
         settings, spreadsheet = ready_sheet(fake, store, writes_per_minute=60)
         stats = sync_all(settings)["sheets"]
         assert stats["failed"] == 0
@@ -142,12 +144,15 @@ def test_killed_mid_sync_then_run_again_leaves_no_duplicate_rows(sheets, store):
         f" 'credentials': {sheet_config.credentials.get_secret_value()!r}}}]))"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # the sync freezes after its first write, whatever the machine's speed, until killed
+    frozen = sheets.hold_after_writes(1)
     process = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT)
-    deadline = time.monotonic() + 60
-    while sheets.write_calls < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    try:
+        frozen.wait(timeout=300)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    sheets.release()
 
     sync_all(settings)
 

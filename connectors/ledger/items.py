@@ -8,19 +8,23 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, exc, func, or_, select, update
 
 from connectors.ledger.base import LedgerBase, chunks, now, upsert
-from connectors.ledger.database import lock
+from connectors.ledger.database import lock_all
 from connectors.ledger.schema import raw_items
 from transforms.records import RawItem
 
 # A worker that claimed items and died: after this long another takes them.
 CLAIM_LEASE = timedelta(minutes=10)
 HOST = socket.gethostname()
+
+# What storing one web-form post came to: (item id, was it a repeat), or the
+# error that kept it out.
+SubmissionOutcome = tuple[str, bool] | exc.SQLAlchemyError
 
 
 def new_worker_id() -> str:
@@ -45,6 +49,10 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _submission_locks(item: RawItem, content_hash: str) -> tuple[str, str]:
+    return (f"submission:{item.source}:{content_hash}", f"submission-id:{item.item_id}")
 
 
 def _row_to_item(row) -> RawItem:
@@ -91,27 +99,56 @@ class RawItems(LedgerBase):
         # it as a revision rather than lose it.
         return self._insert_item(tx, item, f"{item_id}@{content_hash[:12]}", content_hash)
 
-    def store_submission(self, item: RawItem, duplicate_window_seconds: int) -> tuple[str, bool]:
-        """Store a web-form post unless it repeats one: the same item id (a
-        provider retry with its submission id) or the same content from the
-        same source within the window. Check and insert are one transaction
-        under a lock on the content, so two copies arriving at once (at two
-        endpoint replicas) cannot both get in. Returns the id of the stored (or
-        earlier) item and whether it was a repeat."""
-        content_hash = hashlib.sha256(item.payload).hexdigest()
-        since = item.received_at - timedelta(seconds=duplicate_window_seconds)
+    def store_submissions(
+        self, items: Sequence[RawItem], duplicate_window_seconds: int
+    ) -> list[SubmissionOutcome]:
+        """Store a group of web-form posts in one transaction: one commit (one
+        fsync) for all of them. Each post is stored unless it repeats one: the
+        same item id (a provider retry with its submission id) or the same
+        content from the same source within the window, also when the first
+        copy is earlier in the same group. For each post, in order: the id of
+        the stored (or earlier) item and whether it was a repeat, or the
+        error that kept that post out; the others are stored all the same."""
         with self.transaction() as tx:
-            lock(tx, f"submission:{item.source}:{content_hash}")
-            # Two indexed look-ups: an OR of both would scan the whole table.
-            earlier = tx.execute(select(raw_items.c.item_id)
-                                 .where(raw_items.c.item_id == item.item_id)).scalar()
-            if earlier is None:
-                earlier = tx.execute(select(raw_items.c.item_id).where(
-                    raw_items.c.source == item.source, raw_items.c.content_hash == content_hash,
-                    raw_items.c.received_at >= since).limit(1)).scalar()
-            if earlier is not None:
-                return earlier, True
-            self._insert_item(tx, item, item.item_id, content_hash)
+            return self.store_group(tx, items, duplicate_window_seconds)
+
+    def store_group(
+        self, tx: Connection, items: Sequence[RawItem], duplicate_window_seconds: int
+    ) -> list[SubmissionOutcome]:
+        """`store_submissions` inside the caller's transaction. The group's
+        contents and ids are locked first, in one order: two copies arriving at
+        two endpoint replicas cannot both get in, and two replicas whose groups
+        overlap wait for each other rather than deadlock."""
+        hashes = [hashlib.sha256(item.payload).hexdigest() for item in items]
+        lock_all(tx, [name for item, content_hash in zip(items, hashes, strict=True)
+                      for name in _submission_locks(item, content_hash)])
+        return [self._store_alone(tx, item, content_hash, duplicate_window_seconds)
+                for item, content_hash in zip(items, hashes, strict=True)]
+
+    def _store_alone(self, tx: Connection, item: RawItem, content_hash: str,
+                     duplicate_window_seconds: int) -> SubmissionOutcome:
+        """One post in a savepoint of its own: content the store refuses
+        fails this post only."""
+        try:
+            with tx.begin_nested():
+                return self._store_unless_repeat(tx, item, content_hash,
+                                                 duplicate_window_seconds)
+        except exc.SQLAlchemyError as error:
+            return error
+
+    def _store_unless_repeat(self, tx: Connection, item: RawItem, content_hash: str,
+                             duplicate_window_seconds: int) -> tuple[str, bool]:
+        since = item.received_at - timedelta(seconds=duplicate_window_seconds)
+        # Two indexed look-ups: an OR of both would scan the whole table.
+        earlier = tx.execute(select(raw_items.c.item_id)
+                             .where(raw_items.c.item_id == item.item_id)).scalar()
+        if earlier is None:
+            earlier = tx.execute(select(raw_items.c.item_id).where(
+                raw_items.c.source == item.source, raw_items.c.content_hash == content_hash,
+                raw_items.c.received_at >= since).limit(1)).scalar()
+        if earlier is not None:
+            return earlier, True
+        self._insert_item(tx, item, item.item_id, content_hash)
         return item.item_id, False
 
     def pending_items(self, limit: int) -> list[RawItem]:

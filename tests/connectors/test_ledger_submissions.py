@@ -4,7 +4,6 @@ endpoint replicas on one PostgreSQL store waiting for each other."""
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +11,8 @@ import pytest
 from sqlalchemy import exc
 
 from connectors.ledger import Ledger
-from tests.store import query
+from tests.conditions import wait_until
+from tests.store import lock_waits, query
 from transforms.records import RawItem
 
 WINDOW = 600
@@ -85,21 +85,6 @@ def test_a_post_the_store_refuses_fails_alone(ledger, store):
 # --- endpoint replicas on one PostgreSQL store ------------------------------------------
 
 
-def _lock_waits(store: str) -> int:
-    """Sessions of this database waiting for a lock (any kind)."""
-    [(count,)] = query(store, "SELECT count(*) FROM pg_locks WHERE NOT granted AND"
-                              " database = (SELECT oid FROM pg_database"
-                              "             WHERE datname = current_database())")
-    return count
-
-
-def _wait_until(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition did not come true in time"
-        time.sleep(0.02)
-
-
 @pytest.fixture
 def replicas(postgres):
     """Three writers on one PostgreSQL store, as three endpoint processes have."""
@@ -117,7 +102,7 @@ def test_a_copy_at_another_replica_waits_for_the_first_and_is_a_repeat(replicas)
         with first_replica.transaction() as tx:
             assert first_replica.store_group(tx, [first], WINDOW) == [(first.item_id, False)]
             later = pool.submit(second_replica.store_submissions, [copy], WINDOW)
-            _wait_until(lambda: _lock_waits(store) == 1)  # the copy waits for the group
+            wait_until(lambda: lock_waits(store) == 1)  # the copy waits for the group
         assert later.result(timeout=30) == [(first.item_id, True)]
     assert _stored(store) == [first.item_id]
 
@@ -135,9 +120,9 @@ def test_replicas_whose_groups_overlap_wait_for_each_other_instead_of_deadlockin
         with holder.transaction() as tx:
             holder.store_group(tx, [_post("form:site:r-first", content="r")], WINDOW)
             group_a = pool.submit(replica_a.store_submissions, [p, r, q], WINDOW)
-            _wait_until(lambda: _lock_waits(store) == 1)  # A waits for r
+            wait_until(lambda: lock_waits(store) == 1)  # A waits for r
             group_b = pool.submit(replica_b.store_submissions, copies, WINDOW)
-            _wait_until(lambda: group_b.done() or _lock_waits(store) == 2)
+            wait_until(lambda: group_b.done() or lock_waits(store) == 2)
         outcomes = group_a.result(timeout=60) + group_b.result(timeout=60)
     assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
     assert sorted(repeat for _, repeat in outcomes) == [False, False, True, True, True]

@@ -239,14 +239,17 @@ class GroupWriter:
         return group, True
 
     def _write(self, group: list[tuple[RawItem, Future]]) -> None:
+        items = [item for item, _ in group]
         try:
-            outcomes = list(self.store_group([item for item, _ in group]))
+            outcomes = list(self.store_group(items))
         except Exception as error:  # every post of the group is answered 503
             _log_store_failure(error, len(group))
             outcomes = [error] * len(group)
+        else:
+            _log_refusals(items, outcomes)
         self.groups += 1
         for (_, future), outcome in zip(group, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
+            if isinstance(outcome, Exception):
                 future.set_exception(outcome)
             else:
                 future.set_result(outcome)
@@ -266,17 +269,16 @@ def _log_store_failure(error: Exception, posts: int) -> None:
         log.exception("storing %d web-form post(s) failed, answered 503", posts)
 
 
+def _log_refusals(items: list[RawItem], outcomes: list[SubmissionOutcome]) -> None:
+    for item, outcome in zip(items, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            log.warning("a post to %s was not stored: %s", item.source, _store_message(outcome))
+
+
 def _store_message(error: Exception) -> str:
     cause = getattr(error, "orig", None) or error
     lines = str(cause).strip().splitlines()
     return lines[0] if lines else type(cause).__name__
-
-
-def _refused(error: Exception) -> bool:
-    """The store turned this post's content down (a retry would be refused
-    too), rather than failing for a while."""
-    return isinstance(error, exc.DataError | exc.IntegrityError) or (
-        isinstance(error, exc.StatementError) and not isinstance(error, exc.DBAPIError))
 
 
 def create_app(settings: Settings, process: Callable[[], None] | None = None) -> FastAPI:
@@ -369,12 +371,10 @@ async def _store(writer: GroupWriter, item: RawItem) -> tuple[str, bool]:
                             " second", headers={"Retry-After": "1"}) from None
     try:
         return await asyncio.wrap_future(future)
-    except Exception as error:
-        if _refused(error):
-            log.warning("the store refused a post to %s: %s", item.source,
-                        _store_message(error))
-            raise HTTPException(422, "the store cannot keep this post: "
-                                + _store_message(error)) from None
+    except (exc.DataError, exc.IntegrityError) as error:  # a retry would be refused too
+        raise HTTPException(422, "the store cannot keep this post: "
+                            + _store_message(error)) from None
+    except Exception:  # the writer logged it
         raise HTTPException(503, "the store is not answering; try again later",
                             headers={"Retry-After": "5"}) from None
 

@@ -1,45 +1,52 @@
-"""Web-form intake against the real endpoint on loopback: requests/s, POST -> lead latency.
+"""Web-form intake against the real endpoint on loopback: one commit per post
+against group commit, requests/s and latency, every answered post counted in
+the store; then POST -> lead latency.
 
-The script writes a config into a temporary folder (one form `bench`, preset
-generic, token auth, `web.requests_per_minute` 10,000,000 so the limiter never
-answers 429, `web.process_debounce_seconds` 0.2) and starts the endpoint in a
-separate process, exactly as `leadhub serve` does: `flows.serve.start_web`,
-which runs uvicorn in a thread and processes what the endpoint stored through
-`flows.intake.process_pending` (debounced, in a background thread of the
-server process). The load generator runs in this process, so it does not share
-the GIL with the server (it does share the machine's CPUs). Traffic goes to
-127.0.0.1 only (the sessions ignore proxy settings from the environment). The
-server is stopped at the end, also on Ctrl-C or an error.
+For each case the script writes a config into a temporary folder of its own
+(one form `bench`, preset generic, token auth, `web.requests_per_minute`
+10,000,000 so the limiter never answers 429, `web.process_debounce_seconds`
+0.2, and `web.group_commit` false or true) and starts the endpoint in a
+separate process: alone (`create_app` without a processing worker, served by
+uvicorn in a thread), or exactly as `leadhub serve` does (`flows.serve.
+start_web`, which also processes what the endpoint stored through
+`flows.intake.process_pending`, debounced, in a background thread of the same
+process). The SQLite store is `synchronous=FULL`: a commit is fsynced before
+the endpoint answers. The load generator runs in this process, so it does not
+share the GIL with the server (it does share the machine's CPUs). Traffic goes
+to 127.0.0.1 only (the sessions ignore proxy settings from the environment).
+Each server is stopped after its case, also on Ctrl-C or an error.
 
 A post is a small JSON object the generic preset reads: `id` (the submission
 id), `name`, a distinct Russian mobile `phone` and a `message`. Before the
-clock starts every client thread posts once and the benchmark waits until
-those posts are leads: the server has then opened its per-thread ledgers and
-loaded the processing rules.
+clock starts every client thread posts once (and, with processing, the
+benchmark waits until those posts are leads): the server has then opened its
+ledgers and loaded the processing rules.
 
 It measures:
 
-1. sustained intake: `--requests` posts (default 2,000) from `--concurrency`
-   client threads (default 16), each with its own `requests.Session`
-   (keep-alive), taking the next post number from a shared queue. It reports
-   requests/s (every post must be answered 202), p50/p95/max latency of a
-   request, and the raw items in the ledger afterwards, which must equal the
-   posts answered 202 (the endpoint commits before it answers). Processing
-   runs meanwhile, as in production; the table also says how long after the
-   last 202 the processing backlog was empty;
-2. POST -> lead latency: `--latency-submissions` posts (default 100), one at a
-   time with `--pause` seconds (default 0.1) after each lead appeared. For
-   each, the SQLite store is polled every 5 ms until the raw item with the
-   returned submission_id has a `lead_id` that is in the `leads` table;
-3. SQLite work per request: the transactions `Ledger.store_submission` (what
-   the endpoint calls) runs for a new post and for a repeat, traced with
-   `sqlite3.Connection.set_trace_callback` on a scratch ledger in this
-   process, and the query plan of its repeat check.
+1. sustained intake, side by side: one commit per post (`web.group_commit:
+   false`, how the endpoint wrote before group commit) and group commit, for
+   each of `--clients` (default 16 and 64 client threads) and `--processing`
+   (default off and on). `--requests` posts (default 3,000) per case, each
+   client with its own `requests.Session` (keep-alive) taking the next post
+   number from a shared queue. It reports requests/s (posts answered 202 /
+   wall time), p50/p95/max latency of a request, the write transactions the
+   endpoint's writer ran for them (its count, asked before and after), and
+   the raw items in the store afterwards, which must equal the posts answered
+   202 (the endpoint commits before it answers);
+2. POST -> lead latency with group commit and processing:
+   `--latency-submissions` posts (default 50), one at a time with `--pause`
+   seconds (default 0.1) after each lead appeared. For each, the store is
+   polled every 5 ms until the raw item with the returned submission_id has a
+   `lead_id` in `leads`;
+3. the SQLite statements one group of posts costs, traced on a scratch
+   ledger in this process (`Ledger.store_submissions`, what the endpoint's
+   writer calls), for 1 and for 10 posts.
 
 Run from the repository root:
 
     PYTHONPATH=. .venv/bin/python benchmarks/webhook_intake.py
-    PYTHONPATH=. .venv/bin/python benchmarks/webhook_intake.py --requests 5000 --concurrency 32
+    PYTHONPATH=. .venv/bin/python benchmarks/webhook_intake.py --requests 5000 --clients 16 32 64
 """
 
 from __future__ import annotations
@@ -66,10 +73,10 @@ from pathlib import Path
 
 import requests
 from bench_output import Report, positive
+from sqlalchemy import event
 
 from connectors.ledger import Ledger
 from connectors.webhook import _raw_item
-from flows.intake import PROCESS_BATCH
 from leadhub.settings import Settings, WebhookSourceConfig, load_settings
 from transforms.form_presets import parse_form_post
 
@@ -79,38 +86,53 @@ SECRET = "bench-secret-7f3a"
 TOKEN_HEADER = "X-LeadHub-Token"
 DEBOUNCE_SECONDS = 0.2
 REQUESTS_PER_MINUTE = 10_000_000
-DEFAULT_REQUESTS = 2_000
-DEFAULT_CONCURRENCY = 16
-DEFAULT_LATENCY_SUBMISSIONS = 100
+DEFAULT_REQUESTS = 3_000
+DEFAULT_CLIENTS = (16, 64)
+DEFAULT_LATENCY_SUBMISSIONS = 50
 DEFAULT_PAUSE = 0.1  # seconds after a lead appeared before the next post (test 2)
-DEFAULT_TIME_LIMIT = 180.0  # seconds per test; nothing new is posted after it
-REQUEST_TIMEOUT = 10.0
+DEFAULT_TIME_LIMIT = 120.0  # seconds per case; nothing new is posted after it
+REQUEST_TIMEOUT = 30.0
 READY_TIMEOUT = 90.0  # for the server process to answer /healthz (imports Prefect)
-DRAIN_TIMEOUT = 120.0  # for the processing backlog to empty
+DRAIN_TIMEOUT = 180.0  # for the processing backlog to empty
+STATS_TIMEOUT = 30.0  # for the server process to say how many groups it wrote
 LEAD_TIMEOUT = 15.0  # for one post of test 2 to become a lead
 POLL_SECONDS = 0.005  # store polling in test 2
 STOP_TIMEOUT = 45.0  # for the server process to stop after its stdin closes
 ERROR_SAMPLES = 3
+MODES = {False: "one commit per post", True: "group commit"}
 
-# The server process: the endpoint as `leadhub serve` runs it. It stops when
-# its stdin closes (the benchmark closed it, or died), on SIGTERM, or after
-# its lifetime, whichever comes first.
+# The server process: the endpoint as `leadhub serve` runs it. A line on its
+# stdin asks how many groups (write transactions) the endpoint's writer has
+# run; it answers `groups <line> <count>` on stdout. It stops when its stdin
+# closes (the benchmark closed it, or died), on SIGTERM, or after its
+# lifetime, whichever comes first.
 SERVER_SCRIPT = textwrap.dedent(
     """
     import signal, sys, threading
     from pathlib import Path
-    from flows.serve import start_web
+    import uvicorn
+    from connectors.webhook import create_app
+    from flows.serve import WebServer, start_web
     from leadhub.settings import load_settings
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     closed = threading.Event()
+    settings = load_settings(Path(sys.argv[1]))
+    if sys.argv[3] == "processing":
+        server = start_web(settings)
+    else:  # the endpoint alone: the scheduled sweep (or another worker) processes
+        server = WebServer(uvicorn.Config(create_app(settings, process=None),
+                                          host=settings.web.host, port=settings.web.port,
+                                          log_level="info", access_log=False))
+        server.start()
+    writer = server.config.app.state.writer
 
     def watch_stdin():
-        sys.stdin.read()
+        for line in sys.stdin:
+            print(f"groups {line.strip()} {writer.groups}", flush=True)
         closed.set()
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    server = start_web(load_settings(Path(sys.argv[1])))
     print("bench server ready", flush=True)
     try:
         closed.wait(float(sys.argv[2]))
@@ -129,7 +151,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def write_config(folder: Path) -> Path:
+def write_config(folder: Path, group_commit: bool) -> Path:
     path = folder / "leadhub.yaml"
     path.write_text(
         "store: leadhub.db\n"
@@ -138,6 +160,7 @@ def write_config(folder: Path) -> Path:
         f"  port: {free_port()}\n"
         f"  requests_per_minute: {REQUESTS_PER_MINUTE}\n"
         f"  process_debounce_seconds: {DEBOUNCE_SECONDS}\n"
+        f"  group_commit: {str(group_commit).lower()}\n"
         "sources:\n"
         f"  - {{type: webhook, form: {FORM}, preset: generic, auth: token, secret: {SECRET}}}\n",
         encoding="utf-8",
@@ -148,16 +171,19 @@ def write_config(folder: Path) -> Path:
 class ServerProcess:
     """`start_web` in a child process of its own; output goes to a log file."""
 
-    def __init__(self, config: Path, settings: Settings, lifetime: float, log_path: Path):
+    def __init__(self, config: Path, settings: Settings, lifetime: float, log_path: Path,
+                 processing: bool):
         self.url = f"http://{settings.web.host}:{settings.web.port}"
         self.log_path = log_path
         self._log = log_path.open("wb")
+        self._asked = 0
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
         # A session of its own: Ctrl-C reaches only this process, which then
         # stops the server cleanly in its finally.
         self.process = subprocess.Popen(
-            [sys.executable, "-c", SERVER_SCRIPT, str(config), f"{lifetime:.0f}"],
+            [sys.executable, "-c", SERVER_SCRIPT, str(config), f"{lifetime:.0f}",
+             "processing" if processing else "alone"],
             cwd=REPO,
             env=env,
             stdin=subprocess.PIPE,
@@ -188,6 +214,21 @@ class ServerProcess:
                     pass
                 time.sleep(0.1)
         raise RuntimeError(f"the server did not answer /healthz in {timeout:.0f} s:\n"
+                           + self.log_tail())
+
+    def groups(self) -> int:
+        """Write transactions the endpoint's writer has run so far."""
+        self._asked += 1
+        self.process.stdin.write(f"{self._asked}\n".encode())
+        self.process.stdin.flush()
+        answer = re.compile(rf"^groups {self._asked} (\d+)$", re.MULTILINE)
+        deadline = time.monotonic() + STATS_TIMEOUT
+        while time.monotonic() < deadline:
+            found = answer.search(self.log_text())
+            if found:
+                return int(found.group(1))
+            time.sleep(0.05)
+        raise RuntimeError("the server process did not say how many groups it wrote:\n"
                            + self.log_tail())
 
     def cpu_seconds(self) -> float | None:
@@ -225,6 +266,10 @@ class ServerProcess:
 
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def problems(self) -> list[str]:
+        return [line for line in self.log_text().splitlines()
+                if re.search(r"Traceback|ERROR|failed|Exception", line)]
 
 
 # --- posting ----------------------------------------------------------------------------
@@ -299,12 +344,6 @@ class Store:
     def pending(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM raw_items WHERE state = 'new'").fetchone()[0]
 
-    def states(self, prefix: str) -> Counter:
-        rows = self.db.execute(
-            "SELECT state, COUNT(*) FROM raw_items WHERE item_id LIKE ? GROUP BY state",
-            (f"form:{FORM}:{prefix}-%",))
-        return Counter(dict(rows.fetchall()))
-
     def leads(self, prefix: str) -> int:
         return self.db.execute(
             "SELECT COUNT(*) FROM raw_items r JOIN leads l ON l.lead_id = r.lead_id"
@@ -331,8 +370,10 @@ class Store:
 # --- warm-up and 1. sustained intake ------------------------------------------------------
 
 
-def warm_up(server: ServerProcess, store: Store, sessions: Sequence[requests.Session]) -> None:
-    """One post per client session, in parallel, then wait until they are leads."""
+def warm_up(server: ServerProcess, store: Store, sessions: Sequence[requests.Session],
+            processing: bool) -> None:
+    """One post per client session, in parallel, then (with processing) wait
+    until they are leads."""
     url = f"{server.url}/forms/{FORM}"
     answers: list[Answer] = []
 
@@ -349,28 +390,36 @@ def warm_up(server: ServerProcess, store: Store, sessions: Sequence[requests.Ses
     if bad or len(answers) != len(sessions):
         raise RuntimeError(f"warm-up posts failed: {[a.error for a in bad][:ERROR_SAMPLES]}\n"
                            + server.log_tail())
-    if store.wait_drained(DRAIN_TIMEOUT) is None:
+    if processing and store.wait_drained(DRAIN_TIMEOUT) is None:
         raise RuntimeError("the warm-up posts were not processed in time:\n" + server.log_tail())
 
 
 @dataclass
 class Intake:
+    mode: str
+    processing: bool
     requests: int
-    concurrency: int
+    clients: int
     answers: list[Answer]
     seconds: float
+    groups: int
     stored: int
     missing: int
     drain_seconds: float | None
     leads: int
-    states: Counter
     server_cpu: float | None
     client_cpu: float
     timed_out: bool
+    problems: list[str] = field(default_factory=list)
 
     @property
     def accepted(self) -> list[Answer]:
         return [a for a in self.answers if a.status == 202 and a.submission_id]
+
+    @property
+    def complete(self) -> bool:
+        """Every post answered 202, and exactly those are in the store."""
+        return (self.stored == len(self.accepted) == self.requests and not self.missing)
 
 
 def sustained_intake(
@@ -379,12 +428,15 @@ def sustained_intake(
     sessions: Sequence[requests.Session],
     count: int,
     time_limit: float,
-) -> Intake:
+    prefix: str,
+) -> tuple[list[Answer], float, float | None, float, bool]:
+    """Post `count` posts from every session at once: the answers in the order
+    sent, wall seconds, server and client CPU seconds, whether time ran out."""
     url = f"{server.url}/forms/{FORM}"
     numbers: queue.SimpleQueue[int] = queue.SimpleQueue()
     for number in range(count):
         numbers.put(number)
-    bodies = [post_body("p1", number, "912") for number in range(count)]
+    bodies = [post_body(prefix, number, "912") for number in range(count)]
     results: list[list[Answer]] = [[] for _ in sessions]
     start = threading.Barrier(len(sessions) + 1)
     stop = threading.Event()
@@ -421,24 +473,60 @@ def sustained_intake(
     server_after = server.cpu_seconds()
     client_cpu = time.process_time() - client_cpu
     answers = sorted((a for mine in results for a in mine), key=lambda a: a.sent)
-    returned = {a.submission_id for a in answers if a.status == 202 and a.submission_id}
-    stored = store.item_ids("p1")
-    drain = store.wait_drained(DRAIN_TIMEOUT)
-    return Intake(
-        requests=count,
-        concurrency=len(sessions),
-        answers=answers,
-        seconds=seconds,
-        stored=len(stored),
-        missing=len(returned - stored),
-        drain_seconds=drain,
-        leads=store.leads("p1"),
-        states=store.states("p1"),
-        server_cpu=None if server_cpu is None or server_after is None
-        else server_after - server_cpu,
-        client_cpu=client_cpu,
-        timed_out=len(answers) < count,
-    )
+    cpu = None if server_cpu is None or server_after is None else server_after - server_cpu
+    return answers, seconds, cpu, client_cpu, len(answers) < count
+
+
+@dataclass(frozen=True)
+class Case:
+    group_commit: bool
+    processing: bool
+    clients: int
+
+
+def intake_case(folder: Path, case: Case, count: int, time_limit: float, lifetime: float,
+                report: Report, latency: tuple[int, float] | None = None
+                ) -> tuple[Intake, LeadLatency | None]:
+    """One server with a store of its own: warm-up, sustained intake, and
+    (when asked) the POST -> lead test on the same server afterwards."""
+    folder.mkdir()
+    config = write_config(folder, case.group_commit)
+    settings = load_settings(config)
+    server = ServerProcess(config, settings, lifetime, folder / "server.log", case.processing)
+    clients = case.clients
+    sessions: list[requests.Session] = []
+    store = None
+    lead_latency = None
+    try:
+        server.wait_ready(READY_TIMEOUT)
+        store = Store(settings.store)
+        sessions = [new_session() for _ in range(clients)]
+        warm_up(server, store, sessions, case.processing)
+        groups_before = server.groups()
+        answers, seconds, server_cpu, client_cpu, timed_out = sustained_intake(
+            server, store, sessions, count, time_limit, "p1")
+        groups = server.groups() - groups_before
+        returned = {a.submission_id for a in answers if a.status == 202 and a.submission_id}
+        stored = store.item_ids("p1")
+        drain = store.wait_drained(DRAIN_TIMEOUT) if case.processing else None
+        intake = Intake(
+            mode=MODES[case.group_commit], processing=case.processing, requests=count,
+            clients=clients, answers=answers, seconds=seconds, groups=groups, stored=len(stored),
+            missing=len(returned - stored), drain_seconds=drain, leads=store.leads("p1"),
+            server_cpu=server_cpu, client_cpu=client_cpu, timed_out=timed_out)
+        report.line(f"{intake.mode}, {clients} clients, processing"
+                    f" {'on' if case.processing else 'off'}: {len(intake.accepted):,} of"
+                    f" {count:,} answered 202 in {seconds:.1f} s")
+        if latency:
+            lead_latency = post_to_lead(server, store, sessions[0], *latency, time_limit)
+    finally:
+        for session in sessions:
+            session.close()
+        if store is not None:
+            store.close()
+        server.stop()
+    intake.problems = server.problems()
+    return intake, lead_latency
 
 
 # --- 2. POST -> lead ----------------------------------------------------------------------
@@ -502,7 +590,7 @@ def post_to_lead(
     return result
 
 
-# --- 3. SQLite work per request --------------------------------------------------------------
+# --- 3. SQLite work per group ----------------------------------------------------------------
 
 _LABEL = re.compile(
     r"^\s*(BEGIN(?: IMMEDIATE| EXCLUSIVE| DEFERRED)?|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|"
@@ -515,8 +603,8 @@ def statement_label(sql: str) -> str:
     match = _LABEL.match(sql)
     if not match:
         return " ".join(sql.split()[:2])
-    label = " ".join(match.group(1).split())  # as the code writes it
-    if label.upper() == "SELECT":
+    label = " ".join(match.group(1).split()).upper()
+    if label == "SELECT":
         table = re.search(r"\bFROM\s+(\w+)", sql, re.IGNORECASE)
         label += f" {table.group(1)}" if table else ""
     return label
@@ -524,43 +612,40 @@ def statement_label(sql: str) -> str:
 
 @dataclass
 class Traced:
-    case: str
+    posts: int
     statements: list[str]
 
-    @property
-    def transactions(self) -> int:
-        return sum(1 for s in self.statements if s.upper().startswith("BEGIN"))
+    def count(self, label: str) -> int:
+        return sum(1 for s in self.statements if statement_label(s).startswith(label))
 
 
-@dataclass
-class SqliteWork:
-    traced: list[Traced]
-    repeat_check_plan: list[str]
-
-
-def sqlite_work(folder: Path, settings: Settings) -> SqliteWork:
-    """Trace what store_submission runs for a new post and for its repeat, on a
-    scratch ledger built like the endpoint's (never the server's store)."""
+def sqlite_work(folder: Path, settings: Settings, sizes: Sequence[int]) -> list[Traced]:
+    """Trace what store_submissions runs for a group of each size, on a
+    scratch ledger built like the endpoint's (never a server's store)."""
     form = next(s for s in settings.sources if isinstance(s, WebhookSourceConfig))
-    decoded = json.loads(post_body("trace", 1, "903"))
-    item = _raw_item(form, decoded, parse_form_post(form.preset, decoded).submission_id)
-    ledger = Ledger(folder / "trace.db")
+    ledger = Ledger(folder / "trace.db", create=True)
     statements: list[str] = []
+    ledger.engine.dispose()  # the next connection is a new one, traced from its start
+
+    @event.listens_for(ledger.engine, "connect")
+    def _trace(dbapi_connection, _record):
+        dbapi_connection.set_trace_callback(statements.append)
+
     traced = []
     try:
-        ledger.db.set_trace_callback(statements.append)
-        for case in ("new post (202)", "repeat of it (200 duplicate)"):
+        for size in sizes:
+            items = []
+            for number in range(size):
+                decoded = json.loads(post_body(f"trace{size}", number, "903"))
+                items.append(_raw_item(form, decoded,
+                                       parse_form_post(form.preset, decoded).submission_id))
             statements.clear()
-            ledger.store_submission(item, settings.web.duplicate_window_seconds)
-            traced.append(Traced(case, list(statements)))
-        ledger.db.set_trace_callback(None)
-        check = next((s for s in traced[0].statements if s.lstrip().upper().startswith("SELECT")),
-                     "")
-        plan = [row[3] for row in ledger.db.execute(f"EXPLAIN QUERY PLAN {check}")] if check \
-            else []
+            ledger.store_submissions(items, settings.web.duplicate_window_seconds)
+            traced.append(Traced(size, [s for s in statements
+                                        if not s.lstrip().upper().startswith("PRAGMA")]))
     finally:
         ledger.close()
-    return SqliteWork(traced, plan)
+    return traced
 
 
 # --- output -------------------------------------------------------------------------------
@@ -578,45 +663,106 @@ def ms(values: Sequence[float], share: float) -> str:
 
 
 INTAKE_COLUMNS = (
+    "writes",
+    "processing",
+    "clients",
     "posts",
-    "threads",
     "202",
     "other",
-    "wall s",
     "req/s",
     "p50 ms",
     "p95 ms",
     "max ms",
+    "transactions",
+    "posts per transaction",
     "raw items",
     "= 202s",
-    "backlog empty s",
-    "server CPU s",
-    "client CPU s",
+    "server CPU ms/post",
 )
 LATENCY_COLUMNS = ("interval", "posts", "min ms", "p50 ms", "p95 ms", "max ms")
-SQLITE_COLUMNS = ("case", "transactions", "statements, in order")
+SQLITE_COLUMNS = ("posts in the group", "transactions", "fsync'd commits", "statements")
 
 
 def intake_row(intake: Intake) -> list[str]:
     accepted = intake.accepted
     latencies = [a.seconds * 1000 for a in intake.answers]
     return [
+        intake.mode,
+        "in the server" if intake.processing else "off",
+        f"{intake.clients}",
         f"{intake.requests:,}",
-        f"{intake.concurrency}",
         f"{len(accepted):,}",
         f"{len(intake.answers) - len(accepted):,}",
-        f"{intake.seconds:.2f}",
         f"{len(accepted) / intake.seconds:,.0f}",
         ms(latencies, 50),
         ms(latencies, 95),
         ms(latencies, 100),
+        f"{intake.groups:,}",
+        f"{len(accepted) / intake.groups:.1f}" if intake.groups else "-",
         f"{intake.stored:,}",
-        "yes" if intake.stored == len(accepted) == intake.requests and not intake.missing
-        else "NO",
-        "-" if intake.drain_seconds is None else f"{intake.drain_seconds:.2f}",
-        "-" if intake.server_cpu is None else f"{intake.server_cpu:.1f}",
-        f"{intake.client_cpu:.1f}",
+        "yes" if intake.complete else "NO",
+        "-" if intake.server_cpu is None or not accepted
+        else f"{intake.server_cpu / len(accepted) * 1000:.1f}",
     ]
+
+
+def ratio_lines(intakes: Sequence[Intake]) -> list[str]:
+    lines = []
+    for processing, clients in sorted({(i.processing, i.clients) for i in intakes}):
+        pair = {i.mode: i for i in intakes
+                if (i.processing, i.clients) == (processing, clients)}
+        single, grouped = pair.get(MODES[False]), pair.get(MODES[True])
+        if single and grouped and single.accepted and grouped.groups:
+            speedup = (len(grouped.accepted) / grouped.seconds) / (
+                len(single.accepted) / single.seconds)
+            fewer = single.groups / grouped.groups
+            where = "in the server" if processing else "off"
+            lines.append(f"{clients} clients, processing {where}: group commit answers"
+                         f" {speedup:.1f}x the requests/s of one commit per"
+                         f" post, in {fewer:.0f}x fewer transactions.")
+    return lines
+
+
+def intake_notes(intakes: Sequence[Intake], time_limit: float) -> list[str]:
+    notes = [
+        "[1] Each row is its own server process and store. Clients: threads of this process,"
+        " one requests.Session each (keep-alive), after one untimed warm-up post per client."
+        " req/s = posts answered 202 / wall time, from releasing the threads to the last"
+        " answer; latency: time.perf_counter around Session.post, all posts.",
+        "[1] transactions: the endpoint writer's groups during the test (each one BEGIN"
+        " IMMEDIATE ... COMMIT, fsynced: synchronous=FULL). raw items: rows in raw_items with"
+        " this test's ids right after the last answer; '= 202s' says they equal both the posts"
+        " and the 202s, and every returned submission_id is among them.",
+        "[1] processing off: the endpoint alone (create_app without a processing worker; the"
+        " schedule's sweep would make the leads). in the server: as `leadhub serve` runs it,"
+        " the debounced worker turning posts into leads meanwhile in the same process, sharing"
+        " its GIL and the SQLite write lock with the endpoint (a post waits while a processing"
+        " transaction holds the store). Server CPU: user + system of the server process over"
+        " the test (/proc/PID/stat) per post answered. Client and server share the"
+        f" {os.cpu_count()} CPU(s).",
+    ]
+    for intake in intakes:
+        statuses = Counter(a.status for a in intake.answers)
+        errors = [a.error for a in intake.answers if a.status != 202 or not a.submission_id]
+        where = "in the server" if intake.processing else "off"
+        line = (f"[1] {intake.mode}, processing {where}, {intake.clients} clients: answers"
+                f" {dict(sorted(statuses.items()))}"
+                f" (0 = no answer); missing submission ids: {intake.missing}; client CPU"
+                f" {intake.client_cpu:.1f} s; server log lines with errors:"
+                f" {len(intake.problems)}")
+        if intake.processing:
+            drained = ("did not empty" if intake.drain_seconds is None
+                       else f"empty {intake.drain_seconds:.1f} s after the last answer")
+            line += f"; leads {intake.leads:,}; processing backlog {drained}"
+        if intake.problems:
+            line += f" (first: {intake.problems[0].strip()})"
+        if errors:
+            line += f"; not 202, first {ERROR_SAMPLES}: " + "; ".join(errors[:ERROR_SAMPLES])
+        if intake.timed_out:
+            line += (f"; stopped by --time-limit {time_limit:g} s after"
+                     f" {len(intake.answers):,} posts")
+        notes.append(line + ".")
+    return notes
 
 
 def latency_rows(latency: LeadLatency) -> list[list[str]]:
@@ -631,94 +777,19 @@ def latency_rows(latency: LeadLatency) -> list[list[str]]:
     return rows
 
 
-def sqlite_rows(work: SqliteWork) -> list[list[str]]:
-    rows = [[t.case, f"{t.transactions}", " > ".join(statement_label(s) for s in t.statements)]
-            for t in work.traced]
-    rows.append(["first post on a new threadpool thread (extra)", "0 explicit",
-                 "connect > PRAGMA journal_mode > PRAGMA synchronous > PRAGMA foreign_keys >"
-                 " CREATE TABLE IF NOT EXISTS schema_version > SELECT schema_version"])
-    rows.append(["processing, per run of the worker", "1 per batch",
-                 f"up to {PROCESS_BATCH:,} pending items per write transaction"])
-    return rows
-
-
-def tenths_ms(answers: Sequence[Answer]) -> tuple[str, str]:
-    """p50 of the first and the last tenth of the posts, in the order they were sent."""
-    tenth = max(1, len(answers) // 10)
-    first = [a.seconds * 1000 for a in answers[:tenth]]
-    last = [a.seconds * 1000 for a in answers[-tenth:]]
-    return ms(first, 50), ms(last, 50)
-
-
-def intake_notes(intake: Intake, time_limit: float) -> list[str]:
-    statuses = Counter(a.status for a in intake.answers)
-    errors = [a.error for a in intake.answers if a.status != 202 or not a.submission_id]
-    first, last = tenths_ms(intake.answers)
-    slow = sum(1 for a in intake.answers if a.seconds > 0.1)
-    slowest = ", ".join(f"{a.seconds * 1000:.0f}" for a in
-                        sorted(intake.answers, key=lambda a: a.seconds, reverse=True)[:12])
-    server_share = ""
-    if intake.server_cpu is not None and intake.accepted:
-        server_share = (
-            f" Server: {intake.server_cpu / intake.seconds:.0%} of one CPU over the test"
-            f" (its Python code runs under one GIL; only SQLite calls and I/O run beside it),"
-            f" {intake.server_cpu / len(intake.accepted) * 1000:.1f} ms CPU per post,"
-            " endpoint and processing together."
-        )
-    notes = [
-        f"[1] {intake.concurrency} client threads, one requests.Session each (keep-alive), after"
-        " one untimed warm-up post per session (processed before the clock starts). wall s:"
-        " from releasing the threads to the last answer; req/s = posts answered 202 / wall s;"
-        " latency: time.perf_counter around Session.post, all posts.",
-        "[1] raw items: rows in raw_items with this test's ids right after the last answer;"
-        " '= 202s' says they equal both the posts and the 202s, and every returned"
-        f" submission_id is among them (missing: {intake.missing}).",
-        "[1] backlog empty s: after the last answer, until no raw item is 'new' (the debounced"
-        " worker runs process_pending in the server process during the test, sharing its"
-        f" GIL and the SQLite write lock with the endpoint). Leads from this test's posts:"
-        f" {intake.leads:,}; raw item states: "
-        + ", ".join(f"{state} {n:,}" for state, n in sorted(intake.states.items())) + ".",
-        "[1] server CPU s: user + system CPU of the server process during the test"
-        " (/proc/PID/stat); client CPU s: this process (time.process_time). Both run on the"
-        f" same {os.cpu_count()} CPU(s), so the client's share is taken from the server."
-        + server_share,
-        f"[1] Latency p50 of the first / last tenth of the posts (in the order sent): {first} /"
-        f" {last} ms (the repeat check scans all of raw_items, see [3]: later posts read more"
-        f" rows). Posts over"
-        f" 100 ms: {slow:,}; the slowest: {slowest} ms. Every threadpool thread has its own"
-        " SQLite connection and starts with BEGIN IMMEDIATE: one that finds the write lock"
-        " taken (by another post or the processing transaction) is not queued but sleeps and"
-        " retries in SQLite's default busy handler (1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50 ms,"
-        " 228 ms in all, then 100 ms a try, up to the 30 s timeout), so the tail comes in"
-        " steps of about 100 ms above ~230 ms, and a post can lose several rounds.",
-        f"[1] Answers by status: {dict(sorted(statuses.items()))} (0 = no answer).",
-    ]
-    if errors:
-        notes.append(f"[1] Not 202 ({len(errors)}), first {ERROR_SAMPLES}: "
-                     + "; ".join(errors[:ERROR_SAMPLES]))
-    if intake.timed_out:
-        notes.append(f"[1] Stopped by --time-limit {time_limit:g} s after"
-                     f" {len(intake.answers):,} of {intake.requests:,} posts.")
-    return notes
-
-
 def latency_notes(latency: LeadLatency, pause: float) -> list[str]:
     not_leads = [t for t in latency.timings if t.stored is None]
     notes = [
-        f"[2] {len(latency.timings) + len(latency.failed)} posts one at a time on one session;"
-        f" the next is sent {pause:g} s after the previous one became a lead. Test wall time:"
+        f"[2] {len(latency.timings) + len(latency.failed)} posts one at a time on one session,"
+        " on the group-commit server after its test [1]; the next is sent"
+        f" {pause:g} s after the previous one became a lead. Test wall time:"
         f" {latency.seconds:.1f} s.",
         "[2] lead in the store: the first poll (every"
         f" {POLL_SECONDS * 1000:.0f} ms, a read-only SQLite connection in this process) that"
-        " finds the raw item's lead_id in the leads table; add up to one poll interval of"
-        " resolution.",
+        " finds the raw item's lead_id in the leads table.",
         f"[2] Includes the debounce: the endpoint's worker sleeps process_debounce_seconds ="
-        f" {DEBOUNCE_SECONDS:g} s after a post wakes it, then runs process_pending (open a"
-        " Ledger, build the rules, parse/normalize/dedupe, one write transaction). A figure"
-        f" under {DEBOUNCE_SECONDS * 1000:.0f} ms is a post the worker's current run picked up"
-        " without a new wake-up.",
-        "[2] POST sent -> 202 received: the endpoint unloaded (one post at a time), with the"
-        " processing of the previous post already done.",
+        f" {DEBOUNCE_SECONDS:g} s after a post wakes it, then runs process_pending. A post"
+        " alone is a group of one: the writer takes what has arrived and never waits for more.",
     ]
     if not_leads:
         states = Counter(t.state or "missing" for t in not_leads)
@@ -730,70 +801,40 @@ def latency_notes(latency: LeadLatency, pause: float) -> list[str]:
     return notes
 
 
-def sqlite_notes(work: SqliteWork) -> list[str]:
-    plan = "; ".join(work.repeat_check_plan) or "-"
-    return [
-        "[3] Traced with sqlite3 set_trace_callback while Ledger.store_submission (the call the"
-        " endpoint makes in its threadpool) stored a post built by connectors.webhook._raw_item,"
-        " then the same post again, on a scratch ledger. From the code: Ledger.transaction is"
-        " BEGIN IMMEDIATE ... COMMIT, and store_submission runs the repeat check and the insert"
-        " in one, so every stored submission is one write transaction (one WAL commit) before"
-        " the 202. A repeat returns from inside the block, which commits too: it also takes the"
-        " write lock, for a read.",
-        "[3] Each threadpool thread (anyio's default limiter: 40) opens its own Ledger at its first"
-        " post: connection, PRAGMAs and the schema check, in autocommit (no migration on an"
-        " up-to-date store). The processing worker adds one write transaction per batch of up to"
-        f" {PROCESS_BATCH:,} pending items per run, shared by every post the debounce gathered.",
-        "[3] journal_mode=WAL, synchronous=NORMAL: a commit survives a crash of the server"
-        " process, but is fsynced only at a WAL checkpoint, so a power loss can undo the last"
-        " commits.",
-        f"[3] Query plan of the repeat check: {plan}. The OR (item_id = ? OR (source, content_hash,"
-        " received_at)) cannot use the primary key alone and no index covers the other branch,"
-        " so every post reads the whole raw_items table: its cost grows with the ledger.",
-    ]
+def sqlite_rows(traced: Sequence[Traced]) -> list[list[str]]:
+    rows = []
+    for group in traced:
+        counts = Counter(statement_label(s) for s in group.statements)
+        rows.append([f"{group.posts}", f"{group.count('BEGIN')}", f"{group.count('COMMIT')}",
+                     ", ".join(f"{label} x{n}" for label, n in counts.items())])
+    return rows
 
 
 # --- entry point ----------------------------------------------------------------------------
 
 
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--requests",
-        type=positive,
-        default=DEFAULT_REQUESTS,
-        help=f"posts in the sustained-intake test (default {DEFAULT_REQUESTS:,})",
-    )
-    parser.add_argument(
-        "--concurrency",
-        type=positive,
-        default=DEFAULT_CONCURRENCY,
-        help=f"client threads in the sustained-intake test (default {DEFAULT_CONCURRENCY})",
-    )
-    parser.add_argument(
-        "--latency-submissions",
-        type=positive,
-        default=DEFAULT_LATENCY_SUBMISSIONS,
-        help=f"posts, one at a time, in the POST -> lead test (default"
-        f" {DEFAULT_LATENCY_SUBMISSIONS})",
-    )
-    parser.add_argument(
-        "--pause",
-        type=float,
-        default=DEFAULT_PAUSE,
-        help=f"seconds between a lead appearing and the next post (default {DEFAULT_PAUSE})",
-    )
-    parser.add_argument(
-        "--time-limit",
-        type=float,
-        default=DEFAULT_TIME_LIMIT,
-        help=f"seconds each test may post for (default {DEFAULT_TIME_LIMIT:g})",
-    )
+    parser.add_argument("--requests", type=positive, default=DEFAULT_REQUESTS,
+                        help=f"posts in each sustained-intake case (default {DEFAULT_REQUESTS:,})")
+    parser.add_argument("--clients", type=positive, nargs="+", default=list(DEFAULT_CLIENTS),
+                        help="client threads, one case of each mode for each (default"
+                             f" {' '.join(map(str, DEFAULT_CLIENTS))})")
+    parser.add_argument("--processing", nargs="+", choices=("off", "on"), default=["off", "on"],
+                        help="without processing in the server, and/or with it (default both)")
+    parser.add_argument("--latency-submissions", type=positive,
+                        default=DEFAULT_LATENCY_SUBMISSIONS,
+                        help="posts, one at a time, in the POST -> lead test (default"
+                             f" {DEFAULT_LATENCY_SUBMISSIONS})")
+    parser.add_argument("--pause", type=float, default=DEFAULT_PAUSE,
+                        help="seconds between a lead appearing and the next post (default"
+                             f" {DEFAULT_PAUSE})")
+    parser.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT,
+                        help=f"seconds each case may post for (default {DEFAULT_TIME_LIMIT:g})")
     args = parser.parse_args(argv)
-    if args.concurrency > 256:
-        parser.error("--concurrency: at most 256")
+    args.processing = [choice == "on" for choice in dict.fromkeys(args.processing)]
+    if max(args.clients) > 256:
+        parser.error("--clients: at most 256")
     if not 0 <= args.pause <= 10:
         parser.error("--pause: 0 to 10 seconds")
     if not 1 <= args.time_limit <= 3600:
@@ -806,70 +847,47 @@ def main(argv: Sequence[str] | None = None) -> None:
     report = Report()
     report.line(f"CPU count: {os.cpu_count()}")
     report.line(f"Python: {platform.python_version()} ({platform.python_implementation()}),"
-                " the same interpreter for the server process")
-    report.line(
-        f"Posts: {args.requests:,} from {args.concurrency} threads; POST -> lead:"
-        f" {args.latency_submissions} posts, {args.pause:g} s pause; debounce"
-        f" {DEBOUNCE_SECONDS:g} s"
-    )
+                " the same interpreter for the server processes")
+    report.line(f"Posts: {args.requests:,} per case from {', '.join(map(str, args.clients))}"
+                f" client threads; POST -> lead: {args.latency_submissions} posts,"
+                f" {args.pause:g} s pause; debounce {DEBOUNCE_SECONDS:g} s")
     started = time.perf_counter()
-    # Long enough for both tests and their waits; the server stops itself after it.
+    # Long enough for a case and its waits; a server stops itself after it.
     lifetime = 2 * args.time_limit + READY_TIMEOUT + 2 * DRAIN_TIMEOUT + 300
+    intakes: list[Intake] = []
+    latency = None
+    cases = [Case(group_commit, processing, clients)
+             for processing in args.processing for clients in args.clients
+             for group_commit in (False, True)]
     with tempfile.TemporaryDirectory(prefix="leadhub-webhook-bench-") as temp:
         folder = Path(temp)
-        config = write_config(folder)
-        settings = load_settings(config)
-        work = sqlite_work(folder, settings)
-        server = ServerProcess(config, settings, lifetime, folder / "server.log")
-        sessions: list[requests.Session] = []
-        store = None
-        try:
-            ready = server.wait_ready(READY_TIMEOUT)
-            report.line(f"server process {server.pid} answered /healthz after {ready:.1f} s"
-                        f" at {server.url}")
-            store = Store(settings.store)
-            sessions = [new_session() for _ in range(args.concurrency)]
-            warm_up(server, store, sessions)
-            intake = sustained_intake(server, store, sessions, args.requests, args.time_limit)
-            report.line(f"sustained intake done in {time.perf_counter() - started:.1f} s")
-            latency = post_to_lead(server, store, sessions[0], args.latency_submissions,
-                                   args.pause, args.time_limit)
-            report.line(f"POST -> lead done in {time.perf_counter() - started:.1f} s")
-        finally:
-            for session in sessions:
-                session.close()
-            if store is not None:
-                store.close()
-            code = server.stop()
-            log = server.log_text()
-        problems = [line for line in log.splitlines()
-                    if re.search(r"Traceback|ERROR|failed|Exception", line)]
-    report.table(
-        f"1. Sustained intake: {args.requests:,} posts to POST /forms/{FORM} from"
-        f" {args.concurrency} threads",
-        INTAKE_COLUMNS,
-        [intake_row(intake)],
-    )
-    for note in intake_notes(intake, args.time_limit):
-        report.line(note)
-    report.table(
-        "2. POST -> lead in the embedded store, one post at a time",
-        LATENCY_COLUMNS,
-        latency_rows(latency),
-        left=("interval",),
-    )
-    for note in latency_notes(latency, args.pause):
-        report.line(note)
-    report.table(
-        "3. SQLite work of the endpoint per request",
-        SQLITE_COLUMNS,
-        sqlite_rows(work),
-        left=("case", "statements, in order"),
-    )
-    for note in sqlite_notes(work):
-        report.line(note)
-    report.line(f"Server process exit code: {code}; log lines with errors:"
-                f" {len(problems)}" + (f" (first: {problems[0].strip()})" if problems else ""))
+        for number, case in enumerate(cases):
+            wants_latency = case.processing and case.group_commit and latency is None
+            intake, measured = intake_case(
+                folder / f"case-{number}", case, args.requests, args.time_limit, lifetime,
+                report, (args.latency_submissions, args.pause) if wants_latency else None)
+            intakes.append(intake)
+            latency = measured or latency
+        settings = load_settings(write_config(folder, True))
+        traced = sqlite_work(folder, settings, (1, 10))
+    report.table(f"1. Sustained intake: {args.requests:,} posts to POST /forms/{FORM},"
+                 " synchronous=FULL", INTAKE_COLUMNS, [intake_row(i) for i in intakes],
+                 left=("writes", "processing"))
+    for line in ratio_lines(intakes) + intake_notes(intakes, args.time_limit):
+        report.line(line)
+    if latency is not None:
+        report.table("2. POST -> lead in the embedded store, one post at a time",
+                     LATENCY_COLUMNS, latency_rows(latency), left=("interval",))
+        for note in latency_notes(latency, args.pause):
+            report.line(note)
+    report.table("3. SQLite statements of one group (Ledger.store_submissions)",
+                 SQLITE_COLUMNS, sqlite_rows(traced), left=("statements",))
+    report.line("[3] The same statements whatever the group's size: one look-up of the"
+                " group's ids, one of its contents (source + content hash within the window,"
+                " by index), one insert of the new posts (one call; SQLite runs it once a"
+                " row), in a savepoint (if the store refuses one post, the group is stored"
+                " post by post and that one fails alone); one BEGIN IMMEDIATE ... COMMIT for"
+                " the group.")
     report.line(f"Total wall time: {time.perf_counter() - started:.1f} s")
 
 
@@ -877,4 +895,4 @@ if __name__ == "__main__":
     try:
         main()
     except KeyboardInterrupt:
-        sys.exit("interrupted; the server process was stopped")
+        sys.exit("interrupted; the server processes were stopped")

@@ -3,24 +3,31 @@
 A submission is committed to the ledger before it is acknowledged (202 with
 its id; 200 for the providers that count anything else as a failed delivery),
 so a crash right after the answer loses nothing: the next start processes what
-is pending. Whatever the body, the answer is a 4xx that says what is wrong or
-the post is stored: never a 5xx. A provider's retry (the same submission id, or the
-same content within a window) is answered without being stored twice. Every
-form has its own secret: a token or an HMAC signature of the raw body,
-compared in constant time; a refusal never says which part was wrong.
+is pending. One writer thread stores the posts: what arrived while it wrote
+the last group is the next group, one transaction and one fsync'd commit for
+all of them (group commit), and each post is answered once its group is
+committed; a full queue is answered 503 with Retry-After. Whatever the body,
+the answer is a 4xx that says what is wrong or the post is stored: never a
+5xx. A provider's retry (the same submission id, or the same content within a
+window) is answered without being stored twice, also when both copies are in
+one group. Every form has its own secret: a token or an HMAC signature of the
+raw body, compared in constant time; a refusal never says which part was wrong.
 Processing runs in the background, debounced, so a burst of posts is one run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import logging
+import queue
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -30,11 +37,13 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import exc
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
 from connectors.ledger import Ledger
+from connectors.ledger.items import SubmissionOutcome
 from leadhub.errors import FatalError
 from leadhub.settings import Settings, WebhookSourceConfig
 from transforms.form_presets import FormPayloadError, parse_form_post
@@ -48,6 +57,9 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # (Webflow retries, then deactivates the webhook; Tilda's docs ask for 200 OK):
 # a stored post is answered 200 for them, 202 for the others.
 NEEDS_200 = frozenset({"tilda", "webflow"})
+# Posts in one transaction at most: a group's commit answers all of them, so
+# this also bounds how long the last one of a large group waits.
+MAX_GROUP = 256
 
 
 class Accepted(BaseModel):
@@ -75,6 +87,8 @@ _PROBLEMS = {
     415: {"model": Problem, "description": "not JSON or a form"},
     422: {"model": Problem, "description": "a body LeadHub cannot read as this form's post"},
     429: {"model": Problem, "description": "too many requests from this address"},
+    503: {"model": Problem, "description": "more posts than the store keeps up with, or the "
+                                           "store failed; not stored, try again (Retry-After)"},
 }
 
 
@@ -132,6 +146,141 @@ class DebouncedWorker:
                 log.exception("processing new submissions failed; the next sweep retries")
 
 
+class QueueFull(Exception):
+    """As many posts as the queue holds are waiting for the store."""
+
+
+class GroupWriter:
+    """The one thread that writes web-form posts to the store.
+
+    A post waits in a bounded queue with a future of its own. The thread takes
+    every post that has arrived (up to `max_group`; it never waits for more),
+    stores them with one call of `store_group` (one transaction), and only then
+    resolves each post's future with its own outcome. While it writes, the next
+    posts queue up and become the next group: under load a commit serves many
+    posts, and one post alone is written at once."""
+
+    def __init__(self, store_group: Callable[[list[RawItem]], Sequence[SubmissionOutcome]],
+                 capacity: int, max_group: int = MAX_GROUP):
+        self.store_group = store_group
+        self.max_group = max_group
+        self.groups = 0  # transactions the writer ran, for benchmarks and tests
+        self._queue: queue.Queue[tuple[RawItem, Future] | None] = queue.Queue(capacity)
+        self._unanswered = 0
+        self._lock = threading.Lock()  # for the thread, the stop flag and the count
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def submit(self, item: RawItem) -> Future:
+        """Queue a post; its future gives `(item id, repeat)` once committed,
+        or the error that kept it out. QueueFull when the queue is full. The
+        thread starts with the first post (again after a `stop`)."""
+        future: Future = Future()
+        with self._lock:
+            if self._stopping:
+                raise QueueFull("the endpoint is stopping")
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="form-writer",
+                                                daemon=True)
+                self._thread.start()
+            try:
+                self._queue.put_nowait((item, future))
+            except queue.Full:
+                raise QueueFull(f"{self._queue.maxsize} posts are waiting for the store"
+                                ) from None
+            self._unanswered += 1
+        return future
+
+    def queued(self) -> int:
+        """Posts waiting for the writer (not in the group it is writing)."""
+        return self._queue.qsize()
+
+    def pending(self) -> int:
+        """Posts not answered yet: queued, or in the group being written."""
+        with self._lock:
+            return self._unanswered
+
+    def stop(self) -> None:
+        """Store what is queued, then end the thread."""
+        with self._lock:
+            thread = self._thread
+            if thread is None or not thread.is_alive():
+                return
+            self._stopping = True
+        self._queue.put(None)
+        thread.join(timeout=60)
+        with self._lock:
+            self._stopping = False
+
+    def _run(self) -> None:
+        while True:
+            group, last = self._next_group()
+            if group:
+                self._write(group)
+            if last:
+                return
+
+    def _next_group(self) -> tuple[list[tuple[RawItem, Future]], bool]:
+        """Block for the first post, then take what else is there; True when
+        the stop marker came."""
+        entry = self._queue.get()
+        group = []
+        while entry is not None:
+            if entry[1].set_running_or_notify_cancel():
+                group.append(entry)
+            else:  # its client is gone: it never got an answer and will retry
+                self._answered(1)
+            if len(group) >= self.max_group:
+                return group, False
+            try:
+                entry = self._queue.get_nowait()
+            except queue.Empty:
+                return group, False
+        return group, True
+
+    def _write(self, group: list[tuple[RawItem, Future]]) -> None:
+        items = [item for item, _ in group]
+        try:
+            outcomes = list(self.store_group(items))
+        except Exception as error:  # every post of the group is answered 503
+            _log_store_failure(error, len(group))
+            outcomes = [error] * len(group)
+        else:
+            _log_refusals(items, outcomes)
+        self.groups += 1
+        for (_, future), outcome in zip(group, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+        self._answered(len(group))
+
+    def _answered(self, posts: int) -> None:
+        with self._lock:
+            self._unanswered -= posts
+
+
+def _log_store_failure(error: Exception, posts: int) -> None:
+    if isinstance(error, exc.SQLAlchemyError | FatalError):
+        # the message only: a statement's parameters would carry phones and emails
+        log.error("storing %d web-form post(s) failed, answered 503: %s", posts,
+                  _store_message(error))
+    else:
+        log.exception("storing %d web-form post(s) failed, answered 503", posts)
+
+
+def _log_refusals(items: list[RawItem], outcomes: list[SubmissionOutcome]) -> None:
+    for item, outcome in zip(items, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            log.warning("a post to %s was not stored: %s", item.source, _store_message(outcome))
+
+
+def _store_message(error: Exception) -> str:
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
+
+
 def create_app(settings: Settings, process: Callable[[], None] | None = None) -> FastAPI:
     """The endpoint for every webhook source in `settings`; `process` turns
     stored submissions into leads (debounced, in the background)."""
@@ -141,23 +290,25 @@ def create_app(settings: Settings, process: Callable[[], None] | None = None) ->
     worker = DebouncedWorker(process, web.process_debounce_seconds) if process else None
     Ledger(settings.store, create=True).close()  # create or migrate it now, not at the first post
     ledgers = threading.local()
-    # One writer at a time, queued here: SQLite's own busy handler makes a
-    # waiting writer sleep and retry in growing steps, which gives a slow tail.
-    write_lock = threading.Lock()
-
-    def store(item: RawItem) -> tuple[str, bool]:
-        with write_lock:
-            return ledger().store_submission(item, web.duplicate_window_seconds)
 
     def ledger() -> Ledger:
         if not hasattr(ledgers, "ledger"):
             ledgers.ledger = Ledger(settings.store)
         return ledgers.ledger
 
+    def store_group(items: list[RawItem]) -> list[SubmissionOutcome]:
+        return ledger().store_submissions(items, web.duplicate_window_seconds)
+
+    # One writer thread, so posts queue here rather than in SQLite's busy
+    # handler (a waiting writer sleeps and retries in growing steps there).
+    writer = GroupWriter(store_group, web.write_queue_size,
+                         MAX_GROUP if web.group_commit else 1)
+
     def lifespan(app: FastAPI):
-        return _Lifespan(worker)
+        return _Lifespan(writer, worker)
 
     app = FastAPI(title="LeadHub web forms", version="1", lifespan=lifespan)
+    app.state.writer = writer
 
     @app.get("/healthz", response_model=Health)
     def healthz() -> Health:
@@ -198,8 +349,7 @@ def create_app(settings: Settings, process: Callable[[], None] | None = None) ->
             raise HTTPException(422, str(error)) from None
         if submission.is_test:
             return JSONResponse({"status": "test"}, status_code=200)
-        item = _raw_item(form, decoded, submission.submission_id)
-        item_id, repeat = await run_in_threadpool(store, item)
+        item_id, repeat = await _store(writer, _raw_item(form, decoded, submission.submission_id))
         if repeat:
             return JSONResponse({"status": "duplicate", "submission_id": item_id},
                                 status_code=200)
@@ -211,10 +361,30 @@ def create_app(settings: Settings, process: Callable[[], None] | None = None) ->
     return app
 
 
-class _Lifespan:
-    """Starts the processing worker with the server and stops it after."""
+async def _store(writer: GroupWriter, item: RawItem) -> tuple[str, bool]:
+    """The post's outcome once its group is committed; 422 when the store
+    refuses its content, 503 when the queue is full or the store failed."""
+    try:
+        future = writer.submit(item)
+    except QueueFull:
+        raise HTTPException(503, "more posts than the store keeps up with; try again in a"
+                            " second", headers={"Retry-After": "1"}) from None
+    try:
+        return await asyncio.wrap_future(future)
+    except (exc.DataError, exc.IntegrityError) as error:  # a retry would be refused too
+        raise HTTPException(422, "the store cannot keep this post: "
+                            + _store_message(error)) from None
+    except Exception:  # the writer logged it
+        raise HTTPException(503, "the store is not answering; try again later",
+                            headers={"Retry-After": "5"}) from None
 
-    def __init__(self, worker: DebouncedWorker | None):
+
+class _Lifespan:
+    """Starts the processing worker with the server; after it, stores what is
+    still queued and stops the worker."""
+
+    def __init__(self, writer: GroupWriter, worker: DebouncedWorker | None):
+        self.writer = writer
         self.worker = worker
 
     async def __aenter__(self) -> None:
@@ -223,6 +393,7 @@ class _Lifespan:
             self.worker.notify()  # posts stored before a crash are processed now
 
     async def __aexit__(self, *exc_info) -> None:
+        await run_in_threadpool(self.writer.stop)
         if self.worker:
             await run_in_threadpool(self.worker.stop)
 

@@ -221,6 +221,11 @@ class WebSettings(_Strict):
     process_debounce_seconds: float = Field(default=0.5, ge=0)
     # a resend of the same content within this window is the same submission
     duplicate_window_seconds: int = Field(default=600, ge=0)
+    # posts arriving together are stored in one transaction (one fsync'd
+    # commit); false: one transaction per post
+    group_commit: bool = True
+    # posts waiting for the store at most; past it: 503 with Retry-After
+    write_queue_size: int = Field(default=1000, ge=1)
 
 
 _DOMAIN = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")

@@ -36,3 +36,11 @@ def query(store: str | Path, sql: str, **params) -> list[tuple]:
             return [tuple(row) for row in result] if result.returns_rows else []
     finally:
         engine.dispose()
+
+
+def lock_waits(store: str) -> int:
+    """PostgreSQL: sessions of this store's database waiting for a lock."""
+    [(count,)] = query(store, "SELECT count(*) FROM pg_locks WHERE NOT granted AND"
+                              " database = (SELECT oid FROM pg_database"
+                              "             WHERE datname = current_database())")
+    return count

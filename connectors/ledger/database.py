@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -204,10 +204,24 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
 def lock(connection: Connection, name: str) -> None:
     """Hold the named lock until the transaction ends. SQLite needs none:
     `BEGIN IMMEDIATE` already lets one writer in at a time."""
-    if connection.dialect.name == "postgresql":
-        key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
-                             signed=True)
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    lock_all(connection, [name])
+
+
+def lock_all(connection: Connection, names: Iterable[str]) -> None:
+    """Hold every named lock until the transaction ends, taken in one order
+    (by key) whoever asks: two transactions that need overlapping sets wait
+    for each other instead of each holding what the other waits for."""
+    keys = sorted({lock_key(name) for name in names})
+    if keys and connection.dialect.name == "postgresql":
+        # One executemany: psycopg sends the statements in this order, in one round trip.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                           [{"key": key} for key in keys])
+
+
+def lock_key(name: str) -> int:
+    """The PostgreSQL advisory-lock key of a lock name."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
+                          signed=True)
 
 
 # --- what is at the location ------------------------------------------------------

@@ -8,19 +8,25 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, exc, func, or_, select, update
 
 from connectors.ledger.base import LedgerBase, chunks, now, upsert
-from connectors.ledger.database import lock
+from connectors.ledger.database import as_utc, lock_all
 from connectors.ledger.schema import raw_items
 from transforms.records import RawItem
 
 # A worker that claimed items and died: after this long another takes them.
 CLAIM_LEASE = timedelta(minutes=10)
 HOST = socket.gethostname()
+
+# What storing one web-form post came to: (item id, was it a repeat), or the
+# error that kept it out.
+SubmissionOutcome = tuple[str, bool] | exc.SQLAlchemyError
 
 
 def new_worker_id() -> str:
@@ -45,6 +51,44 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _submission_locks(item: RawItem, content_hash: str) -> tuple[str, str]:
+    return (f"submission:{item.source}:{content_hash}", f"submission-id:{item.item_id}")
+
+
+def _row(item: RawItem, item_id: str, content_hash: str) -> dict:
+    return {
+        "item_id": item_id, "source": item.source, "kind": item.kind,
+        "received_at": item.received_at, "payload": item.payload,
+        "content_hash": content_hash,
+        "meta": json.dumps(item.meta, ensure_ascii=False, sort_keys=True),
+        "ingested_at": now(),
+    }
+
+
+@dataclass
+class _Seen:
+    """What a group's posts are checked against: the stored submissions like
+    them, and the group's own posts before them."""
+
+    ids: set[str] = field(default_factory=set)
+    # (source, content hash) -> (received at, item id)
+    contents: defaultdict[tuple[str, str], list[tuple[datetime, str]]] = field(
+        default_factory=lambda: defaultdict(list))
+
+    def repeat_of(self, item: RawItem, content_hash: str, window: timedelta) -> str | None:
+        if item.item_id in self.ids:
+            return item.item_id
+        # compared as the store compares them: moments to the second
+        since = as_utc(item.received_at - window)
+        within = [(as_utc(at), item_id) for at, item_id in
+                  self.contents.get((item.source, content_hash), ()) if as_utc(at) >= since]
+        return min(within)[1] if within else None
+
+    def add(self, item: RawItem, content_hash: str) -> None:
+        self.ids.add(item.item_id)
+        self.contents[(item.source, content_hash)].append((item.received_at, item.item_id))
 
 
 def _row_to_item(row) -> RawItem:
@@ -72,13 +116,7 @@ class RawItems(LedgerBase):
         return added
 
     def _insert_item(self, tx: Connection, item: RawItem, item_id: str, content_hash: str) -> int:
-        values = {
-            "item_id": item_id, "source": item.source, "kind": item.kind,
-            "received_at": item.received_at, "payload": item.payload,
-            "content_hash": content_hash,
-            "meta": json.dumps(item.meta, ensure_ascii=False, sort_keys=True),
-            "ingested_at": now(),
-        }
+        values = _row(item, item_id, content_hash)
         inserted = tx.execute(upsert(tx, raw_items).values(**values)
                               .on_conflict_do_nothing(index_elements=["item_id"])).rowcount
         if inserted or "@" in item_id:
@@ -91,27 +129,103 @@ class RawItems(LedgerBase):
         # it as a revision rather than lose it.
         return self._insert_item(tx, item, f"{item_id}@{content_hash[:12]}", content_hash)
 
-    def store_submission(self, item: RawItem, duplicate_window_seconds: int) -> tuple[str, bool]:
-        """Store a web-form post unless it repeats one: the same item id (a
-        provider retry with its submission id) or the same content from the
-        same source within the window. Check and insert are one transaction
-        under a lock on the content, so two copies arriving at once (at two
-        endpoint replicas) cannot both get in. Returns the id of the stored (or
-        earlier) item and whether it was a repeat."""
-        content_hash = hashlib.sha256(item.payload).hexdigest()
-        since = item.received_at - timedelta(seconds=duplicate_window_seconds)
+    def store_submissions(
+        self, items: Sequence[RawItem], duplicate_window_seconds: int
+    ) -> list[SubmissionOutcome]:
+        """Store a group of web-form posts in one transaction: one commit (one
+        fsync) for all of them. Each post is stored unless it repeats one: the
+        same item id (a provider retry with its submission id) or the same
+        content from the same source within the window, also when the first
+        copy is earlier in the same group. For each post, in order: the id of
+        the stored (or earlier) item and whether it was a repeat, or the
+        error that kept that post out; the others are stored all the same."""
         with self.transaction() as tx:
-            lock(tx, f"submission:{item.source}:{content_hash}")
-            # Two indexed look-ups: an OR of both would scan the whole table.
-            earlier = tx.execute(select(raw_items.c.item_id)
-                                 .where(raw_items.c.item_id == item.item_id)).scalar()
-            if earlier is None:
-                earlier = tx.execute(select(raw_items.c.item_id).where(
-                    raw_items.c.source == item.source, raw_items.c.content_hash == content_hash,
-                    raw_items.c.received_at >= since).limit(1)).scalar()
+            return self.store_group(tx, items, duplicate_window_seconds)
+
+    def store_group(
+        self, tx: Connection, items: Sequence[RawItem], duplicate_window_seconds: int
+    ) -> list[SubmissionOutcome]:
+        """`store_submissions` inside the caller's transaction. The group's
+        contents and ids are locked first, in one order: two copies arriving at
+        two endpoint replicas cannot both get in, and two replicas whose groups
+        overlap wait for each other rather than deadlock."""
+        hashes = [hashlib.sha256(item.payload).hexdigest() for item in items]
+        lock_all(tx, [name for item, content_hash in zip(items, hashes, strict=True)
+                      for name in _submission_locks(item, content_hash)])
+        window = timedelta(seconds=duplicate_window_seconds)
+        try:
+            with tx.begin_nested():
+                return self._store_together(tx, items, hashes, window)
+        except exc.SQLAlchemyError:
+            # The store refused some post's content: one by one, so it fails alone.
+            return [self._store_alone(tx, item, content_hash, duplicate_window_seconds)
+                    for item, content_hash in zip(items, hashes, strict=True)]
+
+    def _store_together(self, tx: Connection, items: Sequence[RawItem], hashes: list[str],
+                        window: timedelta) -> list[tuple[str, bool]]:
+        """The whole group in a few statements whatever its size (one look-up
+        of its ids, one of its contents, one insert): each statement is a
+        round trip, and on SQLite each gives up the GIL and waits to get it back."""
+        seen = self._stored_like(tx, items, hashes, window)
+        outcomes, rows = [], []
+        for item, content_hash in zip(items, hashes, strict=True):
+            earlier = seen.repeat_of(item, content_hash, window)
             if earlier is not None:
-                return earlier, True
-            self._insert_item(tx, item, item.item_id, content_hash)
+                outcomes.append((earlier, True))
+                continue
+            seen.add(item, content_hash)
+            rows.append(_row(item, item.item_id, content_hash))
+            outcomes.append((item.item_id, False))
+        if rows:
+            tx.execute(upsert(tx, raw_items).on_conflict_do_nothing(
+                index_elements=["item_id"]), rows)
+        return outcomes
+
+    def _stored_like(self, tx: Connection, items: Sequence[RawItem], hashes: list[str],
+                     window: timedelta) -> _Seen:
+        """The stored items a post of the group could repeat: the same id, or
+        the same content from the same source within the window."""
+        seen = _Seen()
+        ids = list(dict.fromkeys(item.item_id for item in items))
+        for chunk in chunks(ids):
+            seen.ids |= set(tx.execute(select(raw_items.c.item_id)
+                                       .where(raw_items.c.item_id.in_(chunk))).scalars())
+        since = min(item.received_at for item in items) - window
+        sources = list(dict.fromkeys(item.source for item in items))
+        for chunk in chunks(sorted(set(hashes))):
+            for row in tx.execute(select(raw_items.c.item_id, raw_items.c.source,
+                                         raw_items.c.content_hash, raw_items.c.received_at)
+                                  .where(raw_items.c.source.in_(sources),
+                                         raw_items.c.content_hash.in_(chunk),
+                                         raw_items.c.received_at >= since)):
+                seen.contents[(row.source, row.content_hash)].append(
+                    (row.received_at, row.item_id))
+        return seen
+
+    def _store_alone(self, tx: Connection, item: RawItem, content_hash: str,
+                     duplicate_window_seconds: int) -> SubmissionOutcome:
+        """One post in a savepoint of its own: content the store refuses
+        fails this post only."""
+        try:
+            with tx.begin_nested():
+                return self._store_unless_repeat(tx, item, content_hash,
+                                                 duplicate_window_seconds)
+        except exc.SQLAlchemyError as error:
+            return error
+
+    def _store_unless_repeat(self, tx: Connection, item: RawItem, content_hash: str,
+                             duplicate_window_seconds: int) -> tuple[str, bool]:
+        since = item.received_at - timedelta(seconds=duplicate_window_seconds)
+        # Two indexed look-ups: an OR of both would scan the whole table.
+        earlier = tx.execute(select(raw_items.c.item_id)
+                             .where(raw_items.c.item_id == item.item_id)).scalar()
+        if earlier is None:
+            earlier = tx.execute(select(raw_items.c.item_id).where(
+                raw_items.c.source == item.source, raw_items.c.content_hash == content_hash,
+                raw_items.c.received_at >= since).limit(1)).scalar()
+        if earlier is not None:
+            return earlier, True
+        self._insert_item(tx, item, item.item_id, content_hash)
         return item.item_id, False
 
     def pending_items(self, limit: int) -> list[RawItem]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import signal
@@ -13,16 +14,23 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 import requests
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError
 
 from flows.intake import process_pending
 from flows.serve import start_web
 from leadhub.settings import load_settings
+from tests.conditions import wait_until
+from tests.store import lock_waits, rows
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "forms"
 SECRET = "form-secret-123"
@@ -34,10 +42,10 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _config(tmp_path: Path, forms: str, web: str = "") -> Path:
+def _config(tmp_path: Path, forms: str, web: str = "", store: str = "leadhub.db") -> Path:
     path = tmp_path / "leadhub.yaml"
     path.write_text(
-        f"store: leadhub.db\nweb:\n  port: {_free_port()}\n  process_debounce_seconds: 0.1\n"
+        f"store: {store}\nweb:\n  port: {_free_port()}\n  process_debounce_seconds: 0.1\n"
         f"{web}sources:\n{forms}", encoding="utf-8")
     return path
 
@@ -397,3 +405,270 @@ def test_factory_for_process_managers(tmp_path, monkeypatch):
     config = _config(tmp_path, FORMS)
     monkeypatch.setenv("LEADHUB_CONFIG", str(config))
     assert app_for().title == "LeadHub web forms"
+
+
+# --- group commit -------------------------------------------------------------------------
+
+BUSY_WEB = "  requests_per_minute: 100000\n"
+
+
+class Served:
+    """The endpoint in this process without background processing, so what
+    its writer commits is all that is written to the store."""
+
+    def __init__(self, config: Path):
+        import uvicorn
+
+        from connectors.webhook import create_app
+        from flows.serve import WebServer
+
+        self.settings = load_settings(config)
+        app = create_app(self.settings, process=None)
+        self.writer = app.state.writer
+        self.server = WebServer(uvicorn.Config(app, host="127.0.0.1",
+                                               port=self.settings.web.port, log_level="warning"))
+        self.server.start()
+        self.url = f"http://127.0.0.1:{self.settings.web.port}/forms/any"
+
+    def post(self, fields: dict) -> requests.Response:
+        return requests.post(self.url, headers={"X-LeadHub-Token": SECRET}, json=fields,
+                             timeout=30)
+
+    def item_ids(self) -> list[str]:
+        return sorted(row[0] for row in rows(self.settings.store,
+                                             "SELECT item_id FROM raw_items"))
+
+    def writing_one_and_queued(self, queued: int) -> bool:
+        """The writer has taken one post (and waits for the store), `queued` wait behind it."""
+        return self.writer.pending() == queued + 1 and self.writer.queued() == queued
+
+
+@pytest.fixture
+def served(tmp_path):
+    server = Served(_config(tmp_path, FORMS, web=BUSY_WEB))
+    yield server
+    server.server.stop()
+
+
+@contextmanager
+def _store_held(store: str):
+    """Another writer holds the store, as a long processing run does: the
+    endpoint's writer waits at its next write until the block ends."""
+    if "://" in store:
+        with psycopg.connect(store) as held:
+            held.execute("LOCK TABLE raw_items IN EXCLUSIVE MODE")  # reads go on, writes wait
+            yield
+            held.rollback()
+        return
+    held = sqlite3.connect(store, isolation_level=None, timeout=30)
+    try:
+        held.execute("BEGIN IMMEDIATE")
+        yield
+        held.execute("ROLLBACK")
+    finally:
+        held.close()
+
+
+@contextmanager
+def _write_commits():
+    """Every write transaction committed in this process (fsynced: synchronous=FULL)."""
+    commits = []
+
+    def count(connection):
+        if connection.get_execution_options().get("leadhub_write"):
+            commits.append(connection)
+
+    event.listen(Engine, "commit", count)
+    try:
+        yield commits
+    finally:
+        event.remove(Engine, "commit", count)
+
+
+def _phone(number: int) -> str:
+    return f"+7 912 {number:07d}"
+
+
+def test_posts_arriving_together_share_one_commit(served):
+    assert served.post({"phone": _phone(0)}).status_code == 202  # the writer's store is open
+    with _write_commits() as commits, ThreadPoolExecutor(20) as pool:
+        with _store_held(served.settings.store):
+            answers = [pool.submit(served.post, {"id": f"s{n}", "phone": _phone(n)})
+                       for n in range(1, 21)]
+            wait_until(lambda: served.writer.pending() == 20)  # none can be answered yet
+        codes = [answer.result().status_code for answer in answers]
+    assert codes == [202] * 20
+    # the posts the writer took before it found the store busy, then all the others
+    assert len(commits) <= 2
+    assert len(served.item_ids()) == 21
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({"id": "777", "phone": "+7 912 345 67 89"}, id="same-submission-id"),
+        pytest.param({"name": "Анна", "phone": "+7 912 345 67 89"},
+                     id="same-content-without-an-id"),
+    ],
+)
+def test_two_copies_in_one_group_one_stored_the_other_answered_as_a_repeat(served, fields):
+    with ThreadPoolExecutor(3) as pool:
+        with _store_held(served.settings.store):
+            first = pool.submit(served.post, {"phone": _phone(1)})
+            wait_until(lambda: served.writing_one_and_queued(0))
+            copies = [pool.submit(served.post, fields) for _ in range(2)]
+            wait_until(lambda: served.writing_one_and_queued(2))  # the next group: both
+        answers = [copy.result() for copy in copies]
+    assert first.result().status_code == 202
+    assert sorted((a.status_code, a.json()["status"]) for a in answers) == [
+        (200, "duplicate"), (202, "accepted")]
+    assert answers[0].json()["submission_id"] == answers[1].json()["submission_id"]
+    assert len(served.item_ids()) == 2
+
+
+def test_a_full_queue_is_answered_503_with_retry_after(tmp_path):
+    served = Served(_config(tmp_path, FORMS, web=BUSY_WEB + "  write_queue_size: 2\n"))
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            with _store_held(served.settings.store):
+                waiting = [pool.submit(served.post, {"phone": _phone(1)})]
+                wait_until(lambda: served.writing_one_and_queued(0))
+                waiting += [pool.submit(served.post, {"phone": _phone(n)}) for n in (2, 3)]
+                wait_until(lambda: served.writing_one_and_queued(2))
+                refused = served.post({"phone": _phone(4)})  # answered while the store is held
+            codes = [answer.result().status_code for answer in waiting]
+        assert (refused.status_code, refused.headers["Retry-After"]) == (503, "1")
+        assert codes == [202] * 3
+        assert len(served.item_ids()) == 3
+    finally:
+        served.server.stop()
+
+
+def test_a_post_the_store_refuses_fails_alone_in_its_group(tmp_path, postgres):
+    store = postgres.new_database()
+    served = Served(_config(tmp_path, FORMS, web=BUSY_WEB, store=store))
+    try:
+        posts = [{"id": "good-1", "phone": _phone(2)},
+                 {"id": "nul\u0000id", "phone": _phone(3)},  # PostgreSQL text has no NUL
+                 {"id": "good-2", "phone": _phone(4)}]
+        with ThreadPoolExecutor(4) as pool:
+            with _store_held(store):
+                first = pool.submit(served.post, {"id": "first", "phone": _phone(1)})
+                wait_until(lambda: served.writing_one_and_queued(0))
+                group = []
+                for n, fields in enumerate(posts, start=1):
+                    group.append(pool.submit(served.post, fields))
+                    wait_until(lambda n=n: served.writing_one_and_queued(n))  # in this order
+            answers = [answer.result() for answer in group]
+        assert first.result().status_code == 202
+        assert [a.status_code for a in answers] == [202, 422, 202]
+        assert "NUL" in answers[1].json()["detail"]
+        assert served.item_ids() == ["form:any:first", "form:any:good-1", "form:any:good-2"]
+    finally:
+        served.server.stop()
+
+
+def test_two_replicas_on_one_postgresql_store_keep_a_post_sent_to_both_once(tmp_path, postgres):
+    store = postgres.new_database()
+    replicas = []
+    try:
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            replicas.append(Served(_config(tmp_path / name, FORMS, web=BUSY_WEB, store=store)))
+        for number, replica in enumerate(replicas):  # each writer has its store open
+            assert replica.post({"phone": _phone(number)}).status_code == 202
+        post = {"name": "Анна", "phone": "+7 912 345 67 89"}  # no id: the same content twice
+        with ThreadPoolExecutor(2) as pool:
+            with _store_held(store):
+                answers = [pool.submit(replica.post, post) for replica in replicas]
+                wait_until(lambda: lock_waits(store) == 2)  # both writers are at it
+            answered = [answer.result() for answer in answers]
+        assert sorted((a.status_code, a.json()["status"]) for a in answered) == [
+            (200, "duplicate"), (202, "accepted")]
+        assert answered[0].json()["submission_id"] == answered[1].json()["submission_id"]
+        assert len(replicas[0].item_ids()) == 3
+    finally:
+        for replica in replicas:
+            replica.server.stop()
+
+
+def test_every_post_answered_before_a_kill_9_is_in_the_store(tmp_path):
+    """16 clients post without pause; the server is killed once 100 posts are
+    answered, while groups are being written: each answered post is there."""
+    config = _config(tmp_path, FORMS, web=BUSY_WEB)
+    settings = load_settings(config)
+    child = subprocess.Popen([sys.executable, "-c", KILLABLE, str(config)],
+                             env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    url = f"http://127.0.0.1:{settings.web.port}"
+    answered: list[str] = []
+    stop = threading.Event()
+
+    def client(number: int) -> None:
+        with requests.Session() as session:
+            for n in itertools.count():
+                if stop.is_set():
+                    return
+                try:
+                    response = session.post(f"{url}/forms/any", timeout=10,
+                                            headers={"X-LeadHub-Token": SECRET},
+                                            json={"id": f"c{number}-{n}",
+                                                  "phone": _phone(number * 10_000 + n)})
+                except requests.RequestException:
+                    return  # the server is gone
+                if response.status_code in (200, 202):
+                    answered.append(response.json()["submission_id"])
+
+    clients = [threading.Thread(target=client, args=(n,)) for n in range(16)]
+    try:
+        wait_until(lambda: _answers_health(url), timeout=60, what="the server start")
+        for thread in clients:
+            thread.start()
+        wait_until(lambda: len(answered) >= 100, timeout=60, what="100 answers")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        stop.set()
+        for thread in clients:
+            if thread.is_alive():
+                thread.join(timeout=30)
+    stored = {row[0] for row in rows(settings.store, "SELECT item_id FROM raw_items")}
+    assert len(answered) >= 100
+    assert set(answered) - stored == set()
+
+
+def _answers_health(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/healthz", timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def test_a_group_the_store_fails_answers_each_post_and_the_writer_goes_on():
+    from connectors.webhook import GroupWriter
+
+    calls = []
+
+    def store_group(items):
+        calls.append([item.item_id for item in items])
+        if len(calls) == 1:
+            raise OperationalError("COMMIT", {}, sqlite3.OperationalError("disk I/O error"))
+        return [(item.item_id, False) for item in items]
+
+    writer = GroupWriter(store_group, capacity=10)
+    try:
+        failed = writer.submit(_raw("form:any:1"))
+        with pytest.raises(OperationalError, match="disk I/O error"):
+            failed.result(timeout=30)
+        assert writer.submit(_raw("form:any:2")).result(timeout=30) == ("form:any:2", False)
+    finally:
+        writer.stop()
+    assert calls == [["form:any:1"], ["form:any:2"]]
+
+
+def _raw(item_id: str):
+    from datetime import UTC, datetime
+
+    from transforms.records import RawItem
+
+    return RawItem(item_id=item_id, source="form-any", kind="form", payload=b"{}",
+                   received_at=datetime.now(UTC))

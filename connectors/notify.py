@@ -9,13 +9,12 @@ out. One attempt per call: retries across runs are the alerts flow's job.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
-
-import apprise
 
 _sending = threading.local()
 
@@ -34,7 +33,6 @@ logging.getLogger("apprise").propagate = False
 for _name in ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry"):
     logging.getLogger(_name).addFilter(_SilentWhileSending())
 
-_ASSET = apprise.AppriseAsset(storage_mode="memory")
 # Pieces of a URL shorter than this (a port, "to", "json") are no secret.
 _SECRET_MIN_CHARS = 6
 
@@ -50,9 +48,19 @@ def service_name(url: str) -> str:
     return urlsplit(url).scheme or "unknown"
 
 
+@functools.cache
+def _apprise():
+    """apprise and its asset, imported at the first message or URL check:
+    a command with no channels does without its plugins."""
+    import apprise
+
+    return apprise, apprise.AppriseAsset(storage_mode="memory")
+
+
 def url_problem(url: str) -> str | None:
     """Why apprise cannot use this URL, or None; the message shows no secret."""
-    if apprise.Apprise.instantiate(url, asset=_ASSET) is None:
+    apprise, asset = _apprise()
+    if apprise.Apprise.instantiate(url, asset=asset) is None:
         return (f"apprise cannot use this {service_name(url)}:// URL (see"
                 " https://github.com/caronc/apprise/wiki for each service's URL)")
     return None
@@ -61,7 +69,8 @@ def url_problem(url: str) -> str | None:
 def send(url: str, title: str, body: str, markdown: bool = False) -> SendResult:
     """One attempt to deliver `title` and `body`; the result says whether the
     service accepted it and, if not, why (without the URL's secrets)."""
-    notifier = apprise.Apprise(asset=_ASSET)
+    apprise, asset = _apprise()
+    notifier = apprise.Apprise(asset=asset)
     if not notifier.add(url):
         return SendResult(False, url_problem(url) or "apprise refused the URL")
     body_format = apprise.NotifyFormat.MARKDOWN if markdown else apprise.NotifyFormat.TEXT

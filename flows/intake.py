@@ -23,7 +23,6 @@ from sqlalchemy.exc import DBAPIError
 
 from connectors import Source
 from connectors.files import FilesSource
-from connectors.imap import ImapSource
 from connectors.ledger import Ledger, new_worker_id
 from leadhub.errors import FatalError, TransientError
 from leadhub.progress import report
@@ -47,7 +46,9 @@ def files_source(config: FilesSourceConfig, settings: Settings) -> FilesSource:
     )
 
 
-def imap_source(config: ImapSourceConfig, settings: Settings) -> ImapSource:
+def imap_source(config: ImapSourceConfig, settings: Settings) -> Source:
+    from connectors.imap import ImapSource
+
     return ImapSource(config)
 
 

@@ -24,7 +24,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from connectors import Sink
-from connectors.airtable import AirtableSink
 from connectors.ledger import Ledger
 from leadhub.errors import FatalError, TransientError
 from leadhub.progress import report
@@ -60,7 +59,9 @@ WRITTEN_TABLES = ("contacts", "leads", "needs_review", "tasks", "possible_duplic
 CLOCK_MARGIN = timedelta(seconds=10)
 
 
-def _airtable(config: Any, settings: Settings) -> AirtableSink:
+def _airtable(config: Any, settings: Settings) -> Sink:
+    from connectors.airtable import AirtableSink
+
     return AirtableSink(config, config.crm_tables(settings))
 
 

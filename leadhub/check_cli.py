@@ -106,6 +106,8 @@ def _check_source(settings, source, found: Findings) -> None:
 
 
 def _check_sinks(settings, found: Findings) -> None:
+    if not settings.sinks:
+        return
     from flows.sync import SINK_BUILDERS
 
     for config in settings.sinks:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -36,10 +36,12 @@ from leadhub.cli_common import (
 from leadhub.cli_output import progress_shown, show_sink_summary, show_summary
 from leadhub.contacts_cli import contacts_app, dedupe
 from leadhub.errors import FatalError
-from leadhub.settings import Settings
 from leadhub.status_cli import status
 from leadhub.tasks_cli import tasks_app
 from transforms.masking import mask_pii
+
+if TYPE_CHECKING:  # the config model is imported by the commands that load one
+    from leadhub.settings import Settings
 
 app = typer.Typer(
     help="LeadHub: mail and web-form leads in, clean deduplicated contacts out.",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from bs4 import BeautifulSoup
-
 _BLOCKS = ("p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "tr")
 
 
 def html_to_text(html: str) -> str:
+    from bs4 import BeautifulSoup  # imported here: a command that reads no HTML mail skips it
+
     soup = BeautifulSoup(html, "html.parser")
     for hidden in soup(["script", "style", "head", "title"]):
         hidden.decompose()

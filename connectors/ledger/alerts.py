@@ -8,7 +8,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, case, exists, func, literal, or_, select, update
-from sqlalchemy.orm import aliased
 
 from connectors.ledger.base import LedgerBase, chunks, now, upsert
 from connectors.ledger.database import Moment, as_utc, lock
@@ -81,7 +80,7 @@ class Alerts(LedgerBase):
         alerts show: the contact's phone display and lead count, the
         configured source they came through, and whether the lead is the
         contact's first."""
-        earlier = aliased(leads)
+        earlier = leads.alias("earlier")
         first = ~exists().where(earlier.c.contact_key == leads.c.contact_key,
                                 earlier.c.seq < leads.c.seq)
         query = (

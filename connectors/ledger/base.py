@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Executable, RowMapping, Table, exc
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from connectors.ledger.database import (
     VERSION_TABLE,
@@ -41,7 +41,9 @@ def chunks(values: Sequence, size: int = IN_CHUNK) -> Iterator[Sequence]:
 def upsert(connection: Connection, table: Table):
     """INSERT ... ON CONFLICT for this connection's engine (one API, both dialects)."""
     if connection.dialect.name == "postgresql":
-        return postgresql.insert(table)
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert(table)
     return sqlite.insert(table)
 
 

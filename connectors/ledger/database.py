@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, String, create_engine, event, exc, text
-from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.types import Numeric, TypeDecorator
 
@@ -100,6 +99,8 @@ class Moment(TypeDecorator):
 
     def load_dialect_impl(self, dialect):
         if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import TIMESTAMP
+
             return dialect.type_descriptor(TIMESTAMP(timezone=True))
         return dialect.type_descriptor(String(32))
 

@@ -46,6 +46,8 @@ def test_the_documented_example_is_valid():
                      id="negative-retry-window"),
         pytest.param("- just\n- a list\n", "must be a mapping", id="not-a-mapping"),
         pytest.param("store: [unclosed\n", "not valid YAML", id="broken-yaml"),
+        pytest.param("sources:\n  - type: files\n   paths: [a]\n", "       paths: [a]\n       ^",
+                     id="broken-yaml-shows-the-line"),
         pytest.param("identity:\n  provider_domains: [my mail]\n",
                      "'my mail' is not a mail domain like yandex.ru", id="identity-bad-domain"),
         pytest.param("identity:\n  mailbox_rules: {mail.ru: [ignore_case]}\n",

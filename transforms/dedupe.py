@@ -53,7 +53,14 @@ class Sighting:
     seen_in: str
     active: bool = True
 
-    def seen_again(self, moment: datetime | None) -> None:
+    def seen_again(self, moment: datetime | None, where: str = "",
+                   written: str = "") -> None:
+        """`where` (and how it was `written` there) becomes where it was first
+        seen when it is earlier: a history imported later, or a batch read in
+        another order, gives the same answer."""
+        if where and moment is not None and (
+                self.first_seen is None or (moment, where) < (self.first_seen, self.seen_in)):
+            self.seen_in, self.written = where, written or self.written
         self.first_seen = _earliest(self.first_seen, moment)
         self.last_seen = _latest(self.last_seen, moment)
 
@@ -361,7 +368,7 @@ class ContactBook:
     def _note(self, member: Member, lead: Lead, given: dict[Identity, str]) -> None:
         for identity, written in given.items():
             if identity in member.identities:
-                member.identities[identity].seen_again(lead.received_at)
+                member.identities[identity].seen_again(lead.received_at, lead.lead_id, written)
             else:
                 member.identities[identity] = Sighting(written, lead.received_at,
                                                        lead.received_at, lead.lead_id)
@@ -386,7 +393,8 @@ class ContactBook:
         survivor.contact = merge_contacts(survivor.contact, loser.contact)
         for identity, sighting in loser.identities.items():
             if identity in survivor.identities:
-                survivor.identities[identity].seen_again(sighting.first_seen)
+                survivor.identities[identity].seen_again(sighting.first_seen, sighting.seen_in,
+                                                         sighting.written)
                 survivor.identities[identity].seen_again(sighting.last_seen)
             else:
                 survivor.identities[identity] = replace(sighting)

@@ -205,7 +205,7 @@ class Contacts(LedgerBase):
             tx.execute(statement.on_conflict_do_update(
                 index_elements=["contact_key", "kind", "value"],
                 set_={name: statement.excluded[name]
-                      for name in ("written", "first_seen", "last_seen", "active")}))
+                      for name in ("written", "first_seen", "last_seen", "seen_in", "active")}))
         for key in sorted(member.block_keys):
             tx.execute(upsert(tx, block_keys).values(key=key, contact_key=member.key)
                        .on_conflict_do_nothing(index_elements=["key", "contact_key"]))

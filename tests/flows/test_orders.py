@@ -15,10 +15,8 @@ ORDERS = "Номер заказа;Дата;Телефон\nZ-1;05.03.2026;+79120
 
 
 @pytest.fixture
-def settings(tmp_path):
-    config = tmp_path / "leadhub.yaml"
-    config.write_text("store: leadhub.db\ntimezone: Europe/Moscow\n", encoding="utf-8")
-    settings = load_settings(config)
+def settings(store, tmp_path):
+    settings = load_settings(store=store, timezone="Europe/Moscow")
     _import(settings, tmp_path / "orders.csv", ORDERS, "orders")
     return settings
 

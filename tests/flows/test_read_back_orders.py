@@ -22,11 +22,10 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 
 
 @pytest.fixture
-def base(tmp_path):
+def base(store):
     """A synced Airtable base whose contact +79120000002 has an order, A-1,
     typed by a person with two lines."""
     with FakeAirtable(TOKEN, bases=(BASE,), penalty_seconds=0.5) as fake:
-        store = tmp_path / "leadhub.db"
         seed(store, 3)
         settings = load_settings(store=str(store), timezone="Europe/Moscow", sinks=[{
             "type": "airtable", "base": BASE, "token": TOKEN, "endpoint_url": fake.url,

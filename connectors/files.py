@@ -23,6 +23,7 @@ from pathlib import Path
 
 from connectors import CheckpointReader
 from leadhub.errors import FatalError
+from leadhub.i18n import _
 from transforms.json_input import json_bytes
 from transforms.mail import looks_like_mail
 from transforms.records import RawItem, RawKind
@@ -45,10 +46,10 @@ def refused_inputs(paths: Iterable[Path]) -> list[str]:
     problems = []
     for path in paths:
         if not path.exists():
-            problems.append(f"{path}: no such file or folder")
+            problems.append(_("{path}: no such file or folder").format(path=path))
         elif path.is_file() and _suffix(path) not in SUPPORTED:
-            problems.append(f"{path}: cannot read {path.suffix or 'this kind of'} files; "
-                            f"use {_READABLE}")
+            problems.append(_("{path}: cannot read {kind} files; use {readable}").format(
+                path=path, kind=path.suffix or _("this kind of"), readable=_READABLE))
     return problems
 
 

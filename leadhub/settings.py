@@ -415,6 +415,9 @@ class _SinkConfig(_Strict):
     name: str = ""
     # contacts, leads, needs_review, orders, order_items, tasks -> your titles
     tables: dict[str, CrmTableConfig] = Field(default_factory=dict)
+    # the titles of the tables and fields a new base or sheet gets (ru: Контакты,
+    # Имя, Телефон...); a table the base already has in English keeps its titles
+    language: Literal["en", "ru"] = "en"
     # a row a person deleted: recreate it (the lead is still in the ledger) or leave it gone
     deleted_rows: Literal["recreate", "leave"] = "recreate"
     # how often every key is listed to notice deleted rows (minutes; 0: every run)
@@ -427,7 +430,7 @@ class _SinkConfig(_Strict):
     timeout: float = Field(default=30.0, gt=0)
 
     def crm_tables(self, settings: Settings) -> dict:
-        from transforms.crm import TableNames, default_tables, mirror_tables, rename_tables
+        from transforms.crm import TableNames, default_tables, mirror_tables, titled_tables
 
         funnel = settings.funnel
         tables = default_tables(settings.source_categories, settings.stages(),
@@ -436,7 +439,7 @@ class _SinkConfig(_Strict):
             tables = mirror_tables(tables)
         names = {name: TableNames(t.title, t.fields) for name, t in self.tables.items()}
         try:
-            return rename_tables(tables, names)
+            return titled_tables(tables, self.language, names)
         except ValueError as error:
             raise ConfigError(f"sinks[{self.name}].tables: {error}") from None
 

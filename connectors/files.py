@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import mailbox
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,6 +70,9 @@ class FilesSource:
     csv_delimiter: str | None = None
     csv_encoding: str | None = None
     ignored: list[Path] = field(default_factory=list)
+    # When an item is seen: its time, for a row, post or message with no date of
+    # its own (the store keeps the first sighting's, so a re-read changes nothing).
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False)
 
     def scopes(self) -> list[str]:
         return ["files"]
@@ -216,7 +219,7 @@ class FilesSource:
             source=self.name,
             kind=kind,
             payload=payload,
-            received_at=_modified_at(path),
+            received_at=self.clock(),
             meta=meta,
         )
 
@@ -229,14 +232,6 @@ def _kind_of(path: Path) -> RawKind:
     if path.is_dir() or _suffix(path) in MAIL_SUFFIXES | MBOX_SUFFIXES:
         return "email"
     return "row" if _suffix(path) in TABLE_SUFFIXES else "form"
-
-
-def _modified_at(path: Path) -> datetime:
-    """When the file last changed; now, for a file that cannot say (or says year 40000)."""
-    try:
-        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    except (OSError, OverflowError, ValueError):
-        return datetime.now(UTC)
 
 
 def _is_maildir(path: Path) -> bool:

@@ -70,9 +70,12 @@ class FilesSource:
     csv_delimiter: str | None = None
     csv_encoding: str | None = None
     ignored: list[Path] = field(default_factory=list)
-    # When an item is seen: its time, for a row, post or message with no date of
-    # its own (the store keeps the first sighting's, so a re-read changes nothing).
+    # When items are seen: the time of a row, post or message with no date of its
+    # own (the store keeps the first sighting's, so a re-read changes nothing).
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False)
+    # One moment for everything a pass reads, so that the order items are
+    # processed in (by time, then id) does not depend on how fast files are read.
+    _seen_at: datetime | None = field(default=None, init=False, repr=False)
 
     def scopes(self) -> list[str]:
         return ["files"]
@@ -102,6 +105,7 @@ class FilesSource:
 
     def batches(self, checkpoint_of: CheckpointReader) -> Iterator[FileBatch]:
         """One batch per input whose content changed since its checkpoint."""
+        self._seen_at = self.clock()
         for path in self.discover():
             scope = str(path.resolve())
             try:
@@ -219,7 +223,7 @@ class FilesSource:
             source=self.name,
             kind=kind,
             payload=payload,
-            received_at=self.clock(),
+            received_at=self._seen_at or self.clock(),
             meta=meta,
         )
 

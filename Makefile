@@ -6,10 +6,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint dovecot postgresql chromium clean
+.PHONY: demo dashboard test lint locale dovecot postgresql chromium clean
 
 demo: $(STAMP)
 	$(BIN)/leadhub demo
+
+# docs/dashboard.png: the demo's report.html in headless Chromium.
+dashboard: demo chromium
+	chromium --headless --no-sandbox --disable-gpu --no-first-run --hide-scrollbars \
+		--user-data-dir=$(CURDIR)/demo-output/.chromium --window-size=1280,1880 \
+		--screenshot=$(CURDIR)/docs/dashboard.png file://$(CURDIR)/demo-output/report.html
+	rm -rf demo-output/.chromium
 
 test: $(STAMP) dovecot postgresql chromium
 	$(BIN)/ruff check .
@@ -17,6 +24,12 @@ test: $(STAMP) dovecot postgresql chromium
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# The Russian catalog: edit the .po, then compile the .mo committed beside it
+# (tests/leadhub/test_i18n.py fails while the two differ). msgfmt: apt gettext.
+CATALOG := leadhub/locale/ru/LC_MESSAGES/leadhub
+locale:
+	msgfmt --check-format -o $(CATALOG).mo $(CATALOG).po
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -25,7 +25,15 @@ from connectors import WriteOutcome
 from connectors.retry import backoff_delays, sleep_backoff
 from connectors.throttle import Clock, Sleep, SlidingWindow, shared_window
 from leadhub.errors import FatalError, TransientError
-from transforms.crm import CrmField, CrmTable, RemoteRow, RowWrite, canonical, creation_order
+from transforms.crm import (
+    CrmField,
+    CrmTable,
+    RemoteRow,
+    RowWrite,
+    canonical,
+    creation_order,
+    keep_existing_titles,
+)
 
 MAX_BATCH = 10  # records per write request
 SCOPES = "data.records:read, data.records:write, schema.bases:read, schema.bases:write"
@@ -175,7 +183,8 @@ class AirtableSink:
                  clock: Clock = time.monotonic, sleep: Sleep = time.sleep):
         self.name = config.name
         self.base = config.base
-        self.tables = tables
+        self._tables = tables
+        self._titles_settled = not any(t.english for t in tables.values())
         self.typecast = config.typecast
         self.calls: Counter = Counter()
         limiter = shared_window(("airtable", config.endpoint_url, config.base),
@@ -192,6 +201,15 @@ class AirtableSink:
 
     def describe(self) -> str:
         return f"Airtable base {self.base}"
+
+    @property
+    def tables(self) -> dict[str, CrmTable]:
+        """The tables under the titles this base has them by: those of the
+        sink's language, or English for a table the base already has so."""
+        if not self._titles_settled:
+            self._tables = keep_existing_titles(self._tables, self.schema())
+            self._titles_settled = True
+        return self._tables
 
     # --- errors ------------------------------------------------------------
 

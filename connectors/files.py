@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import mailbox
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors import CheckpointReader
 from leadhub.errors import FatalError
+from leadhub.i18n import _
 from transforms.json_input import json_bytes
 from transforms.mail import looks_like_mail
 from transforms.records import RawItem, RawKind
@@ -45,10 +46,10 @@ def refused_inputs(paths: Iterable[Path]) -> list[str]:
     problems = []
     for path in paths:
         if not path.exists():
-            problems.append(f"{path}: no such file or folder")
+            problems.append(_("{path}: no such file or folder").format(path=path))
         elif path.is_file() and _suffix(path) not in SUPPORTED:
-            problems.append(f"{path}: cannot read {path.suffix or 'this kind of'} files; "
-                            f"use {_READABLE}")
+            problems.append(_("{path}: cannot read {kind} files; use {readable}").format(
+                path=path, kind=path.suffix or _("this kind of"), readable=_READABLE))
     return problems
 
 
@@ -69,6 +70,12 @@ class FilesSource:
     csv_delimiter: str | None = None
     csv_encoding: str | None = None
     ignored: list[Path] = field(default_factory=list)
+    # When items are seen: the time of a row, post or message with no date of its
+    # own (the store keeps the first sighting's, so a re-read changes nothing).
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False)
+    # One moment for everything a pass reads, so that the order items are
+    # processed in (by time, then id) does not depend on how fast files are read.
+    _seen_at: datetime | None = field(default=None, init=False, repr=False)
 
     def scopes(self) -> list[str]:
         return ["files"]
@@ -98,6 +105,7 @@ class FilesSource:
 
     def batches(self, checkpoint_of: CheckpointReader) -> Iterator[FileBatch]:
         """One batch per input whose content changed since its checkpoint."""
+        self._seen_at = self.clock()
         for path in self.discover():
             scope = str(path.resolve())
             try:
@@ -215,7 +223,7 @@ class FilesSource:
             source=self.name,
             kind=kind,
             payload=payload,
-            received_at=_modified_at(path),
+            received_at=self._seen_at or self.clock(),
             meta=meta,
         )
 
@@ -228,14 +236,6 @@ def _kind_of(path: Path) -> RawKind:
     if path.is_dir() or _suffix(path) in MAIL_SUFFIXES | MBOX_SUFFIXES:
         return "email"
     return "row" if _suffix(path) in TABLE_SUFFIXES else "form"
-
-
-def _modified_at(path: Path) -> datetime:
-    """When the file last changed; now, for a file that cannot say (or says year 40000)."""
-    try:
-        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    except (OSError, OverflowError, ValueError):
-        return datetime.now(UTC)
 
 
 def _is_maildir(path: Path) -> bool:

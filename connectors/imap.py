@@ -29,6 +29,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 from connectors import CheckpointReader
 from connectors.retry import backoff_delays, sleep_backoff
 from leadhub.errors import FatalError, TransientError
+from leadhub.i18n import _
 from leadhub.settings import ImapSourceConfig
 from transforms.records import RawItem
 
@@ -76,10 +77,10 @@ def connect(config: ImapSourceConfig) -> IMAPClient:
             # RFC 5530: the server cannot check logins right now (Dovecot says so
             # while its auth service starts): retried like a dropped connection.
             raise ConnectionError(f"{config.host} cannot check logins right now") from None
-        raise FatalError(
-            f"mailbox {config.name!r}: {config.host} refused the login of {config.username};"
-            " check the password (Gmail, Yandex and Mail.ru need an app password) or the token"
-        ) from None
+        raise FatalError(_(
+            "mailbox {mailbox}: {host} refused the login of {user}; check the password"
+            " (Gmail, Yandex and Mail.ru need an app password) or the token").format(
+                mailbox=repr(config.name), host=config.host, user=config.username)) from None
     except ssl.SSLError as error:
         raise FatalError(
             f"mailbox {config.name!r}: TLS with {config.host}:{config.port} failed"

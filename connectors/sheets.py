@@ -36,7 +36,15 @@ from connectors import WriteOutcome
 from connectors.retry import backoff_delays, sleep_backoff
 from connectors.throttle import Clock, Sleep, shared_window
 from leadhub.errors import ConfigError, FatalError, TransientError
-from transforms.crm import CrmField, CrmTable, RemoteRow, RowWrite, canonical, spreadsheet_key
+from transforms.crm import (
+    CrmField,
+    CrmTable,
+    RemoteRow,
+    RowWrite,
+    canonical,
+    keep_existing_titles,
+    spreadsheet_key,
+)
 
 GOOGLE_SHEETS = "https://sheets.googleapis.com"
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets"]
@@ -173,7 +181,8 @@ class SheetsSink:
                  clock: Clock = time.monotonic, sleep: Sleep = time.sleep):
         self.name = config.name
         self.key = spreadsheet_key(config.spreadsheet)
-        self.tables = tables
+        self._tables = tables
+        self._titles_settled = not any(t.english for t in tables.values())
         self.tz = ZoneInfo(timezone)
         self.calls: Counter = Counter()
         creds, self.account = _credentials(config)
@@ -190,6 +199,15 @@ class SheetsSink:
 
     def describe(self) -> str:
         return f"Google spreadsheet {self.key}"
+
+    @property
+    def tables(self) -> dict[str, CrmTable]:
+        """The tables under the titles this spreadsheet has them by: those of
+        the sink's language, or English for a worksheet it already has so."""
+        if not self._titles_settled:
+            self._tables = keep_existing_titles(self._tables, self._worksheets())
+            self._titles_settled = True
+        return self._tables
 
     def set_links(self, table_name: str, ids_by_key: dict[str, str]) -> None:
         """Links in a sheet are the linked row's key: nothing to translate."""

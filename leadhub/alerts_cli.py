@@ -11,9 +11,10 @@ import typer
 from rich.table import Table
 
 from leadhub.cli_common import ConfigOption, DbOption, console, fail, handled, load
+from leadhub.i18n import _
 from transforms.masking import mask_pii
 
-alert_app = typer.Typer(help="Check the alert channels; send given-up alerts again.",
+alert_app = typer.Typer(help=_("Check the alert channels; send given-up alerts again."),
                         no_args_is_help=True)
 
 
@@ -21,8 +22,8 @@ alert_app = typer.Typer(help="Check the alert channels; send given-up alerts aga
 @handled
 def alert_test(
     target: Annotated[str | None, typer.Argument(
-        metavar="[RULE|CHANNEL]", help="an alert rule (its channels) or a channel; left out:"
-                                       " every channel")] = None,
+        metavar="[RULE|CHANNEL]", help=_("an alert rule (its channels) or a channel; left out:"
+                                       " every channel"))] = None,
     config: ConfigOption = None,
 ) -> None:
     """Send a test message through each channel and say which worked (exit 1
@@ -32,33 +33,35 @@ def alert_test(
     settings = load(config)
     tried = try_channels(settings, channels_named(settings, target))
     table = Table(title="leadhub alert test", title_justify="left")
-    for column in ("channel", "service", "result"):
+    for column in (_("channel"), _("service"), _("result")):
         table.add_column(column)
     for each in tried:
-        result = "[green]sent[/]" if each.result.ok else (
-            f"[red]failed[/]: {mask_pii(each.result.error)}")
+        result = _("[green]sent[/]") if each.result.ok else _("[red]failed[/]: {error}").format(
+            error=mask_pii(each.result.error))
         table.add_row(each.channel, each.service, result)
     console.print(table)
     failed = [each.channel for each in tried if not each.result.ok]
     if failed:
-        console.print(f"{len(failed)} of {len(tried)} channel(s) failed. Fix the URL or the"
-                      " secrets it takes from the environment, then run `leadhub alert test"
-                      f" {failed[0]}` again.", soft_wrap=True)
+        console.print(_("{failed} of {tried} channel(s) failed. Fix the URL or the secrets it"
+                        " takes from the environment, then run `leadhub alert test {channel}`"
+                        " again.").format(failed=len(failed), tried=len(tried),
+                                          channel=failed[0]), soft_wrap=True)
         raise typer.Exit(code=1)
-    console.print(f"{len(tried)} channel(s) work: look for the test message in each.")
+    console.print(_("{count} channel(s) work: look for the test message in each.").format(
+        count=len(tried)))
 
 
 @alert_app.command("replay")
 @handled
 def alert_replay(
-    rule: Annotated[str | None, typer.Option(help="only this rule's alerts")] = None,
-    channel: Annotated[str | None, typer.Option(help="only this channel's alerts")] = None,
+    rule: Annotated[str | None, typer.Option(help=_("only this rule's alerts"))] = None,
+    channel: Annotated[str | None, typer.Option(help=_("only this channel's alerts"))] = None,
     since: Annotated[str | None, typer.Option(
-        help="only alerts raised on or after this day (YYYY-MM-DD, the config's time zone)")]
+        help=_("only alerts raised on or after this day (YYYY-MM-DD, the config's time zone)"))]
     = None,
     unconfirmed: Annotated[bool, typer.Option(
-        "--unconfirmed", help="also the alerts a crash left unconfirmed: they may have"
-                              " arrived already, and would then arrive twice")] = False,
+        "--unconfirmed", help=_("also the alerts a crash left unconfirmed: they may have"
+                              " arrived already, and would then arrive twice"))] = False,
     config: ConfigOption = None,
     db: DbOption = None,
 ) -> None:
@@ -70,15 +73,18 @@ def alert_replay(
     settings = load(config, db)
     queued, left = replay_alerts(settings, rule=rule, channel=channel, since=day,
                                  unconfirmed=unconfirmed)
-    console.print(f"{queued} alert(s) queued again: the next run sends them (`leadhub run`,"
-                  " the reminders every 15 minutes, or `leadhub serve`).", soft_wrap=True)
+    console.print(_("{count} alert(s) queued again: the next run sends them (`leadhub run`,"
+                    " the reminders every 15 minutes, or `leadhub serve`).").format(
+                      count=queued), soft_wrap=True)
     for name, count in sorted(left.items()):
-        console.print(f"[yellow]{count} alert(s) for channel {name} left as they are: {name}"
-                      " is not in the config's channels[/]", soft_wrap=True)
+        console.print(_("[yellow]{count} alert(s) for channel {channel} left as they are:"
+                        " {channel} is not in the config's channels[/]").format(
+                          count=count, channel=name), soft_wrap=True)
 
 
 def _day(option: str, text: str | None) -> date | None:
     try:
         return date.fromisoformat(text) if text else None
     except ValueError:
-        raise fail(f"{option} {text!r}: write the date as YYYY-MM-DD") from None
+        raise fail(_("{option} {text}: write the date as YYYY-MM-DD").format(
+            option=option, text=repr(text))) from None

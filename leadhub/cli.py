@@ -36,6 +36,7 @@ from leadhub.cli_common import (
 from leadhub.cli_output import progress_shown, show_sink_summary, show_summary
 from leadhub.contacts_cli import contacts_app, dedupe
 from leadhub.errors import FatalError
+from leadhub.i18n import N_, _
 from leadhub.status_cli import status
 from leadhub.tasks_cli import tasks_app
 from transforms.masking import mask_pii
@@ -44,23 +45,29 @@ if TYPE_CHECKING:  # the config model is imported by the commands that load one
     from leadhub.settings import Settings
 
 app = typer.Typer(
-    help="LeadHub: mail and web-form leads in, clean deduplicated contacts out.",
+    help=_("LeadHub: mail and web-form leads in, clean deduplicated contacts out."),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-schema_app = typer.Typer(help="Set up the tables of a sink (Airtable base, Google Sheet).",
+schema_app = typer.Typer(help=_("Set up the tables of a sink (Airtable base, Google Sheet)."),
                          no_args_is_help=True)
-store_app = typer.Typer(help="Upgrade the store, or move it to PostgreSQL.", no_args_is_help=True)
+store_app = typer.Typer(help=_("Upgrade the store, or move it to PostgreSQL."),
+                        no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(store_app, name="store")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(alert_app, name="alert")
-app.command("dedupe")(handled(dedupe))
+app.command("dedupe")(dedupe)
 app.command("status")(status)
 app.command("check")(check)
 
 PRESETS = ("looker", "powerbi", "excel-ru")
+# The samples are from March 2024: the demo's reports are counted as of its
+# end, so that they are the same whatever the day.
+DEMO_AS_OF = date(2024, 3, 31)
+IMPORTED = {"orders": N_("{count} orders imported"),
+            "order_items": N_("{count} order items imported")}
 
 
 # --- running the intake -----------------------------------------------------------
@@ -72,7 +79,7 @@ def run_intake(settings: Settings, paths: list[Path] | None, *, prefect: bool = 
     if through_prefect(prefect):
         from flows.deployments import intake as intake_flow
 
-        with progress_shown(quiet, "running as a Prefect flow"):
+        with progress_shown(quiet, N_("running as a Prefect flow")):
             state = intake_flow(config=str(config) if config else None,
                                 paths=[str(p) for p in paths] if paths else None,
                                 store=settings.store, return_state=True)
@@ -82,7 +89,7 @@ def run_intake(settings: Settings, paths: list[Path] | None, *, prefect: bool = 
     with progress_shown(quiet):
         stats = run_here(settings, paths)
     if stats.get("store_created"):
-        err.print(f"created a new store at {settings.store}", highlight=False)
+        err.print(_("created a new store at {path}").format(path=settings.store), highlight=False)
     return stats
 
 
@@ -100,12 +107,12 @@ def _flow_result(state) -> Any:
 @handled
 def ingest(
     paths: Annotated[
-        list[Path], typer.Argument(help=".eml/.mbox/.csv/.json/.jsonl files or folders")
+        list[Path], typer.Argument(help=_(".eml/.mbox/.csv/.json/.jsonl files or folders"))
     ],
     db: DbOption = None,
     config: ConfigOption = None,
     table: Annotated[
-        str | None, typer.Option(help="orders | order_items: import a CSV of that table")
+        str | None, typer.Option(help=_("orders | order_items: import a CSV of that table"))
     ] = None,
     prefect: PrefectOption = False,
     as_json: JsonOption = False,
@@ -118,7 +125,8 @@ def ingest(
     from connectors.files import refused_inputs
 
     problems = refused_inputs(paths) if table is None else [
-        f"{path}: no such file or folder" for path in paths if not path.exists()]
+        _("{path}: no such file or folder").format(path=path)
+        for path in paths if not path.exists()]
     if problems:
         raise fail("\n".join(problems))
     settings = load(config, db)
@@ -126,21 +134,23 @@ def ingest(
         _import_table(settings, paths, table)
         return
     stats = run_intake(settings, paths, prefect=prefect, quiet=quiet or as_json, config=config)
-    show_summary(stats, "Ingest summary", as_json, quiet)
+    show_summary(stats, _("Ingest summary"), as_json, quiet)
 
 
 def _import_table(settings: Settings, paths: list[Path], table: str) -> None:
     from flows.orders import import_table
 
     result = import_table(settings, paths, table)
-    console.print(f"{result.imported} {table.replace('_', ' ')} imported")
+    console.print(_(IMPORTED[table]).format(count=result.imported))
     if result.unmatched:
-        console.print(f"[yellow]{result.unmatched} order(s) have a phone or email that is no"
-                      " contact's: they are kept and count in the totals, but in no client's"
-                      " figures until a lead from that person arrives[/]")
+        console.print(_("[yellow]{count} order(s) have a phone or email that is no contact's:"
+                        " they are kept and count in the totals, but in no client's figures"
+                        " until a lead from that person arrives[/]").format(
+                          count=result.unmatched))
     if result.problems:
-        problems = Table(title=f"{len(result.problems)} row(s) not imported", title_justify="left")
-        for column in ("file", "row", "what to fix"):
+        problems = Table(title=_("{count} row(s) not imported").format(
+            count=len(result.problems)), title_justify="left")
+        for column in (_("file"), _("row"), _("what to fix")):
             problems.add_column(column)
         for path, number, reason in result.problems:
             problems.add_row(path, str(number), mask_pii(reason))
@@ -155,13 +165,13 @@ def run(config: ConfigOption = None, db: DbOption = None, prefect: PrefectOption
     """Read every source in the config once, process, sync the sinks, send alerts
     and the reminders that are due."""
     if config is None:
-        raise fail("run needs --config FILE (its sources: say what to read)")
+        raise fail(_("run needs --config FILE (its sources: say what to read)"))
     settings = load(config, db)
     if not settings.sources:
-        raise fail(f"{config}: sources is empty; add at least one source")
+        raise fail(_("{config}: sources is empty; add at least one source").format(config=config))
     stats = run_intake(settings, None, prefect=prefect, quiet=quiet or as_json, config=config)
     stats["reminders"] = _reminders(settings)
-    show_summary(stats, "Run summary", as_json, quiet)
+    show_summary(stats, _("Run summary"), as_json, quiet)
     if stats.get("failed_sources"):
         _warn_failed_sources(stats)
         raise typer.Exit(code=1)
@@ -182,10 +192,10 @@ def _reminders(settings: Settings) -> dict[str, int]:
 def serve(
     config: ConfigOption = None,
     db: DbOption = None,
-    interval: Annotated[int, typer.Option(help="seconds between intake runs", min=10)] = 300,
-    max_runs: Annotated[int, typer.Option(help="stop after this many runs (0: never)")] = 0,
+    interval: Annotated[int, typer.Option(help=_("seconds between intake runs"), min=10)] = 300,
+    max_runs: Annotated[int, typer.Option(help=_("stop after this many runs (0: never)"))] = 0,
     only: Annotated[
-        str | None, typer.Option(help="web: only the web-form endpoint; mail: no endpoint")
+        str | None, typer.Option(help=_("web: only the web-form endpoint; mail: no endpoint"))
     ] = None,
 ) -> None:
     """Run until stopped (Ctrl-C): the intake on a schedule, mail by IDLE, web forms.
@@ -196,7 +206,7 @@ def serve(
     is handed to that Prefect server (runs show in its UI).
     """
     if config is None:
-        raise fail("serve needs --config FILE (its sources: say what to read)")
+        raise fail(_("serve needs --config FILE (its sources: say what to read)"))
     if only not in (None, "web", "mail"):
         raise fail(f"--only {only!r}: use web or mail")
     settings = load(config, db)
@@ -214,12 +224,13 @@ def serve(
     web = None
     if has_forms and only != "mail":
         web = start_web(settings)
-        console.print(f"web forms at http://{settings.web.host}:{settings.web.port}/forms/<form>")
+        console.print(_("web forms at {url}").format(
+            url=f"http://{settings.web.host}:{settings.web.port}/forms/<form>"))
     try:
         serve_locally(settings, _scheduled_run(config, settings, sweep_only=only == "web"),
                       interval=interval, max_runs=max_runs, watch_mail=only != "web")
     except KeyboardInterrupt:
-        console.print("stopped")
+        console.print(_("stopped"))
     finally:
         if web:
             web.stop()
@@ -234,15 +245,17 @@ def _scheduled_run(config: Path, settings: Settings, sweep_only: bool):
         if sweep_only:
             from flows.intake import process_pending
 
-            show_summary(process_pending(settings), f"Sweep {number} at {stamp}")
+            show_summary(process_pending(settings),
+                         _("Sweep {number} at {time}").format(number=number, time=stamp))
             return
         try:
             stats = run_intake(settings, None, config=config)
         except FatalError as error:
             # serve goes on: the next run may find the mailbox fixed
-            err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            err.print(_("[bold red]error:[/] {message}").format(message=error), highlight=False,
+                      soft_wrap=True)
             return
-        show_summary(stats, f"Run {number} at {stamp}")
+        show_summary(stats, _("Run {number} at {time}").format(number=number, time=stamp))
         _warn_failed_sources(stats)
         _reminders(settings)
 
@@ -251,8 +264,8 @@ def _scheduled_run(config: Path, settings: Settings, sweep_only: bool):
 
 def _warn_failed_sources(stats: dict[str, Any]) -> None:
     if stats.get("failed_sources"):
-        err.print(f"[yellow]{stats['failed_sources']} source(s) could not be read this time;"
-                  " `leadhub status` shows why[/]")
+        err.print(_("[yellow]{count} source(s) could not be read this time;"
+                    " `leadhub status` shows why[/]").format(count=stats["failed_sources"]))
 
 
 @app.command()
@@ -269,11 +282,11 @@ def replay(config: ConfigOption = None, db: DbOption = None, as_json: JsonOption
     finally:
         ledger.close()
     if not as_json:
-        console.print(f"{requeued} quarantined item(s) queued again")
+        console.print(_("{count} quarantined item(s) queued again").format(count=requeued))
     with progress_shown(quiet or as_json):
         stats: dict[str, Any] = dict(process_pending(settings))
         stats.update(sync_and_alert(settings))
-    show_summary(stats, "Replay summary", as_json, quiet)
+    show_summary(stats, _("Replay summary"), as_json, quiet)
 
 
 # --- reports and the CRM ------------------------------------------------------------
@@ -282,15 +295,15 @@ def replay(config: ConfigOption = None, db: DbOption = None, as_json: JsonOption
 @app.command()
 @handled
 def export(
-    out: Annotated[Path, typer.Option("--out", "-o", help="folder for the CSV files")],
-    preset: Annotated[str, typer.Option(help="looker | powerbi | excel-ru")] = "looker",
+    out: Annotated[Path, typer.Option("--out", "-o", help=_("folder for the CSV files"))],
+    preset: Annotated[str, typer.Option(help=_("looker | powerbi | excel-ru"))] = "looker",
     since: Annotated[
-        str | None, typer.Option(help="only leads and orders from this date (YYYY-MM-DD)")
+        str | None, typer.Option(help=_("only leads and orders from this date (YYYY-MM-DD)"))
     ] = None,
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="count nothing after this date (YYYY-MM-DD), so RFM and"
-                                     " KPIs can be made again; default today"),
+        typer.Option("--as-of", help=_("count nothing after this date (YYYY-MM-DD), so RFM"
+                                       " and KPIs can be made again; default today")),
     ] = None,
     db: DbOption = None,
     config: ConfigOption = None,
@@ -299,7 +312,8 @@ def export(
     """Write the BI tables (contacts, leads, orders, clients, funnel, RFM, KPI...) as
     CSV in the preset's dialect, and the dashboard report.html."""
     if preset not in PRESETS:
-        raise fail(f"--preset {preset!r} is unknown; choose one of: {', '.join(PRESETS)}")
+        raise fail(_("--preset {preset} is unknown; choose one of: {presets}").format(
+            preset=repr(preset), presets=", ".join(PRESETS)))
     since_date, as_of_date = _day_option("--since", since), _day_option("--as-of", as_of)
     settings = load(config, db)
     if through_prefect(prefect):
@@ -314,6 +328,8 @@ def export(
 
         open_store(settings.store).close()  # one clear line when there is no store
         files = export_tables(settings, out, preset, since_date, as_of_date).files
+    console.print(_("The BI tables and the dashboard, in {folder}:").format(folder=out),
+                  highlight=False, soft_wrap=True)
     for name, path in files.items():
         console.print(f"{name:>19}: {path}")
 
@@ -322,7 +338,8 @@ def _day_option(option: str, text: str | None) -> date | None:
     try:
         return date.fromisoformat(text) if text else None
     except ValueError:
-        raise fail(f"{option} {text!r}: write the date as YYYY-MM-DD") from None
+        raise fail(_("{option} {text}: write the date as YYYY-MM-DD").format(
+            option=option, text=repr(text))) from None
 
 
 @app.command()
@@ -333,7 +350,7 @@ def digest(config: ConfigOption = None, db: DbOption = None) -> None:
 
     settings = load(config, db)
     if not settings.digest.channels:
-        raise fail("digest.channels is empty: name the channels the digest goes to")
+        raise fail(_("digest.channels is empty: name the channels the digest goes to"))
     open_store(settings.store).close()
     markdown, stats = run_digest(settings)
     console.print(markdown, markup=False, highlight=False)
@@ -346,7 +363,7 @@ def digest(config: ConfigOption = None, db: DbOption = None) -> None:
 def sync(
     config: ConfigOption = None,
     db: DbOption = None,
-    sink: Annotated[str | None, typer.Option(help="only this sink (its name or type)")] = None,
+    sink: Annotated[str | None, typer.Option(help=_("only this sink (its name or type)"))] = None,
     prefect: PrefectOption = False,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
@@ -354,7 +371,7 @@ def sync(
     """Write the store's contacts and leads to the sinks and read people's work back."""
     settings = load(config, db)
     if not settings.sinks:
-        raise fail("the config has no sinks: add an airtable or sheets sink (see README)")
+        raise fail(_("the config has no sinks: add an airtable or sheets sink (see README)"))
     open_store(settings.store).close()
     with progress_shown(quiet or as_json):
         if through_prefect(prefect):
@@ -385,23 +402,25 @@ def _sinks_of(settings: Settings, kind: str | None = None) -> list:
 @schema_app.command("init")
 @handled
 def schema_init(
-    kind: Annotated[str, typer.Argument(help="airtable or sheets")],
+    kind: Annotated[str, typer.Argument(help=_("airtable or sheets"))],
     config: ConfigOption = None,
 ) -> None:
     """Create the missing tables and fields (or worksheets and headers)."""
     if kind not in ("airtable", "sheets"):
-        raise fail(f"schema init {kind}: say airtable or sheets")
+        raise fail(_("schema init {kind}: say airtable or sheets").format(kind=kind))
     settings = load(config)
     sinks = _sinks_of(settings, kind)
     if not sinks:
-        raise fail(f"the config has no {kind} sink: add one under sinks: (see README)")
+        raise fail(_("the config has no {kind} sink: add one under sinks: (see README)").format(
+            kind=kind))
     for sink in sinks:
         created, manual = sink.init_schema()
-        console.print(f"[bold]{sink.describe()}[/]: created {len(created)}")
+        console.print(_("[bold]{sink}[/]: created {count}").format(sink=sink.describe(),
+                                                                 count=len(created)))
         for what in created:
             console.print(f"  + {what}")
         if manual:
-            console.print("  Add these computed fields by hand (the API cannot create them):")
+            console.print(_("  Add these computed fields by hand (the API cannot create them):"))
             for what in manual:
                 console.print(f"  - {what}")
 
@@ -413,7 +432,7 @@ def schema_init(
 @handled
 def demo(
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="where the demo store and CSVs go")
+        Path, typer.Option("--out", "-o", help=_("where the demo store and CSVs go"))
     ] = Path("demo-output"),
 ) -> None:
     """Ingest the bundled sample mail, form posts and CSVs, and export them."""
@@ -421,17 +440,17 @@ def demo(
 
     store = out / "leadhub.db"
     _reset_demo(out, store)
-    console.print(f"Ingesting the bundled samples from {SAMPLES_DIR} ...")
+    console.print(_("Ingesting the bundled samples from {folder} ...").format(folder=SAMPLES_DIR))
     settings = load(None, str(store))
     stats = run_intake(settings, lead_samples())
-    show_summary(stats, "Demo summary")
+    show_summary(stats, _("Demo summary"))
     for table in ("orders", "order_items"):
         _import_table(settings, [SAMPLES_DIR / "orders" / f"{table}.csv"], table)
-    files = export_tables(settings, out).files
-    console.print("\n[bold]Done.[/] Open these files:")
+    files = export_tables(settings, out, as_of=DEMO_AS_OF).files
+    console.print(_("\n[bold]Done.[/] Open these files:"))
     for name, path in files.items():
         console.print(f"  {name:>19}: {path.resolve()}")
-    console.print(f"  {'store':>19}: {store.resolve()}  (leadhub status --db {store})")
+    console.print(f"  {_('store'):>19}: {store.resolve()}  (leadhub status --db {store})")
 
 
 def lead_samples() -> list[Path]:
@@ -442,7 +461,7 @@ def lead_samples() -> list[Path]:
 def _reset_demo(out: Path, store: Path) -> None:
     """The demo starts from an empty store each time, so its numbers repeat."""
     if out.exists() and not out.is_dir():
-        raise fail(f"--out {out} is a file; give a folder")
+        raise fail(_("--out {out} is a file; give a folder").format(out=out))
     for path in (store, Path(f"{store}-wal"), Path(f"{store}-shm")):
         path.unlink(missing_ok=True)
 
@@ -474,8 +493,8 @@ def store_migrate(db: DbOption = None, config: ConfigOption = None) -> None:
 @store_app.command("copy")
 @handled
 def store_copy(
-    to: Annotated[str, typer.Option("--to", help="the new store: postgresql://user@host/db"
-                                    " (password: PGPASSWORD) or a new SQLite file")],
+    to: Annotated[str, typer.Option("--to", help=_("the new store: postgresql://user@host/db"
+                                    " (password: PGPASSWORD) or a new SQLite file"))],
     db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:

@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 
 from leadhub.errors import FatalError
+from leadhub.i18n import _, translated_doc
 from leadhub.logs import install_masking
 
 console = Console()
@@ -30,24 +31,25 @@ err = Console(stderr=True)
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="YAML config (see config/leadhub.example.yaml)"),
+    typer.Option("--config", "-c", help=_("YAML config (see config/leadhub.example.yaml)")),
 ]
 DbOption = Annotated[
-    str | None, typer.Option("--db", help="the store: a SQLite file (default leadhub.db) or"
-                                         " postgresql://user@host/db")
+    str | None, typer.Option("--db", help=_("the store: a SQLite file (default leadhub.db) or"
+                                           " postgresql://user@host/db"))
 ]
 PrefectOption = Annotated[
-    bool, typer.Option("--prefect", help="run as a Prefect flow (as with PREFECT_API_URL set):"
-                                         " visible in the Prefect UI")
+    bool, typer.Option("--prefect", help=_("run as a Prefect flow (as with PREFECT_API_URL set):"
+                                           " visible in the Prefect UI"))
 ]
 JsonOption = Annotated[
-    bool, typer.Option("--json", help="the summary as JSON on stdout (logs on stderr)")
+    bool, typer.Option("--json", help=_("the summary as JSON on stdout (logs on stderr)"))
 ]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress, no tables")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help=_("no progress, no tables"))]
 
 
 def fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(_("[bold red]error:[/] {message}").format(message=message), highlight=False,
+              soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -69,7 +71,7 @@ def open_store(location: str, create: bool = False):
     except FatalError as error:
         raise fail(str(error)) from None
     if ledger.created:
-        err.print(f"created a new store at {ledger.path}", highlight=False)
+        err.print(_("created a new store at {path}").format(path=ledger.path), highlight=False)
     return ledger
 
 
@@ -88,6 +90,7 @@ def handled(command: Callable) -> Callable:
     """A command whose expected errors end it with one line and exit 2, and
     whose bugs leave their traceback in the error log."""
 
+    @translated_doc
     @functools.wraps(command)
     def run(*args, **kwargs):
         install_masking()
@@ -100,9 +103,9 @@ def handled(command: Callable) -> Callable:
             raise
         except Exception as error:  # a bug: the traceback goes to the log, not the terminal
             where = _keep_traceback(error)
-            err.print(f"[bold red]error:[/] LeadHub hit an unexpected problem"
-                      f" ({type(error).__name__}: {error}); the details are in {where}."
-                      " Please report it.",
+            err.print(_("[bold red]error:[/] LeadHub hit an unexpected problem ({problem});"
+                        " the details are in {where}. Please report it.").format(
+                          problem=f"{type(error).__name__}: {error}", where=where),
                       highlight=False, soft_wrap=True)
             raise typer.Exit(code=1) from None
 

@@ -8,9 +8,10 @@ import typer
 from rich.table import Table
 
 from leadhub.cli_common import ConfigOption, DbOption, console, fail, handled, load, open_store
+from leadhub.i18n import _
 
-contacts_app = typer.Typer(help="See why leads are one contact, and correct it: merge, keep"
-                                " apart, split.", no_args_is_help=True)
+contacts_app = typer.Typer(help=_("See why leads are one contact, and correct it: merge, keep"
+                                " apart, split."), no_args_is_help=True)
 
 
 def _open(config, db: str | None):
@@ -24,59 +25,64 @@ def _when(moment) -> str:
 
 @contacts_app.command("show")
 @handled
-def show(key: Annotated[str, typer.Argument(help="the contact's id (Contact key, C-...)")],
+def show(key: Annotated[str, typer.Argument(help=_("the contact's id (Contact key, C-...)"))],
          config: ConfigOption = None, db: DbOption = None) -> None:
     """A contact: its identities, its leads and why each is there, its merges."""
-    _, ledger = _open(config, db)
+    ledger = _open(config, db)[1]
     try:
         story = ledger.story(key)
     finally:
         ledger.close()
     contact = story.contact
     if contact["contact_key"] != key:
-        console.print(f"{key} was merged into {contact['contact_key']}:")
+        console.print(_("{key} was merged into {survivor}:").format(key=key,
+                                                                  survivor=contact["contact_key"]))
     console.print(f"[bold]{contact['contact_key']}[/] {contact['name']}  {contact['company']}"
                   f"  {contact['city']}", highlight=False)
-    ids = Table(title="Identities", title_justify="left")
-    for column in ("kind", "as given", "first seen", "last seen", "from", "shared"):
+    ids = Table(title=_("Identities"), title_justify="left")
+    for column in (_("kind"), _("as given"), _("first seen"), _("last seen"), _("from"),
+                   _("shared")):
         ids.add_column(column)
     for row in story.identities:
         ids.add_row(row["kind"], row["written"] or row["value"], _when(row["first_seen"]),
                     _when(row["last_seen"]), row["seen_in"], row["shared"])
     console.print(ids)
-    leads = Table(title="Leads and why each is here", title_justify="left")
-    for column in ("lead", "received", "channel", "name", "phone / email", "why"):
+    leads = Table(title=_("Leads and why each is here"), title_justify="left")
+    for column in (_("lead"), _("received"), _("channel"), _("name"), _("phone / email"),
+                   _("why")):
         leads.add_column(column)
     for row in story.leads:
-        why = row["match_reason"] or "before the reasons were kept"
+        why = row["match_reason"] or _("before the reasons were kept")
         if row["first_contact_key"] not in ("", contact["contact_key"]):
-            why += f" (came with {row['first_contact_key']})"
+            why += _(" (came with {contact})").format(contact=row["first_contact_key"])
         leads.add_row(row["lead_id"], _when(row["received_at"]), row["channel"], row["name"],
                       row["phone"] or row["email"], why)
     console.print(leads)
     for merge in story.merges:
-        undone = f", undone {_when(merge['undone_at'])}" if merge["undone_at"] else ""
-        console.print(f"merge: {merge['loser']} into {merge['survivor']}"
-                      f" ({merge['decided_by']}: {merge['reason']}){undone}", highlight=False)
+        undone = _(", undone {when}").format(when=_when(merge["undone_at"])) if merge[
+            "undone_at"] else ""
+        console.print(_("merge: {loser} into {survivor} ({by}: {reason}){undone}").format(
+            loser=merge["loser"], survivor=merge["survivor"], by=merge["decided_by"],
+            reason=merge["reason"], undone=undone), highlight=False)
     for pair in story.pairs:
         other = pair["contact_b"] if pair["contact_a"] == contact["contact_key"] else pair[
             "contact_a"]
-        console.print(f"pair with {other}: {pair['state']} (score {pair['score']:.2f})",
-                      highlight=False)
+        console.print(_("pair with {other}: {state} (score {score})").format(
+            other=other, state=pair["state"], score=f"{pair['score']:.2f}"), highlight=False)
 
 
 @contacts_app.command("duplicates")
 @handled
 def duplicates(config: ConfigOption = None, db: DbOption = None,
-               everything: Annotated[bool, typer.Option("--all", help="decided pairs too")]
+               everything: Annotated[bool, typer.Option("--all", help=_("decided pairs too"))]
                = False,
-               limit: Annotated[int, typer.Option(help="pairs shown")] = 50) -> None:
+               limit: Annotated[int, typer.Option(help=_("pairs shown"))] = 50) -> None:
     """Possible duplicates waiting for a person: the likeliest first."""
-    _, ledger = _open(config, db)
+    ledger = _open(config, db)[1]
     states = ("open", "same", "different", "merged") if everything else ("open",)
-    table = Table(title="Possible duplicates (leadhub contacts merge A B | keep-apart A B)",
+    table = Table(title=_("Possible duplicates (leadhub contacts merge A B | keep-apart A B)"),
                   title_justify="left")
-    for column in ("A", "B", "score", "why", "state"):
+    for column in ("A", "B", _("score"), _("why"), _("state")):
         table.add_column(column)
     shown = 0
     try:
@@ -103,28 +109,29 @@ def merge(a: str, b: str, config: ConfigOption = None, db: DbOption = None) -> N
         survivor = ledger.merge_contacts(settings.identity_rules(), a, b)
     finally:
         ledger.close()
-    console.print(f"merged: {a} and {b} are {survivor} (undo: leadhub contacts split"
-                  f" {b if survivor == a else a})", highlight=False)
+    console.print(_("merged: {a} and {b} are {survivor} (undo: leadhub contacts split"
+                    " {other})").format(a=a, b=b, survivor=survivor,
+                                        other=b if survivor == a else a), highlight=False)
 
 
 @contacts_app.command("keep-apart")
 @handled
 def keep_apart(a: str, b: str, config: ConfigOption = None, db: DbOption = None) -> None:
     """A and B are two people: never merge them, never ask again."""
-    _, ledger = _open(config, db)
+    ledger = _open(config, db)[1]
     try:
         ledger.keep_apart(a, b)
     finally:
         ledger.close()
-    console.print(f"kept apart: {a} and {b}", highlight=False)
+    console.print(_("kept apart: {a} and {b}").format(a=a, b=b), highlight=False)
 
 
 @contacts_app.command("split")
 @handled
-def split(key: Annotated[str, typer.Argument(help="the contact that was merged away, or the"
-                                                  " contact to take leads out of (--lead)")],
+def split(key: Annotated[str, typer.Argument(help=_("the contact that was merged away, or the"
+                                                  " contact to take leads out of (--lead)"))],
           lead: Annotated[list[str] | None, typer.Option(
-              "--lead", help="a lead to take out into a contact of its own (repeatable)")]
+              "--lead", help=_("a lead to take out into a contact of its own (repeatable)"))]
           = None,
           config: ConfigOption = None, db: DbOption = None) -> None:
     """Undo a wrong merge: each lead goes back to the contact it came with, and
@@ -134,31 +141,35 @@ def split(key: Annotated[str, typer.Argument(help="the contact that was merged a
         left = ledger.split(settings.identity_rules(), key, lead or ())
     finally:
         ledger.close()
-    console.print(f"split: {left} is a contact of its own again", highlight=False)
+    console.print(_("split: {contact} is a contact of its own again").format(contact=left),
+                  highlight=False)
 
 
+@handled
 def dedupe(config: ConfigOption = None, db: DbOption = None,
-           rescan: Annotated[bool, typer.Option(help="re-examine the whole book")] = False,
-           dry_run: Annotated[bool, typer.Option(help="show what would merge, change nothing")]
+           rescan: Annotated[bool, typer.Option(help=_("re-examine the whole book"))] = False,
+           dry_run: Annotated[bool, typer.Option(help=_("show what would merge, change nothing"))]
            = False) -> None:
     """Re-examine every contact against its candidates (after a rule change, or
     for a store from before these rules): merges what is surely one person,
     proposes the rest to people."""
     if not rescan:
-        raise fail("say --rescan (with --dry-run first to see what it would merge)")
+        raise fail(_("say --rescan (with --dry-run first to see what it would merge)"))
     settings, ledger = _open(config, db)
     try:
         proposals = ledger.rescan(settings.identity_rules(), apply=not dry_run)
     finally:
         ledger.close()
     merges = [p for p in proposals if p.merge]
-    table = Table(title="Would merge" if dry_run else "Merged", title_justify="left")
-    for column in ("stays", "merged in", "score", "why"):
+    table = Table(title=_("Would merge") if dry_run else _("Merged"), title_justify="left")
+    for column in (_("stays"), _("merged in"), _("score"), _("why")):
         table.add_column(column)
     for proposal in merges:
         table.add_row(proposal.survivor, proposal.other, f"{proposal.score:.2f}",
                       "; ".join(proposal.reasons))
     console.print(table)
     review = len(proposals) - len(merges)
-    console.print(f"{len(merges)} merge(s){' to make' if dry_run else ''}, {review} pair(s)"
-                  f" for people (`leadhub contacts duplicates`)")
+    summary = _("{merges} merge(s) to make, {pairs} pair(s) for people"
+                " (`leadhub contacts duplicates`)") if dry_run else _(
+        "{merges} merge(s), {pairs} pair(s) for people (`leadhub contacts duplicates`)")
+    console.print(summary.format(merges=len(merges), pairs=review))

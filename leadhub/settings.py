@@ -26,6 +26,7 @@ from pydantic import (
 import flows  # noqa: F401  (Prefect settings before prefect is imported)
 from leadhub import CONFIG_DIR
 from leadhub.errors import ConfigError
+from leadhub.i18n import _
 from transforms.fields import FieldMap
 from transforms.form_posts import FormRules
 from transforms.identity_rules import IdentityRules, MailboxRule
@@ -414,6 +415,9 @@ class _SinkConfig(_Strict):
     name: str = ""
     # contacts, leads, needs_review, orders, order_items, tasks -> your titles
     tables: dict[str, CrmTableConfig] = Field(default_factory=dict)
+    # the titles of the tables and fields a new base or sheet gets (ru: Контакты,
+    # Имя, Телефон...); a table the base already has in English keeps its titles
+    language: Literal["en", "ru"] = "en"
     # a row a person deleted: recreate it (the lead is still in the ledger) or leave it gone
     deleted_rows: Literal["recreate", "leave"] = "recreate"
     # how often every key is listed to notice deleted rows (minutes; 0: every run)
@@ -426,7 +430,7 @@ class _SinkConfig(_Strict):
     timeout: float = Field(default=30.0, gt=0)
 
     def crm_tables(self, settings: Settings) -> dict:
-        from transforms.crm import TableNames, default_tables, mirror_tables, rename_tables
+        from transforms.crm import TableNames, default_tables, mirror_tables, titled_tables
 
         funnel = settings.funnel
         tables = default_tables(settings.source_categories, settings.stages(),
@@ -435,7 +439,7 @@ class _SinkConfig(_Strict):
             tables = mirror_tables(tables)
         names = {name: TableNames(t.title, t.fields) for name, t in self.tables.items()}
         try:
-            return rename_tables(tables, names)
+            return titled_tables(tables, self.language, names)
         except ValueError as error:
             raise ConfigError(f"sinks[{self.name}].tables: {error}") from None
 
@@ -1024,13 +1028,16 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+        raise ConfigError(_("cannot read config file {path}: {error}").format(
+            path=path, error=error.strerror)) from None
     try:
         data = _parse_yaml(text)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+        raise ConfigError(_("{path} is not valid YAML: {error}").format(path=path, error=error)
+                          ) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must be a mapping of keys (store:, sources:, ...)")
+        raise ConfigError(_("{path} must be a mapping of keys (store:, sources:, ...)").format(
+            path=path))
     return data
 
 
@@ -1058,7 +1065,8 @@ def _secret(kind: str | None, name: str, where: str) -> str:
     if kind:
         return _prefect_secret(name, where)
     if name not in os.environ:
-        raise ConfigError(f"{where}: environment variable {name} is not set")
+        raise ConfigError(_("{where}: environment variable {name} is not set").format(
+            where=where, name=name))
     return os.environ[name]
 
 
@@ -1076,13 +1084,13 @@ def _prefect_secret(name: str, where: str) -> str:
 
 
 def _describe(error: ValidationError, path: Path | None) -> str:
-    where = f"config {path}" if path else "config"
+    where = _("config {path}").format(path=path) if path else _("config")
     lines = []
     for problem in error.errors():
         key = ".".join(str(part) for part in problem["loc"]
                        if part not in SOURCE_TYPES + SINK_TYPES)
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
-            message = "unknown key (see config/leadhub.example.yaml for the keys)"
+            message = _("unknown key (see config/leadhub.example.yaml for the keys)")
         lines.append(f"{key}: {message}" if key else message)
-    return f"{where} is not valid:\n  " + "\n  ".join(lines)
+    return _("{config} is not valid:").format(config=where) + "\n  " + "\n  ".join(lines)

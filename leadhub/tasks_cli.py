@@ -10,14 +10,16 @@ import typer
 from rich.table import Table
 
 from leadhub.cli_common import ConfigOption, DbOption, console, fail, handled, load, open_store
+from leadhub.i18n import _
 
-tasks_app = typer.Typer(help="Follow-up tasks: list them, close one.", invoke_without_command=True)
+tasks_app = typer.Typer(help=_("Follow-up tasks: list them, close one."),
+                        invoke_without_command=True)
 
 
 @tasks_app.callback()
 @handled
 def tasks(ctx: typer.Context, config: ConfigOption = None, db: DbOption = None,
-          everything: Annotated[bool, typer.Option("--all", help="done tasks too")] = False
+          everything: Annotated[bool, typer.Option("--all", help=_("done tasks too"))] = False
           ) -> None:
     """Open tasks, the overdue first (`leadhub tasks done ID` closes one)."""
     if ctx.invoked_subcommand is not None:
@@ -29,24 +31,24 @@ def tasks(ctx: typer.Context, config: ConfigOption = None, db: DbOption = None,
     finally:
         ledger.close()
     now = datetime.now(UTC)
-    table = Table(title="Tasks", title_justify="left")
-    for column in ("id", "task", "due", "who", "phone", "owner", "state"):
+    table = Table(title=_("Tasks"), title_justify="left")
+    for column in (_("id"), _("task"), _("due"), _("who"), _("phone"), _("owner"), _("state")):
         table.add_column(column)
     for row in rows:
-        state = "done" if row["done"] else (
-            "[bold red]overdue[/]" if row["due_at"] < now else "open")
+        state = _("done") if row["done"] else (
+            _("[bold red]overdue[/]") if row["due_at"] < now else _("open"))
         table.add_row(row["task_id"], row["title"],
                       row["due_at"].astimezone().strftime("%Y-%m-%d %H:%M"),
                       row["name"] or row["company"], row["phone_display"] or row["phone"],
                       row["owner"], state)
     console.print(table)
     if not rows:
-        console.print("no open tasks" if not everything else "no tasks")
+        console.print(_("no open tasks") if not everything else _("no tasks"))
 
 
 @tasks_app.command("done")
 @handled
-def done(task_id: Annotated[str, typer.Argument(help="the task's id (first column)")],
+def done(task_id: Annotated[str, typer.Argument(help=_("the task's id (first column)"))],
          config: ConfigOption = None, db: DbOption = None) -> None:
     """Close a task: it is not reminded of again, and the CRM shows it done."""
     settings = load(config, db)
@@ -56,5 +58,6 @@ def done(task_id: Annotated[str, typer.Argument(help="the task's id (first colum
     finally:
         ledger.close()
     if not closed:
-        raise fail(f"there is no task {task_id}: `leadhub tasks --all` lists them")
-    console.print(f"done: {task_id}")
+        raise fail(_("there is no task {task}: `leadhub tasks --all` lists them").format(
+            task=task_id))
+    console.print(_("done: {task}").format(task=task_id))

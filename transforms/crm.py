@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -66,6 +66,9 @@ class CrmTable:
     key: str
     fields: tuple[CrmField, ...]
     written: bool = True
+    # The same table with the English titles, when these are another
+    # language's: a base or sheet made with English titles keeps them.
+    english: CrmTable | None = field(default=None, compare=False, repr=False)
 
     def field(self, name: str) -> CrmField:
         for each in self.fields:
@@ -274,9 +277,82 @@ def rename_tables(
                 f"{table_name} has no field(s) {', '.join(sorted(unknown))}; its fields are: "
                 + ", ".join(f.name for f in table.fields)
             )
-        fields = tuple(replace(f, title=given.fields.get(f.name, f.title)) for f in table.fields)
+        titles = {f.title: given.fields.get(f.name, f.title) for f in table.fields}
+        fields = tuple(replace(f, title=titles[f.title], formula=_retitled(f.formula, titles))
+                       for f in table.fields)
         renamed[table_name] = replace(table, title=given.title or table.title, fields=fields)
     return renamed
+
+
+def _retitled(formula: str, titles: Mapping[str, str]) -> str:
+    """A formula's {Field title} references, after its table's fields were retitled."""
+    return re.sub(r"\{([^{}]+)\}", lambda ref: "{" + titles.get(ref.group(1), ref.group(1)) + "}",
+                  formula)
+
+
+# The titles of a new base or sheet whose sink says `language: ru`.
+RUSSIAN_TITLES: dict[str, TableNames] = {
+    "contacts": TableNames("Контакты", {
+        "name": "Имя", "contact_key": "Ключ контакта", "phone": "Телефон",
+        "phone_e164": "Телефон E.164", "email": "Email", "company": "Компания",
+        "legal_form": "Форма собственности", "position": "Должность", "city": "Город",
+        "source": "Источник", "first_seen": "Впервые", "last_seen": "В последний раз",
+        "leads_count": "Число лидов", "segment": "Сегмент", "merged_into": "Объединён с",
+        "status": "Статус", "owner": "Ответственный", "notes": "Заметки",
+        "revenue": "Выручка", "profit": "Прибыль"}),
+    "leads": TableNames("Лиды", {
+        "lead_id": "Номер лида", "contact": "Контакт", "received_at": "Получен",
+        "channel": "Канал", "source": "Источник", "raw_source": "Исходный источник",
+        "name": "Имя", "phone": "Телефон", "email": "Email", "company": "Компания",
+        "subject": "Тема", "message": "Сообщение", "stage": "Стадия",
+        "loss_reason": "Причина отказа", "owner": "Ответственный", "notes": "Заметки",
+        "amount": "Сумма"}),
+    "needs_review": TableNames("На проверку", {
+        "item_id": "Номер элемента", "source": "Источник", "kind": "Вид",
+        "received_at": "Получен", "state": "Состояние", "reason": "Причина",
+        "excerpt": "Фрагмент", "resolved": "Решено", "notes": "Заметки"}),
+    "orders": TableNames("Заказы", {
+        "order_id": "Заказ", "ordered_at": "Дата", "status": "Статус", "contact": "Контакт",
+        "comment": "Комментарий", "revenue": "Выручка", "cost": "Себестоимость",
+        "profit": "Прибыль", "margin": "Маржа"}),
+    "order_items": TableNames("Позиции заказов", {
+        "item": "Позиция", "order": "Заказ", "ordered_at": "Дата", "product": "Товар",
+        "price": "Цена", "cost": "Себестоимость", "quantity": "Количество",
+        "revenue": "Выручка", "cost_total": "Себестоимость итого", "profit": "Прибыль",
+        "margin": "Маржа"}),
+    "tasks": TableNames("Задачи", {
+        "title": "Задача", "task_id": "Номер задачи", "contact": "Контакт", "due_at": "Срок",
+        "rule": "Правило", "details": "Подробности", "done": "Выполнена",
+        "owner": "Ответственный", "notes": "Заметки"}),
+    "possible_duplicates": TableNames("Возможные дубли", {
+        "pair": "Пара", "contact_a": "Контакт A", "contact_b": "Контакт B",
+        "name_a": "Имя A", "name_b": "Имя B", "phone_a": "Телефон A", "phone_b": "Телефон B",
+        "email_a": "Email A", "email_b": "Email B", "company_a": "Компания A",
+        "company_b": "Компания B", "score": "Оценка", "reasons": "Почему",
+        "state": "Состояние", "decision": "Решение"}),
+}
+TITLES_BY_LANGUAGE = {"ru": RUSSIAN_TITLES}
+
+
+def titled_tables(tables: dict[str, CrmTable], language: str,
+                  names: Mapping[str, TableNames]) -> dict[str, CrmTable]:
+    """The tables with the titles of the sink's language, and the config's own
+    titles over them. Each keeps its English version for a base or sheet that
+    already has that table under its English title."""
+    english = rename_tables(tables, names)
+    if language not in TITLES_BY_LANGUAGE:
+        return english
+    localized = rename_tables(rename_tables(tables, TITLES_BY_LANGUAGE[language]), names)
+    return {name: replace(table, english=english[name]) for name, table in localized.items()}
+
+
+def keep_existing_titles(tables: Mapping[str, CrmTable],
+                         existing: Collection[str]) -> dict[str, CrmTable]:
+    """Each table under the title the base or sheet already has it by: a
+    table made earlier with the English titles keeps them."""
+    return {name: table.english if (table.english is not None and table.title not in existing
+                                    and table.english.title in existing) else table
+            for name, table in tables.items()}
 
 
 _SHEET_KEY = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")

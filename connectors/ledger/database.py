@@ -26,6 +26,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.types import Numeric, TypeDecorator
 
 from leadhub.errors import FatalError
+from leadhub.i18n import _
 
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 
@@ -264,11 +265,13 @@ def _inspect_sqlite(location: StoreLocation) -> Found:
     if not path.exists():
         return Found(exists=False, tables=frozenset())
     if path.is_dir():
-        raise FatalError(f"the store {path} is a folder; give a file name such as leadhub.db")
+        raise FatalError(_("the store {path} is a folder; give a file name such as leadhub.db"
+                           ).format(path=path))
     try:
         probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     except sqlite3.Error as error:
-        raise FatalError(f"cannot open the store {path}: {error}") from None
+        raise FatalError(_("cannot open the store {path}: {error}").format(path=path, error=error)
+                         ) from None
     try:
         tables = frozenset(row[0] for row in probe.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'"))
@@ -297,16 +300,17 @@ def _inspect_postgres(location: StoreLocation) -> Found:
                 revision = connection.execute(
                     text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
     except exc.OperationalError as error:
-        raise FatalError(f"cannot reach the store {location.describe()}: "
-                         f"{_first_line(error.orig)}") from None
+        raise FatalError(_("cannot reach the store {store}: {error}").format(
+            store=location.describe(), error=_first_line(error.orig))) from None
     finally:
         engine.dispose()
     return Found(exists=True, tables=tables, revision=revision)
 
 
 def damaged_message(location: StoreLocation, error: BaseException) -> str:
-    return (f"the store {location.describe()} cannot be used: {_first_line(error)}"
-            " (not a LeadHub store, or damaged: restore a backup or give another --db)")
+    return _("the store {store} cannot be used: {error} (not a LeadHub store, or damaged:"
+             " restore a backup or give another --db)").format(store=location.describe(),
+                                                              error=_first_line(error))
 
 
 def _first_line(error: object) -> str:

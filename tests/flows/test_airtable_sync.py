@@ -282,3 +282,53 @@ def test_check_names_fields_of_the_wrong_type_and_wrong_links(airtable, tmp_path
             " singleLineText") in problems
     assert "Заявки.Contact does not link to Contacts" in problems
     assert "Заявки.Received at is missing" in problems
+
+
+def test_a_base_made_with_language_ru_has_russian_titles_and_syncs_through_them(airtable,
+                                                                                 store):
+    seed(store, 5)
+    settings = settings_for(airtable, store, language="ru")
+    sink, _ = build_sink(settings, "airtable")
+    created, manual = sink.init_schema()
+    assert "table Контакты" in created and "Лиды.Стадия" in created
+    assert "Позиции заказов.Выручка: a Formula field `{Цена} * {Количество}`" in manual
+    assert sink.problems() == []
+
+    stats = sync_all(settings)["airtable"]
+    assert stats["created"] == 10 and stats["failed"] == 0
+    contact = records_by(airtable, "Контакты", "Ключ контакта")[contact_of(2)][0]
+    assert contact["fields"]["Имя"] and contact["fields"]["Телефон"]
+    assert contact["fields"]["Статус"] == "Новый"
+    lead = records_by(airtable, "Лиды", "Номер лида")["lead-000002"][0]
+    assert lead["fields"]["Контакт"] == [contact["id"]]
+    airtable.person_edit(BASE, "Лиды", lead["id"], {"Стадия": "КП отправлено"})
+    airtable.person_edit(BASE, "Контакты", contact["id"], {"Статус": "В работе"})
+
+    sync_all(settings)
+
+    [(stage,)] = query(store, "SELECT stage FROM leads WHERE lead_id = 'lead-000002'")
+    assert stage == "КП отправлено"
+    assert records_by(airtable, "Контакты", "Ключ контакта")[contact_of(2)][0][
+        "fields"]["Статус"] == "В работе"
+    assert "Contacts" not in sink.schema(refresh=True)
+
+
+def test_a_base_made_in_english_keeps_its_titles_when_the_sink_turns_to_russian(airtable,
+                                                                                store):
+    seed(store, 3)
+    ready_base(airtable, store)
+    sync_all(settings_for(airtable, store))
+    in_russian = settings_for(airtable, store, language="ru",
+                              tables={"tasks": {"title": "Мои задачи"}})
+    sink, _ = build_sink(in_russian, "airtable")
+
+    created, _ = sink.init_schema()
+
+    # only the table titled explicitly is new; the rest stays as the base has it
+    assert created and all(what.startswith(("table Мои задачи", "Мои задачи."))
+                           for what in created)
+    add_leads(store, [make_lead(50)])
+    stats = sync_all(in_russian)["airtable"]
+    assert stats["failed"] == 0 and stats["created"] == 2
+    assert len(records_by(airtable, "Contacts", "Contact key")) == 4
+    assert "Контакты" not in sink.schema(refresh=True)

@@ -21,9 +21,9 @@ from leadhub.settings import load_settings
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "exports"
 AS_OF = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
-# Arrival time of the input files (what an item without a date of its own
-# gets), fixed so that the golden files do not depend on the checkout.
-FILE_TIME = datetime(2026, 3, 31, 9, 0, tzinfo=UTC).timestamp()
+# When the input's items are first seen (what an item without a date of its
+# own gets), fixed so that the golden files do not depend on the day of the run.
+SEEN_AT = datetime(2026, 3, 31, 9, 0, tzinfo=UTC)
 DIALECTS = {
     "looker": {"sep": ",", "decimal": ".", "encoding": "utf-8"},
     "powerbi": {"sep": ";", "decimal": ",", "encoding": "utf-8-sig"},
@@ -40,13 +40,12 @@ def settings():
     folder = GOLDEN_INPUT_HOME
     shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(CASES / "input", folder / "input")
-    for path in (folder / "input").iterdir():
-        os.utime(path, (FILE_TIME, FILE_TIME))
     config = folder / "leadhub.yaml"
     config.write_text("store: leadhub.db\ntimezone: Europe/Moscow\nexport:\n  language: en\n",
                       encoding="utf-8")
     settings = load_settings(config)
-    collect(FilesSource("files", [folder / "input" / "leads.jsonl"]), settings.store)
+    collect(FilesSource("files", [folder / "input" / "leads.jsonl"], clock=lambda: SEEN_AT),
+            settings.store)
     process_pending(settings)
     for table in ("orders", "order_items"):
         assert not import_table(settings, [folder / "input" / f"{table}.csv"], table).problems

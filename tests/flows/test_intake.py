@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from connectors.files import FilesSource
 from connectors.ledger import Ledger
 from flows.intake import collect, process_pending, run_intake
 from leadhub.settings import load_settings
-from tests.store import query
+from tests.store import comparable, query, rows
 
 from .helpers import LEAD_SAMPLES, SAMPLES, people, snapshot
 
@@ -43,6 +44,41 @@ def test_the_intake_ingests_the_samples_with_the_expected_totals(store, clean_ru
     assert {key: stats.get(key, 0) for key in EXPECTED_SAMPLE_TOTALS} == EXPECTED_SAMPLE_TOTALS
     assert len(snapshot(store)["leads"]) == 48
     assert snapshot(store) == clean_run
+
+
+def test_every_sample_has_a_date_of_its_own_so_the_demo_is_the_same_every_day(store):
+    collect(FilesSource("files", LEAD_SAMPLES, clock=lambda: datetime(2031, 1, 1, tzinfo=UTC)),
+            store)
+    process_pending(load_settings(store=store))
+    [(first, last, count)] = rows(store, "SELECT MIN(received_at), MAX(received_at), COUNT(*)"
+                                         " FROM leads")
+    assert count == 48
+    assert "2024-03-01" <= first[:10] and last[:10] <= "2024-03-31", (first, last)
+
+
+def test_an_undated_row_keeps_the_time_leadhub_first_saw_it(store, tmp_path):
+    leads = tmp_path / "leads.csv"
+    leads.write_text("Name,Phone\nАнна Смирнова,+79131234567\n", encoding="utf-8")
+    first_seen, next_day = (datetime(2026, 5, 4, 9, 30, tzinfo=UTC),
+                            datetime(2026, 5, 5, 9, 30, tzinfo=UTC))
+    settings = load_settings(store=store)
+    collect(FilesSource("files", [leads], clock=lambda: first_seen), store)
+    process_pending(settings)
+    # the file changes and is read again a day later: the known row keeps its time
+    leads.write_text("Name,Phone\nАнна Смирнова,+79131234567\nОлег Титов,+79137654321\n",
+                     encoding="utf-8")
+    collect(FilesSource("files", [leads], clock=lambda: next_day), store)
+    process_pending(settings)
+    ledger = Ledger(store)
+    try:
+        ledger.requeue()
+    finally:
+        ledger.close()
+    process_pending(settings)
+
+    received = dict(rows(store, "SELECT name, received_at FROM leads"))
+    assert received == {"Анна Смирнова": comparable(first_seen),
+                        "Олег Титов": comparable(next_day)}
 
 
 def test_second_run_changes_nothing(store):

@@ -291,3 +291,43 @@ def test_a_spreadsheet_near_the_cell_limit_is_warned_about(sheets, tmp_path, mon
     sync_all(settings)
 
     assert any("cells: move old rows" in record.getMessage() for record in caplog.records)
+
+
+def test_a_sheet_made_with_language_ru_has_russian_headers_and_syncs_through_them(sheets,
+                                                                                  store):
+    seed(store, 4)
+    settings, spreadsheet = ready_sheet(sheets, store, language="ru")
+    assert sheets.grid(spreadsheet, "Контакты")[0][:3] == ["Имя", "Ключ контакта", "Телефон"]
+
+    stats = sync_all(settings)["sheets"]
+    assert stats["created"] == 8 and stats["failed"] == 0
+    contacts = rows_by_key(sheets, spreadsheet, "Контакты", "Ключ контакта")
+    assert contacts[contact_of(3)][0]["Статус"] == "Новый"
+    header, *cells = sheets.grid(spreadsheet, "Контакты")
+    row = next(number for number, values in enumerate(cells, start=2)
+               if values[header.index("Ключ контакта")] == contact_of(3))
+    status_column = chr(ord("A") + header.index("Статус"))
+    sheets.person_edit(spreadsheet, "Контакты", f"{status_column}{row}", "В работе")
+
+    sync_all(settings)
+
+    assert rows(store, "SELECT status FROM contacts WHERE contact_key = :key",
+                key=contact_of(3)) == [("В работе",)]
+    assert rows_by_key(sheets, spreadsheet, "Контакты", "Ключ контакта")[contact_of(3)][0][
+        "Статус"] == "В работе"
+
+
+def test_a_sheet_made_in_english_keeps_its_headers_when_the_sink_turns_to_russian(sheets,
+                                                                                  store):
+    seed(store, 2)
+    settings, spreadsheet = ready_sheet(sheets, store)
+    sync_all(settings)
+    in_russian = settings_for(sheets, store, spreadsheet, language="ru")
+    sink, _ = build_sink(in_russian, "sheets")
+
+    assert sink.init_schema() == ([], [])
+    add_leads(store, [make_lead(40)])
+    stats = sync_all(in_russian)["sheets"]
+    assert stats["failed"] == 0 and stats["created"] == 2
+    assert len(rows_by_key(sheets, spreadsheet, "Contacts", "Contact key")) == 3
+    assert "Контакты" not in sink._worksheets()

@@ -185,3 +185,27 @@ def test_a_value_written_another_way_is_the_same_but_another_word_is_an_edit():
     assert not same("name", "Правка 1", "Клиент 9")
     assert same("name", "правка 1", "Правка 1")
     assert not same("company", "Ромашка", "Лютик")
+
+
+def test_russian_titles_give_way_to_the_configs_own_and_formulas_follow_the_titles():
+    from transforms.crm import TableNames, default_tables, keep_existing_titles, titled_tables
+
+    tables = titled_tables(default_tables(["Сайт"], ["Новый"]), "ru", {
+        "contacts": TableNames(fields={"name": "ФИО"})})
+
+    contacts = tables["contacts"]
+    assert (contacts.title, contacts.field("name").title, contacts.field("phone").title) == (
+        "Контакты", "ФИО", "Телефон")
+    assert tables["leads"].field("stage").title == "Стадия"
+    assert tables["order_items"].field("profit").formula == "{Выручка} - {Себестоимость итого}"
+    kept = keep_existing_titles(tables, {"Contacts", "Лиды"})
+    assert kept["contacts"].title == "Contacts" and kept["contacts"].field("name").title == "ФИО"
+    assert kept["leads"].title == "Лиды" and kept["tasks"].title == "Задачи"
+
+
+def test_english_is_the_default_language_of_the_titles():
+    from transforms.crm import default_tables, titled_tables
+
+    tables = titled_tables(default_tables(["Сайт"], ["Новый"]), "en", {})
+    assert tables == default_tables(["Сайт"], ["Новый"])
+    assert all(table.english is None for table in tables.values())

@@ -11,6 +11,7 @@ busy 2-core machine: the server alone can take a minute and a half to start.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -89,11 +90,17 @@ class PrefectServer:
 
     def cli(self, *args: str, extra_env: dict[str, str] | None = None) -> str:
         """A `prefect` command against this server; its output."""
-        done = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", *args],
-                              env={**self.env, **(extra_env or {})}, cwd=ROOT,
-                              capture_output=True, text=True, timeout=START_TIMEOUT)
+        return self._run(["-m", "prefect", "--no-prompt", *args], extra_env)
+
+    def deploy(self, *args: str, extra_env: dict[str, str] | None = None) -> str:
+        """prefect.yaml's deployments, as `prefect deploy` (flows/prefect_deploy.py)."""
+        return self._run(["-m", "flows.prefect_deploy", *args], extra_env)
+
+    def _run(self, args: list[str], extra_env: dict[str, str] | None) -> str:
+        done = subprocess.run([sys.executable, *args], env={**self.env, **(extra_env or {})},
+                              cwd=ROOT, capture_output=True, text=True, timeout=START_TIMEOUT)
         if done.returncode != 0:
-            raise RuntimeError(f"prefect {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+            raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
     def start_worker(self, pool: str, extra_env: dict[str, str] | None = None
@@ -133,6 +140,7 @@ class PrefectServer:
                 except subprocess.TimeoutExpired:
                     kill_with_children(process.pid, signal.SIGKILL)
                     process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def children(pid: int) -> list[int]:

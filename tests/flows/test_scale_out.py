@@ -123,7 +123,7 @@ def test_two_workers_share_one_store_and_a_killed_worker_loses_and_doubles_nothi
     cluster.cli("work-pool", "create", POOL, "--type", "process")
     deploy_env = {"LEADHUB_HOME": str(tmp_path), "LEADHUB_CONFIG": str(config),
                   "LEADHUB_EXPORT_DIR": str(tmp_path / "export")}
-    cluster.cli("deploy", "--all", extra_env=deploy_env)
+    cluster.deploy("--all", extra_env=deploy_env)
     for _ in range(2):
         cluster.start_worker(POOL)
 

@@ -29,7 +29,8 @@ def main(argv: list[str]) -> None:
 
     WorkPoolAsyncClient.read_workers_for_work_pool = _with_defaults(
         WorkPoolAsyncClient.read_workers_for_work_pool)
-    app(["--no-prompt", "deploy", *argv])
+    sys.argv = ["prefect", "--no-prompt", "deploy", *argv]
+    app()
 
 
 if __name__ == "__main__":

@@ -57,6 +57,8 @@ def create(config: ConfigOption = None) -> None:
     if not os.environ.get("PREFECT_API_URL"):
         raise fail("no Prefect server: set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)")
     for spec in _specs(config):
-        made = ensure_limit(spec)
-        console.print(f"{'created' if made else 'exists '}: {spec.name}"
-                      f" (limit {spec.limit}, slot decay {spec.slot_decay_per_second:g}/s)")
+        if ensure_limit(spec):
+            console.print(f"created: {spec.name} (limit {spec.limit},"
+                          f" slot decay {spec.slot_decay_per_second:g}/s)")
+        else:
+            console.print(f"exists: {spec.name} (left as it is)")

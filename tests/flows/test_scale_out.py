@@ -117,7 +117,10 @@ def test_two_workers_share_one_store_and_a_killed_worker_loses_and_doubles_nothi
 
     from tests.prefect_server import kill_with_children
 
+    from connectors.ledger import Ledger
+
     store = postgres.new_database()
+    Ledger(store, create=True).close()  # `leadhub store migrate`, as the set-up does
     config = _config(tmp_path, store)
     expected = _one_process_on_sqlite(config, tmp_path)
     cluster.cli("work-pool", "create", POOL, "--type", "process")

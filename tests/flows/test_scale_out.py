@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,7 @@ from tests.store import query
 
 pytestmark = pytest.mark.slow
 
+ROOT = Path(__file__).resolve().parents[2]
 POOL = "leadhub"  # the work pool prefect.yaml deploys to
 ROWS = {"sales": (0, 1200), "imports": (600, 600), "support": (1000, 400)}
 SERVER_WAIT = 300.0  # a run on a loaded 2-core machine, server, workers and all
@@ -115,16 +117,15 @@ def test_two_workers_share_one_store_and_a_killed_worker_loses_and_doubles_nothi
         cluster, postgres, tmp_path):
     from prefect.states import Crashed
 
-    from tests.prefect_server import kill_with_children
-
     from connectors.ledger import Ledger
+    from tests.prefect_server import kill_with_children
 
     store = postgres.new_database()
     Ledger(store, create=True).close()  # `leadhub store migrate`, as the set-up does
     config = _config(tmp_path, store)
     expected = _one_process_on_sqlite(config, tmp_path)
     cluster.cli("work-pool", "create", POOL, "--type", "process")
-    deploy_env = {"LEADHUB_HOME": str(tmp_path), "LEADHUB_CONFIG": str(config),
+    deploy_env = {"LEADHUB_HOME": str(ROOT), "LEADHUB_CONFIG": str(config),
                   "LEADHUB_EXPORT_DIR": str(tmp_path / "export")}
     cluster.deploy("--all", extra_env=deploy_env)
     for _ in range(2):

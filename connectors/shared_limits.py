@@ -117,6 +117,7 @@ class PrefectLimits:
         return SharedBudget(spec, window, self)
 
     def take(self, spec: LimitSpec) -> None:
+        import httpx
         from prefect.concurrency.sync import rate_limit
 
         self.ensure(spec)
@@ -125,6 +126,9 @@ class PrefectLimits:
         except TimeoutError:
             raise TransientError(f"no slot of the rate limit {spec.name} in"
                                  f" {SLOT_TIMEOUT_SECONDS:g} s; the next run goes on") from None
+        except httpx.HTTPError as error:
+            raise TransientError(f"the Prefect server did not give a slot of {spec.name}"
+                                 f" ({type(error).__name__}); the next run goes on") from None
 
     def ensure(self, spec: LimitSpec) -> bool:
         """Create the limit unless it exists; True when this call created it."""
@@ -139,6 +143,7 @@ class PrefectLimits:
 def ensure_limit(spec: LimitSpec) -> bool:
     """The limit on the Prefect server, created with `spec` if missing (an
     existing one is left as a person set it); True when it was created."""
+    import httpx
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
@@ -157,9 +162,10 @@ def ensure_limit(spec: LimitSpec) -> bool:
             except ObjectAlreadyExists:  # another worker made it a moment ago
                 return False
             return True
-    except (OSError, RuntimeError) as error:
+    except (OSError, RuntimeError, httpx.HTTPError) as error:
         raise FatalError(f"the Prefect server cannot give the rate limit {spec.name}"
-                         f" ({error}); create it with `{spec.command()}`") from None
+                         f" ({type(error).__name__}: {error}); check PREFECT_API_URL, or"
+                         f" create it with `{spec.command()}`") from None
 
 
 LOCAL = LocalLimits()

@@ -40,12 +40,14 @@ def _person(number: int) -> str:
 
 
 def _config(folder, store: str):
-    """Three files sources; `imports` and `support` share people with `sales`."""
+    """Three files sources; `imports` and `support` share people with `sales`
+    (each file's rows are inquiries of their own: a lead each)."""
     lines = [f"store: {store}", "sources:"]
     for name, (first, count) in ROWS.items():
         path = folder / f"{name}.csv"
-        path.write_text("Имя,Телефон,Email\n" + "\n".join(
-            _person(number) for number in range(first, first + count)) + "\n", encoding="utf-8")
+        path.write_text("Имя,Телефон,Email,Комментарий\n" + "\n".join(
+            f"{_person(number)},{name}: перезвоните" for number in range(first, first + count)
+        ) + "\n", encoding="utf-8")
         lines += [f"  - {{type: files, name: {name}, paths: [{path}]}}"]
     config = folder / "leadhub.yaml"
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -140,10 +142,10 @@ def test_two_workers_share_one_store_and_a_killed_worker_loses_and_doubles_nothi
         kill_with_children(_busy_worker(cluster), signal.SIGKILL)
         # Prefect cannot tell a dead machine from a slow one; an operator (or
         # Prefect's heartbeat automation) marks the lost run crashed.
-        for run in runs.values():
-            if _state(client, run) in ("RUNNING", "PENDING") and not _survives(
-                    cluster, client, run):
-                client.set_flow_run_state(run, Crashed(message="its worker was killed"))
+        lost = [run for run in runs.values() if _state(client, run) in ("RUNNING", "PENDING")
+                and not _survives(cluster, client, run)]
+        for run in lost:
+            client.set_flow_run_state(run, Crashed(message="its worker was killed"))
         cluster.start_worker(POOL)  # the machine comes back
         # The next round of the schedule: every intake deployment once more.
         again = [_run(client, name) for name in runs]
@@ -154,6 +156,7 @@ def test_two_workers_share_one_store_and_a_killed_worker_loses_and_doubles_nothi
         assert {_state(client, run) for run in again} == {"COMPLETED"}
         summaries = _artifact_rows(client, "leadhub-intake")
 
+    assert lost  # the worker was killed in the middle of a run
     assert _counts(store) == expected
     assert expected["leads"] == sum(count for _, count in ROWS.values())
     assert expected["contacts"] == 1400  # people 0..1399, many in two files

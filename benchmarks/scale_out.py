@@ -65,7 +65,7 @@ def _people_file(folder: Path, items: int) -> Path:
     names = ("Анна", "Борис", "Вера", "Глеб", "Дарья", "Егор", "Жанна", "Захар", "Инна")
     path = folder / "leads.csv"
     rows = [f"{names[n % 9]} Петрова,+7 916 {2_345_000 + n // 2:07d},p{n // 2}@mail.ru"
-            for n in range(items)]  # two leads a person: matching has work to do
+            for n in range(items)]  # each phone and mailbox twice, under two names: work to match
     path.write_text("Имя,Телефон,Email\n" + "\n".join(rows) + "\n", encoding="utf-8")
     return path
 

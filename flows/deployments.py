@@ -66,6 +66,10 @@ def intake(config: str | None = None, paths: list[str] | None = None,
     except FatalError as error:
         return _failed(error)
     _publish("leadhub-intake", "What the last intake run did", stats)
+    if stats.get("down_sources"):
+        # the others were read; the UI shows which source is down, and why
+        return Failed(message="a source could not be read this time: "
+                              + "; ".join(stats["down_sources"]))
     return stats
 
 

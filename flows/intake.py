@@ -333,6 +333,7 @@ def run_intake(settings: Settings, paths: list[Path] | None = None,
     stats: Counter = Counter()
     ignored: list[str] = []
     fatal: list[str] = []
+    down: list[str] = []
     try:
         # Rules start before this run's leads are processed: the first lead
         # after a rule is set up is alerted too.
@@ -346,13 +347,15 @@ def run_intake(settings: Settings, paths: list[Path] | None = None,
             except TransientError as error:
                 log.error("%s", error)
                 stats["failed_sources"] += 1
+                down.append(f"{source.name}: {error}")
         stats += process_pending(settings)
     finally:
         ledger.finish_run(run_id, dict(stats, fatal_errors=len(fatal)))
         ledger.close()
     if fatal:
         raise FatalError("\n".join(fatal))
-    result: dict[str, Any] = {**stats, "store_created": created, "ignored": ignored}
+    result: dict[str, Any] = {**stats, "store_created": created, "ignored": ignored,
+                              "down_sources": down}
     if not paths and follow_up:
         result.update(sync_and_alert(settings))
     after = settings.export.after_intake

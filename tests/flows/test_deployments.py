@@ -91,3 +91,27 @@ def test_an_intake_without_follow_up_leaves_sync_and_alerts_to_their_deployments
     assert followed == []
     flows.intake.run_intake(load_settings(config))
     assert followed == ["yes"]
+
+
+def test_a_source_that_is_down_fails_its_run_with_the_reason(prefect_api, tmp_path,
+                                                             monkeypatch):
+    import flows.intake
+    from leadhub.errors import TransientError
+
+    class Down:
+        name = "sales"
+
+        def batches(self, checkpoint):
+            raise TransientError("imap.example.ru did not answer (timeout)")
+
+        def scopes(self):
+            return ["INBOX"]
+
+    monkeypatch.setattr(flows.intake, "sources_of", lambda settings, paths=None: [Down()])
+    config = tmp_path / "leadhub.yaml"
+    config.write_text(f"store: {tmp_path / 'leadhub.db'}\n", encoding="utf-8")
+    state = intake(config=str(config), follow_up=False, return_state=True)
+    assert state.is_failed()
+    assert state.message == ("a source could not be read this time:"
+                             " sales: imap.example.ru did not answer (timeout)")
+    assert {"what": "failed_sources", "count": 1} in json.loads(_artifact("leadhub-intake"))

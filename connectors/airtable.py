@@ -3,7 +3,9 @@
 Every request goes through one throttled session per base, shared by the whole
 process: at most 5 requests in any second as Airtable counts their arrivals
 (connectors/throttle.py keeps the margin that takes), and after a 429 everyone
-waits out Airtable's 30-second penalty instead of hammering it.
+waits out Airtable's 30-second penalty instead of hammering it. With a Prefect
+server, the base's budget is also shared by every worker
+(connectors/shared_limits.py).
 pyairtable's own retry gives up after about 3 seconds, so it is switched off
 and this module owns the policy: 429 is always waited out and re-sent (the
 request was refused, not applied); 5xx and timeouts are re-sent only for
@@ -23,7 +25,15 @@ from pyairtable import Api
 
 from connectors import WriteOutcome
 from connectors.retry import backoff_delays, sleep_backoff
-from connectors.throttle import Clock, Sleep, SlidingWindow, shared_window
+from connectors.shared_limits import (
+    LOCAL,
+    Limiter,
+    LimitSpec,
+    LocalLimits,
+    PrefectLimits,
+    airtable_limit,
+)
+from connectors.throttle import Clock, Sleep, shared_window
 from leadhub.errors import FatalError, TransientError
 from transforms.crm import (
     CrmField,
@@ -64,7 +74,7 @@ def _kind(method: str, url: str) -> str:
 class ThrottledSession(requests.Session):
     """The session pyairtable sends through: throttle, count, and the retry policy."""
 
-    def __init__(self, limiter: SlidingWindow, penalty_seconds: float, calls: Counter,
+    def __init__(self, limiter: Limiter, penalty_seconds: float, calls: Counter,
                  attempts: int = 6, max_penalties: int = 20, clock: Clock = time.monotonic,
                  sleep: Sleep = time.sleep):
         super().__init__()
@@ -180,15 +190,20 @@ class AirtableSink:
     write_chunk = 200
 
     def __init__(self, config: Any, tables: dict[str, CrmTable], *,
-                 clock: Clock = time.monotonic, sleep: Sleep = time.sleep):
+                 clock: Clock = time.monotonic, sleep: Sleep = time.sleep,
+                 limits: LocalLimits | PrefectLimits = LOCAL):
         self.name = config.name
         self.base = config.base
         self._tables = tables
         self._titles_settled = not any(t.english for t in tables.values())
         self.typecast = config.typecast
         self.calls: Counter = Counter()
-        limiter = shared_window(("airtable", config.endpoint_url, config.base),
-                                config.requests_per_second, _WINDOW_SECONDS, clock, sleep)
+        window = shared_window(("airtable", config.endpoint_url, config.base),
+                               config.requests_per_second, _WINDOW_SECONDS, clock, sleep)
+        # with a Prefect server, the base's budget is shared by every worker
+        self.shared_limit = airtable_limit(config.base, config.requests_per_second,
+                                           _WINDOW_SECONDS)
+        limiter = limits.budget(self.shared_limit, window)
         self.api = Api(config.token.get_secret_value(), endpoint_url=config.endpoint_url,
                        timeout=(10, config.timeout), retry_strategy=None)
         session = ThrottledSession(limiter, config.rate_limit_wait_seconds, self.calls,
@@ -210,6 +225,10 @@ class AirtableSink:
             self._tables = keep_existing_titles(self._tables, self.schema())
             self._titles_settled = True
         return self._tables
+
+    def shared_limits(self) -> list[LimitSpec]:
+        """The Prefect rate limit every worker's requests to this base share."""
+        return [self.shared_limit]
 
     # --- errors ------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from gspread.exceptions import APIError
 
 from connectors import WriteOutcome
 from connectors.retry import backoff_delays, sleep_backoff
+from connectors.shared_limits import LOCAL, LimitSpec, LocalLimits, PrefectLimits, sheets_limit
 from connectors.throttle import Clock, Sleep, shared_window
 from leadhub.errors import ConfigError, FatalError, TransientError
 from transforms.crm import (
@@ -66,16 +67,19 @@ class SheetsHttp(gspread.HTTPClient):
     def __init__(self, auth: Any, session: Any = None, *, base_url: str, account: str,
                  calls: Counter, writes_per_minute: int, reads_per_minute: int,
                  attempts: int = 6, clock: Clock = time.monotonic,
-                 sleep: Sleep = time.sleep) -> None:
+                 sleep: Sleep = time.sleep, limits: LocalLimits | PrefectLimits = LOCAL) -> None:
         super().__init__(auth, session)
         self.base_url = base_url.rstrip("/")
         self.calls = calls
         self.attempts = attempts
         self._clock = clock
         self._sleep = sleep
-        # one budget per user and kind, shared by every sink of the process
-        self.writes = shared_window(("sheets", self.base_url, account, "write"),
-                                    writes_per_minute, _QUOTA_SECONDS, clock, sleep)
+        # one budget per user and kind, shared by every sink of the process;
+        # with a Prefect server the write budget is shared by every worker
+        self.shared_limit = sheets_limit(account, writes_per_minute, _QUOTA_SECONDS)
+        self.writes = limits.budget(self.shared_limit, shared_window(
+            ("sheets", self.base_url, account, "write"), writes_per_minute, _QUOTA_SECONDS,
+            clock, sleep))
         self.reads = shared_window(("sheets", self.base_url, account, "read"),
                                    reads_per_minute, _QUOTA_SECONDS, clock, sleep)
 
@@ -178,7 +182,8 @@ class SheetsSink:
     reads_everything = True  # Sheets has no "changed since": every read is the whole key column
 
     def __init__(self, config: Any, tables: dict[str, CrmTable], timezone: str = "UTC", *,
-                 clock: Clock = time.monotonic, sleep: Sleep = time.sleep):
+                 clock: Clock = time.monotonic, sleep: Sleep = time.sleep,
+                 limits: LocalLimits | PrefectLimits = LOCAL):
         self.name = config.name
         self.key = spreadsheet_key(config.spreadsheet)
         self._tables = tables
@@ -188,7 +193,8 @@ class SheetsSink:
         creds, self.account = _credentials(config)
         http = partial(SheetsHttp, base_url=config.base_url, account=self.account,
                        calls=self.calls, writes_per_minute=config.writes_per_minute,
-                       reads_per_minute=config.reads_per_minute, clock=clock, sleep=sleep)
+                       reads_per_minute=config.reads_per_minute, clock=clock, sleep=sleep,
+                       limits=limits)
         self.client = gspread.Client(auth=creds, http_client=http)
         self.client.set_timeout((10, config.timeout))
         self.http: SheetsHttp = self.client.http_client
@@ -208,6 +214,10 @@ class SheetsSink:
             self._tables = keep_existing_titles(self._tables, self._worksheets())
             self._titles_settled = True
         return self._tables
+
+    def shared_limits(self) -> list[LimitSpec]:
+        """The Prefect rate limit every worker's writes as this user share."""
+        return [self.http.shared_limit]
 
     def set_links(self, table_name: str, ids_by_key: dict[str, str]) -> None:
         """Links in a sheet are the linked row's key: nothing to translate."""

@@ -49,29 +49,40 @@ def _failed(error: FatalError) -> Failed:
 
 @flow(name="intake", log_prints=False)
 def intake(config: str | None = None, paths: list[str] | None = None,
-           store: str | None = None, source: str | None = None):
-    """Read the config's sources (or one of them, or `paths`), process what is
-    new, sync the sinks and send the alerts."""
+           store: str | None = None, source: str | None = None,
+           sources: list[str] | None = None, follow_up: bool = True):
+    """Read the config's sources (or one of them, `source`, or a group of them,
+    `sources`, or `paths`), process what is new, and with `follow_up` sync the
+    sinks and send the alerts (off where sync and alerts are deployments of
+    their own)."""
     from flows.intake import run_intake
 
     try:
         settings = _settings(config, store)
-        if source is not None:
-            settings = only_source(settings, source)
-        stats = run_intake(settings, [Path(p) for p in paths] if paths else None)
+        chosen = ([source] if source is not None else []) + list(sources or [])
+        if chosen:
+            settings = only_source(settings, *chosen)
+        stats = run_intake(settings, [Path(p) for p in paths] if paths else None, follow_up)
     except FatalError as error:
         return _failed(error)
     _publish("leadhub-intake", "What the last intake run did", stats)
+    if stats.get("down_sources"):
+        # the others were read; the UI shows which source is down, and why
+        return Failed(message="a source could not be read this time: "
+                              + "; ".join(stats["down_sources"]))
     return stats
 
 
-def only_source(settings: Settings, name: str) -> Settings:
-    """The settings with one source to read (a deployment per source)."""
-    chosen = [each for each in settings.sources if each.name == name]
-    if not chosen:
+def only_source(settings: Settings, *names: str) -> Settings:
+    """The settings with only the named sources to read (a deployment per
+    source, or per group of sources)."""
+    unknown = [name for name in names if name not in {each.name for each in settings.sources}]
+    if unknown:
         known = ", ".join(each.name for each in settings.sources) or "none"
-        raise FatalError(f"no source named {name!r} in the config (its sources: {known})")
-    return settings.model_copy(update={"sources": chosen})
+        missing = ", ".join(repr(name) for name in unknown)
+        raise FatalError(f"no source named {missing} in the config (its sources: {known})")
+    return settings.model_copy(update={
+        "sources": [each for each in settings.sources if each.name in names]})
 
 
 @flow(name="sync", log_prints=False)

@@ -319,8 +319,10 @@ def sources_of(settings: Settings, paths: list[Path] | None = None) -> list[Sour
             if each.type in SOURCE_BUILDERS]
 
 
-def run_intake(settings: Settings, paths: list[Path] | None = None) -> dict[str, Any]:
+def run_intake(settings: Settings, paths: list[Path] | None = None,
+               follow_up: bool = True) -> dict[str, Any]:
     """Ingest the config's sources (or just `paths`), process what is new, then
+    (with `follow_up`, where sync and alerts have no deployments of their own)
     sync the sinks and send the alerts. A source that cannot be used (a wrong
     password) does not keep the others waiting; its error is raised at the end."""
     from flows.alerts import start_rules
@@ -331,6 +333,7 @@ def run_intake(settings: Settings, paths: list[Path] | None = None) -> dict[str,
     stats: Counter = Counter()
     ignored: list[str] = []
     fatal: list[str] = []
+    down: list[str] = []
     try:
         # Rules start before this run's leads are processed: the first lead
         # after a rule is set up is alerted too.
@@ -344,14 +347,16 @@ def run_intake(settings: Settings, paths: list[Path] | None = None) -> dict[str,
             except TransientError as error:
                 log.error("%s", error)
                 stats["failed_sources"] += 1
+                down.append(f"{source.name}: {error}")
         stats += process_pending(settings)
     finally:
         ledger.finish_run(run_id, dict(stats, fatal_errors=len(fatal)))
         ledger.close()
     if fatal:
         raise FatalError("\n".join(fatal))
-    result: dict[str, Any] = {**stats, "store_created": created, "ignored": ignored}
-    if not paths:
+    result: dict[str, Any] = {**stats, "store_created": created, "ignored": ignored,
+                              "down_sources": down}
+    if not paths and follow_up:
         result.update(sync_and_alert(settings))
     after = settings.export.after_intake
     if after is not None:

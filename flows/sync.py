@@ -61,14 +61,17 @@ CLOCK_MARGIN = timedelta(seconds=10)
 
 def _airtable(config: Any, settings: Settings) -> Sink:
     from connectors.airtable import AirtableSink
+    from connectors.shared_limits import for_this_run
 
-    return AirtableSink(config, config.crm_tables(settings))
+    return AirtableSink(config, config.crm_tables(settings), limits=for_this_run())
 
 
 def _sheets(config: Any, settings: Settings) -> Sink:
+    from connectors.shared_limits import for_this_run
     from connectors.sheets import SheetsSink
 
-    return SheetsSink(config, config.crm_tables(settings), settings.timezone)
+    return SheetsSink(config, config.crm_tables(settings), settings.timezone,
+                      limits=for_this_run())
 
 
 # Every sink type, and how to build it: one entry per module.

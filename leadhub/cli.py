@@ -37,6 +37,7 @@ from leadhub.cli_output import progress_shown, show_sink_summary, show_summary
 from leadhub.contacts_cli import contacts_app, dedupe
 from leadhub.errors import FatalError
 from leadhub.i18n import N_, _
+from leadhub.prefect_cli import limits_app
 from leadhub.status_cli import status
 from leadhub.tasks_cli import tasks_app
 from transforms.masking import mask_pii
@@ -58,6 +59,7 @@ app.add_typer(store_app, name="store")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(alert_app, name="alert")
+app.add_typer(limits_app, name="limits")
 app.command("dedupe")(dedupe)
 app.command("status")(status)
 app.command("check")(check)

@@ -59,3 +59,59 @@ def test_nested_summaries_become_rows():
     assert summary_rows({"new_leads": 2, "sinks": {"airtable": {"created": 3}}, "ignored": []}
                         ) == [{"what": "new_leads", "count": 2},
                               {"what": "sinks.airtable.created", "count": 3}]
+
+
+def test_a_deployment_of_a_group_of_sources_reads_those_sources(tmp_path):
+    config = tmp_path / "leadhub.yaml"
+    config.write_text("sources:\n  - {type: files, name: a, paths: [a]}\n"
+                      "  - {type: files, name: b, paths: [b]}\n"
+                      "  - {type: files, name: c, paths: [c]}\n", encoding="utf-8")
+    settings = load_settings(config)
+    assert [source.name for source in only_source(settings, "a", "c").sources] == ["a", "c"]
+    try:
+        only_source(settings, "a", "x", "y")
+    except FatalError as error:
+        assert "no source named 'x', 'y'" in str(error)
+    else:
+        raise AssertionError("unknown sources must be refused")
+
+
+def test_an_intake_without_follow_up_leaves_sync_and_alerts_to_their_deployments(
+        tmp_path, monkeypatch):
+    import flows.intake
+
+    followed: list[str] = []
+    monkeypatch.setattr(flows.intake, "sync_and_alert",
+                        lambda settings: followed.append("yes") or {})
+    config = tmp_path / "leadhub.yaml"
+    config.write_text(f"store: {tmp_path / 'leadhub.db'}\nsources:\n"
+                      f"  - {{type: files, name: a, paths: [{LEAD_SAMPLES[0]}]}}\n",
+                      encoding="utf-8")
+    flows.intake.run_intake(load_settings(config), follow_up=False)
+    assert followed == []
+    flows.intake.run_intake(load_settings(config))
+    assert followed == ["yes"]
+
+
+def test_a_source_that_is_down_fails_its_run_with_the_reason(prefect_api, tmp_path,
+                                                             monkeypatch):
+    import flows.intake
+    from leadhub.errors import TransientError
+
+    class Down:
+        name = "sales"
+
+        def batches(self, checkpoint):
+            raise TransientError("imap.example.ru did not answer (timeout)")
+
+        def scopes(self):
+            return ["INBOX"]
+
+    monkeypatch.setattr(flows.intake, "sources_of", lambda settings, paths=None: [Down()])
+    config = tmp_path / "leadhub.yaml"
+    config.write_text(f"store: {tmp_path / 'leadhub.db'}\n", encoding="utf-8")
+    state = intake(config=str(config), follow_up=False, return_state=True)
+    assert state.is_failed()
+    assert state.message == ("a source could not be read this time:"
+                             " sales: imap.example.ru did not answer (timeout)")
+    assert {"what": "failed_sources", "count": 1} in json.loads(_artifact("leadhub-intake"))

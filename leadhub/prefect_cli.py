@@ -10,8 +10,9 @@ import typer
 from rich.table import Table
 
 from leadhub.cli_common import ConfigOption, console, fail, handled, load
+from leadhub.i18n import _
 
-limits_app = typer.Typer(help="The shared Airtable/Sheets rate limits on a Prefect server.",
+limits_app = typer.Typer(help=_("The shared Airtable/Sheets rate limits on a Prefect server."),
                          invoke_without_command=True)
 
 
@@ -34,15 +35,15 @@ def limits(ctx: typer.Context, config: ConfigOption = None) -> None:
         return
     specs = _specs(config)
     if not specs:
-        console.print("no sinks in the config: no shared limits needed")
+        console.print(_("no sinks in the config: no shared limits needed"))
         return
-    table = Table(title="Shared rate limits", title_justify="left")
+    table = Table(title=_("Shared rate limits"), title_justify="left")
     for column in ("name", "limit (burst)", "slot decay /s"):
         table.add_column(column)
     for spec in specs:
         table.add_row(spec.name, str(spec.limit), f"{spec.slot_decay_per_second:g}")
     console.print(table)
-    console.print("`leadhub limits create` makes the missing ones, as these would:")
+    console.print(_("`leadhub limits create` makes the missing ones, as these would:"))
     for spec in specs:
         console.print(f"  {spec.command()}", soft_wrap=True, highlight=False)
 
@@ -55,10 +56,10 @@ def create(config: ConfigOption = None) -> None:
     from connectors.shared_limits import ensure_limit
 
     if not os.environ.get("PREFECT_API_URL"):
-        raise fail("no Prefect server: set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)")
+        raise fail(_("no Prefect server: set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)"))
     for spec in _specs(config):
         if ensure_limit(spec):
-            console.print(f"created: {spec.name} (limit {spec.limit},"
-                          f" slot decay {spec.slot_decay_per_second:g}/s)")
+            console.print(_("created: {name} (limit {limit}, slot decay {decay}/s)").format(
+                name=spec.name, limit=spec.limit, decay=f"{spec.slot_decay_per_second:g}"))
         else:
-            console.print(f"exists: {spec.name} (left as it is)")
+            console.print(_("exists: {name} (left as it is)").format(name=spec.name))

@@ -14,7 +14,10 @@ so what it finds of a killed run's writes it knows for LeadHub's own.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -116,6 +119,8 @@ class SyncRun:
     settings: Settings
     record: bool
     now: datetime
+    # called between write batches: a long sync keeps its lease on the sink
+    keep_lease: Callable[[], None] = lambda: None
 
     @property
     def reads_people(self) -> bool:
@@ -235,6 +240,7 @@ def write_table(ledger: Ledger, sink: Sink, config: Any, read: TableRead, stats:
         if len(pending) >= sink.write_chunk:
             _write(ledger, sink, table, pending, stats)
             pending = []
+            run.keep_lease()
     if pending:
         _write(ledger, sink, table, pending, stats)
     if found_corrections:
@@ -431,13 +437,14 @@ SUMMARY_KEYS = ("created", "updated", "unchanged", "failed", "deferred", "rows_r
 
 
 def sync_sink(ledger: Ledger, sink: Sink, config: Any, settings: Settings,
-              now: datetime | None = None) -> dict[str, int]:
+              now: datetime | None = None,
+              keep_lease: Callable[[], None] = lambda: None) -> dict[str, int]:
     """One sink brought up to date. The record sink (the one people work in)
     is also read for their work: their new rows, corrections, stages, orders;
     a mirror only shows what the store holds."""
     stats: Counter = Counter()
     run = SyncRun(settings, settings.is_record(config) and config.read_back,
-                  now or datetime.now(UTC))
+                  now or datetime.now(UTC), keep_lease)
     started = run.now - CLOCK_MARGIN
     reads = [read_table(ledger, sink, config, sink.tables[name], stats, run)
              for name in WRITTEN_TABLES]
@@ -453,6 +460,63 @@ def sync_sink(ledger: Ledger, sink: Sink, config: Any, settings: Settings,
     for warning in sink.warnings:
         log.warning("%s", warning)
     return {**dict.fromkeys(SUMMARY_KEYS, 0), **stats}
+
+
+# How long a sync holds its sink without renewing: a run that dies holds it
+# no longer than this. A running sync renews it between write batches.
+SYNC_LEASE = timedelta(minutes=10)
+RENEW_EVERY = timedelta(minutes=1)
+
+
+@dataclass
+class SinkLease:
+    """One sync of a sink at a time, across processes and machines (the web
+    endpoint's follow-up, the schedule, several workers): a lease kept in the
+    store, taken before the sync and given back after it."""
+
+    ledger: Ledger
+    sink: str
+    holder: str = field(default_factory=lambda: (
+        f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"))
+    held_by: str | None = None
+    renewed: datetime | None = None
+
+    def take(self) -> bool:
+        at = datetime.now(UTC)
+        name = f"sync:{self.sink}"
+        self.held_by = self.ledger.take_lease(name, self.holder, at + SYNC_LEASE, at)
+        if self.held_by and _died_here(self.held_by):
+            # a run killed on this machine: no need to wait for its lease to run out
+            self.held_by = self.ledger.take_lease(name, self.holder, at + SYNC_LEASE, at,
+                                                  replacing=self.held_by)
+        self.renewed = at
+        return self.held_by is None
+
+    def renew(self) -> None:
+        if self.renewed and datetime.now(UTC) - self.renewed < RENEW_EVERY:
+            return
+        if not self.take():
+            raise TransientError(f"sync of {self.sink} stopped: {self.held_by} took the sink"
+                                 " over after this run held it too long without a word")
+
+    def release(self) -> None:
+        self.ledger.release_lease(f"sync:{self.sink}", self.holder)
+
+
+def _died_here(holder: str) -> bool:
+    """Whether a lease's holder (host:pid:nonce) was a process of this machine
+    that is gone."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 # The web endpoint's background processing and the schedule may both sync:
@@ -476,12 +540,20 @@ def _sync_all(settings: Settings, only: str | None) -> dict[str, dict[str, int]]
             if only and only not in (config.name, config.type):
                 continue
             sink = SINK_BUILDERS[config.type](config, settings)
+            lease = SinkLease(ledger, config.name)
+            if not lease.take():
+                # Another process or machine is syncing this sink: two at once
+                # would append one row twice. That run brings it up to date.
+                log.warning("%s: another sync of it is running (%s); leaving it to that one",
+                            sink.describe(), lease.held_by)
+                results[config.name] = {**dict.fromkeys(SUMMARY_KEYS, 0), "sink_busy": 1}
+                continue
             run_id = ledger.start_run(f"sync {config.name}")
             stats: dict[str, int] = {}
             # The sink's health sits beside the mailboxes' in `leadhub status`.
             health = (f"sink:{config.name}", "sync")
             try:
-                stats = sync_sink(ledger, sink, config, settings)
+                stats = sync_sink(ledger, sink, config, settings, keep_lease=lease.renew)
             except (FatalError, TransientError) as error:
                 ledger.record_failure(*health, str(error))
                 if isinstance(error, FatalError):
@@ -492,6 +564,7 @@ def _sync_all(settings: Settings, only: str | None) -> dict[str, dict[str, int]]
             else:
                 ledger.record_success(*health)
             finally:
+                lease.release()
                 ledger.finish_run(run_id, dict(stats))
             log.info("%s: %s", sink.describe(), stats)
             results[config.name] = stats

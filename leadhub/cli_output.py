@@ -51,6 +51,7 @@ SINK_SUMMARY_ROWS = (
     ("api_calls", N_("API calls")),
     ("rate_limited", N_("of them refused by the rate limit")),
     ("sink_failed", N_("sync failed (see the log; the next run catches up)")),
+    ("sink_busy", N_("not synced: another sync of this sink is running")),
 )
 STAGES = {"read": N_("reading sources"), "process": N_("processing items")}
 

@@ -5,13 +5,42 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, delete, func, select
 
 from connectors.ledger.base import LedgerBase, now, upsert
+from connectors.ledger.database import lock
 from connectors.ledger.schema import checkpoints, source_status
+
+# Leases sit among the checkpoints under this source, one scope per lease.
+LEASES = "lease"
 
 
 class Sources(LedgerBase):
+    def take_lease(self, name: str, holder: str, until: datetime, at: datetime,
+                   replacing: str | None = None) -> str | None:
+        """Hold the lease `name` for `holder` until `until` (taking it, or
+        keeping it longer), unless another holder has it beyond `at`.
+        None when held; otherwise the holder that has it. A holder that died
+        keeps it only until its `until`, or until someone who knows it is dead
+        takes it over (`replacing` it)."""
+        with self.transaction() as tx:
+            lock(tx, f"lease:{name}")
+            current = self.checkpoint_in(tx, LEASES, name)
+            if current:
+                other, _, expires = current.rpartition("|")
+                if other not in (holder, replacing) and datetime.fromisoformat(expires) > at:
+                    return other
+            self._save_checkpoint(tx, LEASES, name, f"{holder}|{until.isoformat()}")
+        return None
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.transaction() as tx:
+            lock(tx, f"lease:{name}")
+            current = self.checkpoint_in(tx, LEASES, name)
+            if current and current.rpartition("|")[0] == holder:
+                tx.execute(delete(checkpoints).where(checkpoints.c.source == LEASES,
+                                                     checkpoints.c.scope == name))
+
     def checkpoint(self, source: str, scope: str) -> str | None:
         return self.scalar(select(checkpoints.c.value).where(
             checkpoints.c.source == source, checkpoints.c.scope == scope))

@@ -238,9 +238,14 @@ class Alerts(LedgerBase):
         return added
 
     def _tasks_with_person(self):
-        return (select(tasks, *_person_columns())
+        """Tasks with their person and `assignee`: who the task is for (its
+        own owner, else its lead's, else its contact's; "" for nobody)."""
+        assignee = func.coalesce(func.nullif(tasks.c.owner, ""), func.nullif(leads.c.owner, ""),
+                                 func.nullif(contacts.c.owner, ""), "").label("assignee")
+        return (select(tasks, *_person_columns(), assignee)
                 .select_from(tasks.outerjoin(contacts,
-                                             contacts.c.contact_key == tasks.c.contact_key)))
+                                             contacts.c.contact_key == tasks.c.contact_key)
+                             .outerjoin(leads, leads.c.lead_id == tasks.c.lead_id)))
 
     def tasks_to_remind(self, at: datetime) -> list[dict]:
         """Tasks not done, due by `at`, not yet reminded of for this due time."""

@@ -591,6 +591,8 @@ def _days(value: float | None, style: NumberStyle) -> str:
 def stages_table(funnel: Iterable[Mapping], locale: Locale) -> str:
     """Each stage of all sources: how many reached it, went on, were won or lost there."""
     stages = [row for row in funnel_stages(funnel) if row["stage"] != CLIENT_STAGE]
+    if not stages:
+        return _no_data(locale)
     style = locale.numbers
     columns = [(locale.text(key), css) for key, css in (
         ("stage", ""), ("reached", "num"), ("to_next", "num"), ("to_won", "num"),

@@ -88,7 +88,7 @@ class Alerts(LedgerBase):
             select(leads.c.seq.label("position"), leads.c.lead_id, leads.c.contact_key,
                    leads.c.received_at, leads.c.channel, leads.c.source, leads.c.name,
                    leads.c.phone, leads.c.email, leads.c.company, leads.c.subject,
-                   leads.c.message, leads.c.stage,
+                   leads.c.message, leads.c.stage, leads.c.owner,
                    func.coalesce(contacts.c.phone_display, "").label("phone_display"),
                    func.coalesce(contacts.c.leads_count, 0).label("leads_count"),
                    func.coalesce(raw_items.c.source, "").label("origin"),

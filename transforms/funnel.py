@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -218,11 +219,6 @@ def _count_outcome(found: Funnel, way: Journey, lead: Row) -> None:
             manager.open_amounts[way.at] += amount
 
 
-def funnel_rows(leads: Iterable[Row], contacts_with_orders: Collection[str],
-                rules: FunnelRules) -> list[dict]:
-    return funnel_table(analyse(leads, contacts_with_orders, rules))
-
-
 def funnel_table(found: Funnel) -> list[dict]:
     """The funnel per source: the "(all)" group first, then sources by name.
     After the stages comes a "client" row: leads whose contact has an order,
@@ -313,14 +309,10 @@ def manager_rows(found: Funnel, team: Sequence[str] = (),
     return rows
 
 
-def overdue_by_owner(tasks: Iterable[Row], now: Any) -> Counter[str]:
+def overdue_by_owner(tasks: Iterable[Row], now: datetime) -> Counter[str]:
     """Open tasks due before `now`, per the owner they are for ("" for none)."""
     return Counter(task.get("assignee") or "" for task in tasks
                    if not task["done"] and task["due_at"] < now)
-
-
-def pipeline_total(rows: Iterable[Row]) -> Decimal:
-    return sum((row["forecast"] for row in rows), ZERO)
 
 
 def _weighted(amount: Decimal, won: int, closed: int) -> Decimal:

@@ -12,7 +12,6 @@ from transforms.funnel import (
     FunnelRules,
     analyse,
     forecast_rows,
-    funnel_rows,
     funnel_table,
     loss_rows,
     manager_rows,
@@ -166,7 +165,7 @@ def test_overdue_tasks_are_open_and_due_before_now_per_assignee():
 )
 def test_a_lead_from_before_the_history_counts_by_its_current_stage(stage, reached):
     lead = {"lead_id": "L", "contact_key": "C", "source": "Сайт", "stage": stage}
-    rows = _everyone(funnel_rows([lead], set(), RULES))
+    rows = _everyone(funnel_table(analyse([lead], set(), RULES)))
     assert [row["leads_reached"] for row in rows[:4]] == [1] * reached + [0] * (4 - reached)
 
 
@@ -179,7 +178,7 @@ def test_a_stage_outside_the_funnel_in_the_history_does_not_move_a_lead():
 
 
 def test_without_leads_every_stage_is_still_shown():
-    rows = funnel_rows([], set(), RULES)
+    rows = funnel_table(analyse([], set(), RULES))
     assert [(row["stage"], row["leads_reached"]) for row in rows] == [
         ("Новый", 0), ("Квалификация", 0), ("КП отправлено", 0), ("Оплачен", 0), ("client", 0)]
 

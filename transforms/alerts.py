@@ -62,6 +62,7 @@ TEMPLATE_FIELDS: dict[str, str] = {
     "overdue": "how late a task is",
     "details": "a task's details",
     "stage": "the lead's stage",
+    "owner": "the lead's owner (a person of `team`)",
     "order_id": "the order",
     "status": "the order's status",
     "last_contact": "the date of a client's last lead or order",

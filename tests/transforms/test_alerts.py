@@ -124,6 +124,13 @@ def test_a_leads_alert_goes_to_its_owners_own_channel_when_they_have_one(owner, 
     assert [alert.channel for alert in alerts] == channels
 
 
+def test_an_alert_can_name_the_leads_owner():
+    events = lead_events(lead_row(owner="Анна"), "", SHOW)
+    [alert] = alerts_for(rule(template="{name}: {owner}"), events, NOW, None, "ru")
+    assert alert.message == "Иван 1: Анна"
+    assert template_problem("{owner}") is None
+
+
 def test_a_new_lead_alert_shows_the_person_and_the_link():
     events = lead_events(lead_row(), "https://airtable.com/appX/rec1", SHOW)
     [alert] = alerts_for(rule(), events, NOW, None, "ru")

@@ -34,6 +34,16 @@ def _person_columns():
             func.coalesce(contacts.c.company, "").label("company")]
 
 
+def _owner_of(tx: Connection, lead_id: str | None, contact_key: str) -> str:
+    """Who works a lead (its owner, else its contact's): "" for nobody."""
+    if lead_id:
+        owner = tx.execute(select(leads.c.owner).where(leads.c.lead_id == lead_id)).scalar()
+        if owner:
+            return owner
+    return tx.execute(select(contacts.c.owner).where(
+        contacts.c.contact_key == contact_key)).scalar() or ""
+
+
 class Alerts(LedgerBase):
     # --- rule marks ----------------------------------------------------------------
 
@@ -223,7 +233,8 @@ class Alerts(LedgerBase):
         """Create follow-up tasks (transforms.alerts.Task); a task already there
         is left alone, its id coming from the rule and the trigger. The
         triggers acted on (`fired`) and the rule's mark are kept in the same
-        transaction. Returns how many tasks were new."""
+        transaction. A new task's owner is its lead's, else its contact's.
+        Returns how many tasks were new."""
         added = 0
         with self.transaction() as tx:
             for task in new_tasks:
@@ -231,6 +242,7 @@ class Alerts(LedgerBase):
                     task_id=task.task_id, rule=task.rule, contact_key=task.contact_key,
                     lead_id=task.lead_id, title=task.title, details=task.details,
                     due_at=task.due_at, created_at=at,
+                    owner=_owner_of(tx, task.lead_id, task.contact_key),
                 ).on_conflict_do_nothing(index_elements=["task_id"])).rowcount
             self._mark_events(tx, scope, fired, at)
             if mark:

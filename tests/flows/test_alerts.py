@@ -17,6 +17,7 @@ from flows.deployments import digest
 from leadhub.settings import load_settings
 from tests.connectors.test_notify import MailReceiver, WebhookReceiver
 from tests.flows.crm_helpers import START, add_leads, contact_of, make_lead, seed
+from tests.store import query
 from transforms.alerts import Task
 from transforms.crm import SyncState
 from transforms.records import RawItem
@@ -469,6 +470,8 @@ def test_a_reminder_goes_to_the_channel_of_the_one_the_task_is_for(store, webhoo
     # the first by its lead's owner, the second by its own
     assert sorted(titles(annas_phone)) == ["Задача: Отправить счёт", "Задача: Перезвонить Анне"]
     assert titles(webhook) == ["Задача: Уточнить адрес"]
+    # a rule's task is its lead owner's from the start: the Tasks table shows it
+    assert query(store, "SELECT owner FROM tasks WHERE task_id = 'for-lead'") == [("Анна",)]
 
 
 def test_reminders_reach_an_owners_channel_without_team_channels(store, webhook, annas_phone):

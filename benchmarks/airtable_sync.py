@@ -15,6 +15,14 @@ It measures, for the Contacts table:
    retry), for `--naive-records` records (default 100): calls per record,
    records/s, 429s and records lost.
 
+Then, for a whole sync of the base (every table LeadHub writes, and the
+Orders tables read back) of `--base-rows` contacts with a lead each (default
+10,000), the API calls of the syncs after the first on an unchanged base:
+the second (it reads back once the rows the first wrote), then later ones
+as the record people work in (their new rows, corrections and stages read)
+and with `read_back: false` (nothing of people's read): reading people's
+work costs only the reads of what changed since the last sync.
+
 Run from the repository root:
     PYTHONPATH=. .venv/bin/python benchmarks/airtable_sync.py [--contacts 10000]
 """
@@ -34,7 +42,7 @@ from pyairtable import Api
 
 from benchmarks.bench_output import Report, positive
 from connectors.ledger import Ledger
-from flows.sync import CLOCK_MARGIN, SyncRun, build_sink, sync_table
+from flows.sync import CLOCK_MARGIN, SyncRun, build_sink, sync_sink, sync_table
 from leadhub.settings import load_settings
 from tests.fakes.airtable import FakeAirtable
 from tests.flows.crm_helpers import add_leads, make_lead, seed
@@ -85,11 +93,51 @@ def naive(fake: FakeAirtable, count: int) -> list[str]:
     return row("one request per record (n8n-style)", count, calls, seconds, lost)
 
 
+def whole_sync(settings, store: Path) -> Counter:
+    """One sync of every table of the sink: its API calls."""
+    sink, config = build_sink(settings, "airtable")
+    ledger = Ledger(store)
+    try:
+        sync_sink(ledger, sink, config, settings)
+    finally:
+        ledger.close()
+    return sink.calls
+
+
+def unchanged_base(rows: int) -> list[list[str]]:
+    """The API calls of the syncs after the first of an unchanged base."""
+    table = []
+    with tempfile.TemporaryDirectory() as folder, FakeAirtable(TOKEN, bases=(BASE,)) as fake:
+        store = Path(folder) / "leadhub.db"
+        seed(store, rows)
+
+        def settings_with(read_back: bool):
+            return load_settings(store=str(store), sinks=[{
+                "type": "airtable", "base": BASE, "token": TOKEN, "endpoint_url": fake.url,
+                "read_back": read_back}])
+
+        record, blind = settings_with(True), settings_with(False)
+        build_sink(record, "airtable")[0].init_schema()
+        whole_sync(record, store)
+        runs = [("second sync, as the record", record, False),
+                ("a later sync, as the record (people's work read)", record, True),
+                ("a later sync, read_back: false (nothing read)", blind, True)]
+        for label, settings, wait in runs:
+            if wait:  # later runs look back CLOCK_MARGIN for clock differences
+                time.sleep(CLOCK_MARGIN.total_seconds() + 1)
+            calls = whole_sync(settings, store)
+            reads, writes = calls["read"], calls["write"]
+            table.append([label, f"{reads:,}", f"{writes:,}", f"{reads + writes:,}",
+                          f"{calls['rate_limited']:,}"])
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--contacts", type=positive, default=10_000)
     parser.add_argument("--changed", type=positive, default=100)
     parser.add_argument("--naive-records", type=positive, default=100)
+    parser.add_argument("--base-rows", type=positive, default=10_000)
     args = parser.parse_args()
     report = Report()
     rows = []
@@ -124,6 +172,11 @@ def main() -> None:
         f" ceiling {CEILING:.0f} records/s)",
         ["run", "records written", "write calls", "calls/record", "read calls", "429s",
          "records/s", "of ceiling", "lost", "seconds"], rows, left=["run"])
+    report.table(
+        f"Airtable: a whole sync of an unchanged base of {args.base_rows:,} contacts and"
+        f" {args.base_rows:,} leads (API calls)",
+        ["run", "read calls", "write calls", "requests", "429s"],
+        unchanged_base(args.base_rows), left=["run"])
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ from transforms.alerts import (
     alert_id,
     alerts_for,
     channel_check_message,
+    channels_for,
     compose_digest,
     digest_day,
     lead_events,
@@ -191,7 +192,8 @@ def _queue_rule_alerts(run: Run, rule: AlertRule, scope: str, mark: dict,
                    if row["failed_at"] >= as_utc(mark["since"])]
     if rule.events & {"source_down", "sink_down"}:
         events += _outages(run)
-    queued = alerts_for(rule, events, run.now, run.quiet, run.show.language)
+    queued = alerts_for(rule, events, run.now, run.quiet, run.show.language,
+                        run.settings.owner_channels())
     return run.ledger.queue_alerts(queued, run.now, (scope, _moved(mark, leads)))
 
 
@@ -242,9 +244,12 @@ def _trigger_events(run: Run, rule: TaskRule) -> list[Event]:
 
 
 def queue_reminders(run: Run) -> Counter:
-    """One reminder per task that is due and not done, once per due time."""
+    """One reminder per task that is due and not done, once per due time, to
+    the channel of the one it is for (its owner, else its lead's or
+    contact's) when they have one, else to `reminders.channels`."""
     config = run.settings.reminders
-    if not config.channels:
+    owner_channels = run.settings.owner_channels()
+    if not config.channels and not owner_channels:
         return Counter()
     rows = run.ledger.tasks_to_remind(run.now)
     task_links = run.links("tasks", [row["task_id"] for row in rows])
@@ -255,7 +260,10 @@ def queue_reminders(run: Run) -> Counter:
     for row in rows:
         link = task_links.get(row["task_id"]) or contact_links.get(row["contact_key"], "")
         values = reminder_values(row, link, run.now, run.show)
-        queued += reminder_alerts(row, values, config.channels, send_after, run.show.language,
+        channels = channels_for(row["assignee"], config.channels, owner_channels)
+        if not channels:
+            continue
+        queued += reminder_alerts(row, values, channels, send_after, run.show.language,
                                   config.title, config.template)
         reminded[row["task_id"]] = row["due_at"]
     return Counter(reminders_queued=run.ledger.queue_reminders(queued, reminded, run.now))

@@ -17,7 +17,7 @@ from connectors.csv_export import write_csv, write_text
 from connectors.ledger import Ledger
 from leadhub.errors import FatalError
 from leadhub.settings import Settings
-from transforms import bi
+from transforms import bi, funnel
 from transforms.exports import (
     TABLES,
     duplicate_rows,
@@ -76,6 +76,9 @@ class _Source:
     def leads(self) -> Iterator[dict]:
         return self.ledger.export_leads(*self.bounds)
 
+    def journeys(self) -> Iterator[dict]:
+        return self.ledger.export_lead_journeys(*self.bounds)
+
     def review(self) -> Iterator[dict]:
         return self.ledger.export_review_items(*self.bounds)
 
@@ -93,13 +96,32 @@ def bi_rules(settings: Settings, as_of: date) -> bi.BiRules:
     language = export.language
     segments = tuple(bi.RfmRule(**rule.model_dump()) for rule in settings.rfm_segments())
     return bi.BiRules(
-        funnel_stages=tuple(settings.stages()),
         rfm_segments=segments or bi.RFM_SEGMENTS[language],
         rfm_fallback=settings.rfm_fallback() or bi.RFM_FALLBACK[language],
         as_of=as_of,
         tz=ZoneInfo(settings.timezone),
         cancelled_statuses=tuple(export.cancelled_statuses),
     )
+
+
+def funnel_rules(settings: Settings) -> funnel.FunnelRules:
+    return funnel.FunnelRules(tuple(settings.stages()), settings.funnel.lost_stage)
+
+
+def funnel_tables(settings: Settings, ledger: Ledger, source: _Source,
+                  with_orders: set[str], overdue_at: datetime) -> dict[str, list[dict]]:
+    """The funnel, losses, forecast and managers tables, from one pass over
+    the period's leads and their stage histories; a task is overdue when it
+    is open and was due before `overdue_at`."""
+    found = funnel.analyse(source.journeys(), with_orders, funnel_rules(settings))
+    overdue = funnel.overdue_by_owner(ledger.export_tasks(), overdue_at)
+    return {
+        "funnel": funnel.funnel_table(found),
+        "losses": funnel.loss_rows(found, settings.funnel.loss_reasons),
+        "forecast": funnel.forecast_rows(found),
+        "managers": funnel.manager_rows(found, [member.name for member in settings.team],
+                                        overdue),
+    }
 
 
 def export_tables(
@@ -128,7 +150,7 @@ def export_tables(
             "clients": clients,
             "products": bi.product_rows(source.items(), source.orders(),
                                         cancelled_statuses=cancelled),
-            "funnel": bi.funnel_rows(source.leads(), with_orders, rules),
+            **funnel_tables(settings, ledger, source, with_orders, min(now, period.until)),
             "leads_daily": bi.leads_daily_rows(source.leads(), tz=tz),
             "rfm": bi.rfm_rows(source.contacts(), source.orders(), source.items(), rules),
             "kpi": bi.kpi_rows(source.contacts(), source.leads(), source.orders(),
@@ -154,7 +176,9 @@ def export_tables(
             files[name] = out / f"{name}.csv"
             write_csv(files[name], columns, format_rows(rows, columns, preset, tz), preset)
         report = ReportData(kpi=computed["kpi"], leads_daily=computed["leads_daily"],
-                            funnel=computed["funnel"], clients=clients,
+                            funnel=computed["funnel"], losses=computed["losses"],
+                            forecast=computed["forecast"], managers=computed["managers"],
+                            clients=clients,
                             products=computed["products"], rfm=computed["rfm"],
                             rfm_segments=tuple(rule.segment for rule in rules.rfm_segments))
         files["report"] = out / "report.html"

@@ -800,6 +800,10 @@ class Settings(_Strict):
                              [rule.model_dump() for rule in self.assignment.rules],
                              self.assignment.keep_contact_owner, self.assignment.round_robin)
 
+    def owner_channels(self) -> dict[str, str]:
+        """Team members who have a channel of their own: name -> channel."""
+        return {member.name: member.channel for member in self.team if member.channel}
+
     def stages(self) -> list[str]:
         """The funnel's stages in order (the last is won)."""
         return list(self.export.funnel_stages or self.funnel.stages)

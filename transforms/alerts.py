@@ -62,6 +62,7 @@ TEMPLATE_FIELDS: dict[str, str] = {
     "overdue": "how late a task is",
     "details": "a task's details",
     "stage": "the lead's stage",
+    "owner": "the lead's owner (a person of `team`)",
     "order_id": "the order",
     "status": "the order's status",
     "last_contact": "the date of a client's last lead or order",
@@ -140,6 +141,8 @@ class Event:
     origin: str = ""
     contact_key: str = ""
     lead_id: str = ""
+    # the lead's owner: their own channel, when they have one, gets its alerts
+    owner: str = ""
 
 
 @dataclass(frozen=True)
@@ -384,12 +387,13 @@ def lead_events(row: Mapping[str, Any], link: str, show: Presentation) -> list[E
         "message": excerpt(row.get("message") or "", show.excerpt_chars), "link": link,
         "received_at": show.moment(received), "lead_id": row["lead_id"],
         "leads_count": str(row.get("leads_count") or ""), "stage": row.get("stage") or "",
+        "owner": row.get("owner") or "",
     }
     specific = "new_contact" if row.get("first_of_contact") else "repeat_inquiry"
     return [
         Event(kind, row["lead_id"], received, values, category=row.get("source") or "",
               origin=row.get("origin") or "", contact_key=row["contact_key"],
-              lead_id=row["lead_id"])
+              lead_id=row["lead_id"], owner=row.get("owner") or "")
         for kind in (specific, "new_lead")
     ]
 
@@ -478,9 +482,12 @@ def release_time(moment: datetime, quiet: QuietHours | None, waits: bool) -> dat
 
 
 def alerts_for(rule: AlertRule, events: Iterable[Event], now: datetime,
-               quiet: QuietHours | None, language: str) -> list[Alert]:
+               quiet: QuietHours | None, language: str,
+               owner_channels: Mapping[str, str] | None = None) -> list[Alert]:
     """One alert per matching event and channel (one per lead, whichever of
-    its events matched first)."""
+    its events matched first). An event about a lead whose owner has a
+    channel of their own (`owner_channels`: owner -> channel) goes there
+    instead of to the rule's channels."""
     send_after = release_time(now, quiet, rule.waits_quiet_hours)
     alerts: dict[str, Alert] = {}
     for event in events:
@@ -489,11 +496,19 @@ def alerts_for(rule: AlertRule, events: Iterable[Event], now: datetime,
         default_title, default_body = DEFAULT_TEXTS[language][event.kind]
         title = render(rule.title or default_title, event.values)
         body = render(rule.template or default_body, event.values)
-        for channel in rule.channels:
+        for channel in channels_for(event.owner, rule.channels, owner_channels):
             key = alert_id(rule.name, event.key, channel)
             alerts.setdefault(key, Alert(key, rule.name, channel, event.kind, event.key, title,
                                          body, send_after))
     return list(alerts.values())
+
+
+def channels_for(owner: str, channels: Sequence[str],
+                 owner_channels: Mapping[str, str] | None) -> tuple[str, ...]:
+    """Where a message about something `owner` works goes: their own channel
+    when they have one, else `channels`."""
+    own = (owner_channels or {}).get(owner) if owner else None
+    return (own,) if own else tuple(channels)
 
 
 def plan_messages(queued: Sequence[Queued], batch_over: int, language: str) -> list[Outgoing]:

@@ -1,10 +1,10 @@
 """The BI tables a small business asks for, computed from plain row dicts.
 
-Order lines, orders, clients, products, the lead funnel, leads per day, RFM
-segments, headline KPIs and a calendar of days. Each function returns a list
-of dicts (or yields them) whose keys follow the matching `*_COLUMNS` tuple;
-values stay typed (int, float, Decimal, datetime, date) because formatting for
-a CSV preset happens where the files are written.
+Order lines, orders, clients, products, leads per day, RFM segments,
+headline KPIs and a calendar of days (the lead funnel is transforms/funnel.py).
+Each function returns a list of dicts (or yields them) whose keys follow the
+matching `*_COLUMNS` tuple; values stay typed (int, float, Decimal, datetime,
+date) because formatting for a CSV preset happens where the files are written.
 
 Money (prices, costs, revenue, profit, average check, monetary) is an exact
 `Decimal`; an amount that comes as a float (a REAL column) or an int is read
@@ -38,7 +38,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
-from itertools import accumulate, chain
+from itertools import chain
 from typing import Any
 
 Row = Mapping[str, Any]
@@ -86,7 +86,6 @@ CLIENT_COLUMNS = (
 )
 PRODUCT_COLUMNS = ("product", "orders", "quantity", "revenue", "cost_total", "profit", "margin",
                    "weighted_margin")
-FUNNEL_COLUMNS = ("source", "stage_order", "stage", "leads_reached", "conversion_from_previous")
 LEADS_DAILY_COLUMNS = ("day", "source", "leads")
 RFM_COLUMNS = (
     "contact_key",
@@ -124,8 +123,6 @@ _WEEKDAY_NAMES = {
     "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
 }
 
-ALL_SOURCES = "(all)"
-CLIENT_STAGE = "client"
 DEFAULT_CANCELLED_STATUSES = ("Отменён", "Cancelled", "Canceled")
 _SCORE_LEVELS = 5
 ZERO = Decimal(0)
@@ -187,20 +184,15 @@ RFM_FALLBACK = {"ru": "Прочие", "en": "Other"}
 
 @dataclass(frozen=True, kw_only=True)
 class BiRules:
-    """`funnel_stages` in funnel order; `rfm_segments` are tried in order, first
-    match wins, `rfm_fallback` otherwise; `as_of` is "today" for recency, a day
-    in the business's time zone `tz`."""
+    """`rfm_segments` are tried in order, first match wins, `rfm_fallback`
+    otherwise; `as_of` is "today" for recency, a day in the business's time
+    zone `tz`."""
 
-    funnel_stages: tuple[str, ...]
     rfm_segments: tuple[RfmRule, ...] = DEFAULT_RFM_SEGMENTS
     rfm_fallback: str = RFM_FALLBACK["ru"]
     as_of: date
     tz: tzinfo = UTC
     cancelled_statuses: tuple[str, ...] = DEFAULT_CANCELLED_STATUSES
-
-    def __post_init__(self) -> None:
-        if not self.funnel_stages:
-            raise ValueError("bi.funnel_stages needs at least one stage")
 
 
 @dataclass
@@ -355,36 +347,6 @@ def product_rows(
             "weighted_margin": weighted,
         }
         for product, product_totals in ranked
-    ]
-
-
-def funnel_rows(
-    leads: Iterable[Row], contacts_with_orders: Collection[str], rules: BiRules
-) -> list[dict]:
-    """The funnel per source: the "(all)" group first, then sources by name.
-
-    A lead at stage k has reached every stage up to k; a blank or unknown stage
-    counts as the first (stages match case-insensitively, "ё" as "е"). After the
-    stages comes a "client" row: leads whose contact has an order. Its
-    conversion is against all leads (the first stage): the lead-to-client
-    rate, which stays right when people do not move a buyer's lead to the
-    last stage by hand.
-    """
-    stage_index = {_fold(stage): index for index, stage in enumerate(rules.funnel_stages)}
-    at_stage: dict[str, list[int]] = {}
-    client_leads: Counter[str] = Counter()
-    for lead in leads:
-        counts = at_stage.setdefault(lead["source"], [0] * len(rules.funnel_stages))
-        counts[stage_index.get(_fold(lead["stage"]), 0)] += 1
-        if lead["contact_key"] in contacts_with_orders:
-            client_leads[lead["source"]] += 1
-    everyone = [sum(counts) for counts in zip(*at_stage.values(), strict=True)]
-    groups = [(ALL_SOURCES, everyone or [0] * len(rules.funnel_stages), client_leads.total())]
-    groups += [(source, at_stage[source], client_leads[source]) for source in sorted(at_stage)]
-    return [
-        row
-        for source, counts, clients in groups
-        for row in _funnel_group(source, counts, clients, rules.funnel_stages)
     ]
 
 
@@ -575,26 +537,6 @@ def _contacts_among(contacts: Iterable[Row], keys: Collection[str]) -> dict[str,
 
 def _by_revenue(clients: dict[str, _Client]) -> list[tuple[str, _Client]]:
     return sorted(clients.items(), key=lambda pair: (-pair[1].totals.revenue, pair[0]))
-
-
-def _funnel_group(
-    source: str, at_stage: list[int], clients: int, stages: tuple[str, ...]
-) -> list[dict]:
-    reached = list(accumulate(reversed(at_stage)))[::-1]
-    steps = [*zip(stages, reached, strict=True), (CLIENT_STAGE, clients)]
-    rows = []
-    previous = None
-    for stage_order, (stage, count) in enumerate(steps, start=1):
-        base = reached[0] if stage == CLIENT_STAGE else previous
-        rows.append({
-            "source": source,
-            "stage_order": stage_order,
-            "stage": stage,
-            "leads_reached": count,
-            "conversion_from_previous": 1.0 if base is None else _ratio(count, base),
-        })
-        previous = count
-    return rows
 
 
 def _day(moment: datetime, tz: tzinfo | None) -> date:

@@ -17,7 +17,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from transforms import bi
+from transforms import bi, funnel
 from transforms.mail import looks_like_mail, mail_excerpt
 
 # New columns go at the end: a BI tool's mapping of the old ones keeps working.
@@ -51,7 +51,10 @@ TABLES: dict[str, tuple[str, ...]] = {
     "order_items": bi.ORDER_ITEM_COLUMNS,
     "clients": bi.CLIENT_COLUMNS,
     "products": bi.PRODUCT_COLUMNS,
-    "funnel": bi.FUNNEL_COLUMNS,
+    "funnel": funnel.FUNNEL_COLUMNS,
+    "losses": funnel.LOSS_COLUMNS,
+    "forecast": funnel.FORECAST_COLUMNS,
+    "managers": funnel.MANAGER_COLUMNS,
     "leads_daily": bi.LEADS_DAILY_COLUMNS,
     "rfm": bi.RFM_COLUMNS,
     "kpi": bi.KPI_COLUMNS,
@@ -61,7 +64,8 @@ TABLES: dict[str, tuple[str, ...]] = {
 # Stored as ISO text in the ledger; written in the preset's date-time format.
 _TIME_COLUMNS = {"first_seen", "last_seen", "received_at", "ordered_at", "first_order",
                  "last_order", "due_at", "created_at"}
-_RATIO_COLUMNS = {"margin", "weighted_margin", "conversion_from_previous", "value", "score"}
+_RATIO_COLUMNS = {"margin", "weighted_margin", "conversion_from_previous", "conversion_to_next",
+                  "conversion_to_won", "conversion", "share_of_lost", "value", "score"}
 _PHONE_COLUMNS = {"phone", "phone_display", "contact_key", "phone_a", "phone_b"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # A phone as LeadHub writes it (`+79123456789`, `+7 (912) 345-67-89`) holds

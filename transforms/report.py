@@ -22,6 +22,7 @@ TOP_CLIENTS = 10
 TOP_PRODUCTS_CHART = 12
 TOP_PRODUCTS_TABLE = 20
 ALL_SOURCES = "(all)"
+CLIENT_STAGE = "client"
 
 KPI_ORDER = (
     "leads", "contacts", "clients", "lead_to_client_conversion",
@@ -58,6 +59,17 @@ LABELS: dict[str, dict[str, str]] = {
         "rfm": "RFM-сегменты клиентов",
         "no_data": "Пока нет данных", "generated": "Сформировано", "as_of": "данные по",
         "days": "дн.",
+        "stages": "Этапы воронки", "stage": "Этап", "reached": "Дошли",
+        "to_next": "В следующий", "to_won": "В оплату", "lost_here": "Потеряны",
+        "median_days": "Медиана, дн.",
+        "losses": "Потери по этапам и причинам", "loss_reason": "Причина", "share": "Доля",
+        "no_reason": "без причины",
+        "forecast": "Прогноз по открытым лидам", "open_leads": "Открыто",
+        "with_amount": "С суммой", "open_amount": "Сумма", "win_rate": "Доля выигранных",
+        "forecast_value": "Прогноз", "total": "Итого",
+        "managers": "Менеджеры", "owner": "Ответственный", "no_owner": "без ответственного",
+        "won": "Оплачено", "lost": "Отказ", "conversion": "Конверсия",
+        "overdue_tasks": "Просрочено задач",
     },
     "en": {
         "subtitle": "Leads, clients and sales",
@@ -80,6 +92,17 @@ LABELS: dict[str, dict[str, str]] = {
         "rfm": "RFM segments of clients",
         "no_data": "No data yet", "generated": "Generated", "as_of": "figures as of",
         "days": "days",
+        "stages": "Funnel stages", "stage": "Stage", "reached": "Reached",
+        "to_next": "To next", "to_won": "To won", "lost_here": "Lost here",
+        "median_days": "Median days",
+        "losses": "Losses by stage and reason", "loss_reason": "Reason", "share": "Share",
+        "no_reason": "no reason",
+        "forecast": "Pipeline forecast", "open_leads": "Open",
+        "with_amount": "With amount", "open_amount": "Amount", "win_rate": "Win rate",
+        "forecast_value": "Forecast", "total": "Total",
+        "managers": "Managers", "owner": "Owner", "no_owner": "no owner",
+        "won": "Won", "lost": "Lost", "conversion": "Conversion",
+        "overdue_tasks": "Overdue tasks",
     },
 }
 
@@ -108,7 +131,8 @@ NO_VALUE = "—"
 
 @dataclass(frozen=True)
 class ReportData:
-    """The BI tables the dashboard shows, as rows from `transforms.bi`."""
+    """The BI tables the dashboard shows, as rows from `transforms.bi` and
+    `transforms.funnel`."""
 
     kpi: list[dict] = field(default_factory=list)
     leads_daily: list[dict] = field(default_factory=list)
@@ -116,6 +140,10 @@ class ReportData:
     clients: list[dict] = field(default_factory=list)
     products: list[dict] = field(default_factory=list)
     rfm: list[dict] = field(default_factory=list)
+    # from `transforms.funnel`
+    losses: list[dict] = field(default_factory=list)
+    forecast: list[dict] = field(default_factory=list)
+    managers: list[dict] = field(default_factory=list)
     # the RFM segment table's names in order: a bar each, empty ones too
     rfm_segments: tuple[str, ...] = ()
 
@@ -556,6 +584,75 @@ def products_table(products: Sequence[Mapping], locale: Locale) -> str:
     return table
 
 
+def _days(value: float | None, style: NumberStyle) -> str:
+    return format_number(value, style, 1)
+
+
+def stages_table(funnel: Iterable[Mapping], locale: Locale) -> str:
+    """Each stage of all sources: how many reached it, went on, were won or lost there."""
+    stages = [row for row in funnel_stages(funnel) if row["stage"] != CLIENT_STAGE]
+    if not stages:
+        return _no_data(locale)
+    style = locale.numbers
+    columns = [(locale.text(key), css) for key, css in (
+        ("stage", ""), ("reached", "num"), ("to_next", "num"), ("to_won", "num"),
+        ("lost_here", "num"), ("median_days", "num"))]
+    rows = ([str(row["stage"]), format_number(row["leads_reached"], style),
+             format_percent(row.get("conversion_to_next"), style),
+             format_percent(row.get("conversion_to_won"), style),
+             format_number(row.get("lost_at_stage"), style),
+             _days(row.get("median_days_in_stage"), style)] for row in stages)
+    return _table(columns, rows, "stages")
+
+
+def losses_table(losses: Sequence[Mapping], locale: Locale) -> str:
+    if not losses:
+        return _no_data(locale)
+    style = locale.numbers
+    columns = [(locale.text("stage"), ""), (locale.text("loss_reason"), ""),
+               (locale.text("leads"), "num"), (locale.text("share"), "num")]
+    rows = ([str(row["stage"]), str(row["loss_reason"] or locale.text("no_reason")),
+             format_number(row["leads"], style), format_percent(row["share_of_lost"], style)]
+            for row in losses)
+    return _table(columns, rows, "losses")
+
+
+def forecast_table(forecast: Sequence[Mapping], locale: Locale) -> str:
+    """Open leads by stage and what they are likely worth, with a total line."""
+    if not any(row["open_leads"] for row in forecast):
+        return _no_data(locale)
+    style = locale.numbers
+    columns = [(locale.text(key), css) for key, css in (
+        ("stage", ""), ("open_leads", "num"), ("with_amount", "num"), ("open_amount", "num"),
+        ("win_rate", "num"), ("forecast_value", "num"))]
+    rows = [[str(row["stage"]), format_number(row["open_leads"], style),
+             format_number(row["leads_with_amount"], style),
+             format_money(row["open_amount"], style), format_percent(row["win_rate"], style),
+             format_money(row["forecast"], style)] for row in forecast]
+    rows.append([locale.text("total"),
+                 format_number(sum(row["open_leads"] for row in forecast), style),
+                 format_number(sum(row["leads_with_amount"] for row in forecast), style),
+                 format_money(sum((row["open_amount"] for row in forecast), Decimal(0)), style),
+                 "", format_money(sum((row["forecast"] for row in forecast), Decimal(0)),
+                                  style)])
+    return _table(columns, rows, "forecast")
+
+
+def managers_table(managers: Sequence[Mapping], locale: Locale) -> str:
+    if not managers:
+        return _no_data(locale)
+    style = locale.numbers
+    columns = [(locale.text(key), css) for key, css in (
+        ("owner", ""), ("leads", "num"), ("won", "num"), ("lost", "num"), ("conversion", "num"),
+        ("revenue", "num"), ("forecast_value", "num"), ("overdue_tasks", "num"))]
+    rows = ([str(row["owner"] or locale.text("no_owner")), format_number(row["leads"], style),
+             format_number(row["won"], style), format_number(row["lost"], style),
+             format_percent(row["conversion"], style), format_money(row["revenue"], style),
+             format_money(row["forecast"], style), format_number(row["overdue_tasks"], style)]
+            for row in managers)
+    return _table(columns, rows, "managers")
+
+
 def _footer(moment: datetime, as_of: date | None, title: str, locale: Locale) -> str:
     parts = [f"{locale.text('generated')} {format_moment(moment, locale)}"]
     if as_of:
@@ -635,6 +732,12 @@ def render_report(
         _section(text("funnel"), funnel_chart(tables.funnel, locale)),
         _section(text("rfm"), rfm_chart(tables.rfm, tables.rfm_segments, locale)),
         '</div><div class="row">',
+        _section(text("stages"), stages_table(tables.funnel, locale)),
+        _section(text("losses"), losses_table(tables.losses, locale)),
+        "</div>",
+        _section(text("forecast"), forecast_table(tables.forecast, locale)),
+        _section(text("managers"), managers_table(tables.managers, locale)),
+        '<div class="row">',
         _section(text("top_by_revenue"), clients_table(tables.clients, "revenue", locale)),
         _section(text("top_by_profit"), clients_table(tables.clients, "profit", locale)),
         "</div>",

@@ -33,6 +33,16 @@ def _person_columns():
             func.coalesce(contacts.c.company, "").label("company")]
 
 
+def _owner_of(tx: Connection, lead_id: str | None, contact_key: str) -> str:
+    """Who works a lead (its owner, else its contact's): "" for nobody."""
+    if lead_id:
+        owner = tx.execute(select(leads.c.owner).where(leads.c.lead_id == lead_id)).scalar()
+        if owner:
+            return owner
+    return tx.execute(select(contacts.c.owner).where(
+        contacts.c.contact_key == contact_key)).scalar() or ""
+
+
 class Alerts(LedgerBase):
     # --- rule marks ----------------------------------------------------------------
 
@@ -87,7 +97,7 @@ class Alerts(LedgerBase):
             select(leads.c.seq.label("position"), leads.c.lead_id, leads.c.contact_key,
                    leads.c.received_at, leads.c.channel, leads.c.source, leads.c.name,
                    leads.c.phone, leads.c.email, leads.c.company, leads.c.subject,
-                   leads.c.message, leads.c.stage,
+                   leads.c.message, leads.c.stage, leads.c.owner,
                    func.coalesce(contacts.c.phone_display, "").label("phone_display"),
                    func.coalesce(contacts.c.leads_count, 0).label("leads_count"),
                    func.coalesce(raw_items.c.source, "").label("origin"),
@@ -267,7 +277,8 @@ class Alerts(LedgerBase):
         """Create follow-up tasks (transforms.alerts.Task); a task already there
         is left alone, its id coming from the rule and the trigger. The
         triggers acted on (`fired`) and the rule's mark are kept in the same
-        transaction. Returns how many tasks were new."""
+        transaction. A new task's owner is its lead's, else its contact's.
+        Returns how many tasks were new."""
         added = 0
         with self.transaction() as tx:
             for task in new_tasks:
@@ -275,6 +286,7 @@ class Alerts(LedgerBase):
                     task_id=task.task_id, rule=task.rule, contact_key=task.contact_key,
                     lead_id=task.lead_id, title=task.title, details=task.details,
                     due_at=task.due_at, created_at=at,
+                    owner=_owner_of(tx, task.lead_id, task.contact_key),
                 ).on_conflict_do_nothing(index_elements=["task_id"])).rowcount
             self._mark_events(tx, scope, fired, at)
             if mark:
@@ -282,9 +294,14 @@ class Alerts(LedgerBase):
         return added
 
     def _tasks_with_person(self):
-        return (select(tasks, *_person_columns())
+        """Tasks with their person and `assignee`: who the task is for (its
+        own owner, else its lead's, else its contact's; "" for nobody)."""
+        assignee = func.coalesce(func.nullif(tasks.c.owner, ""), func.nullif(leads.c.owner, ""),
+                                 func.nullif(contacts.c.owner, ""), "").label("assignee")
+        return (select(tasks, *_person_columns(), assignee)
                 .select_from(tasks.outerjoin(contacts,
-                                             contacts.c.contact_key == tasks.c.contact_key)))
+                                             contacts.c.contact_key == tasks.c.contact_key)
+                             .outerjoin(leads, leads.c.lead_id == tasks.c.lead_id)))
 
     def tasks_to_remind(self, at: datetime) -> list[dict]:
         """Tasks not done, due by `at`, not yet reminded of for this due time."""

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from itertools import groupby
 
 from sqlalchemy import select
 
 from connectors.ledger.base import LedgerBase
-from connectors.ledger.schema import contacts, leads, order_items, orders, raw_items
+from connectors.ledger.schema import contacts, lead_stages, leads, order_items, orders, raw_items
+
+_JOURNEY_COLUMNS = (leads.c.lead_id, leads.c.contact_key, leads.c.received_at, leads.c.source,
+                    leads.c.stage, leads.c.owner, leads.c.amount, leads.c.loss_reason)
 
 
 def _within(query, column, since: datetime | None, until: datetime | None):
@@ -34,6 +38,26 @@ class Reports(LedgerBase):
                      until: datetime | None = None) -> Iterator[dict]:
         query = _within(select(leads), leads.c.received_at, since, until)
         return self.iter_rows(query.order_by(leads.c.received_at, leads.c.lead_id))
+
+    def export_lead_journeys(self, since: datetime | None = None,
+                             until: datetime | None = None) -> Iterator[dict]:
+        """Leads received in the period, each with its stage changes in time
+        order (`history`: stage, reason, changed_at), what the funnel reads."""
+        query = (select(*_JOURNEY_COLUMNS, lead_stages.c.stage.label("changed_to"),
+                        lead_stages.c.reason, lead_stages.c.changed_at)
+                 .select_from(leads.outerjoin(lead_stages,
+                                              lead_stages.c.lead_id == leads.c.lead_id)))
+        query = _within(query, leads.c.received_at, since, until).order_by(
+            leads.c.lead_id, lead_stages.c.changed_at, lead_stages.c.id)
+        rows = self.iter_rows(query)
+        for _, changes in groupby(rows, key=lambda row: row["lead_id"]):
+            first, *others = changes
+            lead = {column.name: first[column.name] for column in _JOURNEY_COLUMNS}
+            lead["history"] = [
+                {"stage": row["changed_to"], "reason": row["reason"] or "",
+                 "changed_at": row["changed_at"]}
+                for row in (first, *others) if row["changed_at"] is not None]
+            yield lead
 
     def export_orders(self, since: datetime | None = None,
                       until: datetime | None = None) -> Iterator[dict]:

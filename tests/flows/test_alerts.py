@@ -607,3 +607,74 @@ def test_the_commented_examples_in_the_example_config_are_valid(tmp_path, monkey
     settings = load_settings(config)
     assert [rule.name for rule in settings.alerts] == ["new-leads", "health"]
     assert len(settings.task_rules) == 4 and settings.quiet_hours.end == "08:00"
+
+
+# --- to the owner's own channel ----------------------------------------------------
+
+
+@pytest.fixture
+def annas_phone():
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+def _owned_by(store, owners: dict[str, str]) -> None:
+    """Leads' owners as people set them in the CRM (lead id -> owner)."""
+    ledger = open_ledger(store)
+    ledger.save_people_values("airtable", "leads",
+                              {lead_id: {"owner": owner} for lead_id, owner in owners.items()})
+    ledger.close()
+
+
+def test_a_new_leads_alert_goes_to_its_owners_channel_and_others_to_the_rules(
+        store, webhook, annas_phone):
+    settings = settings_for(store, webhook, channels={"anna": annas_phone.url},
+                            team=[{"name": "Анна", "channel": "anna"}, {"name": "Борис"}])
+    run_alerts(settings, now=NOW)
+    add_leads(store, [make_lead(1), make_lead(2), make_lead(3)])
+    _owned_by(store, {"lead-000001": "Анна", "lead-000002": "Борис"})
+    run_alerts(settings, now=NOW + timedelta(minutes=1))
+    assert titles(annas_phone) == ["Новая заявка: Клиент 1"]
+    # Борис has no channel of his own; lead 3 has no owner
+    assert titles(webhook) == ["Новая заявка: Клиент 2", "Новая заявка: Клиент 3"]
+
+
+def test_a_reminder_goes_to_the_channel_of_the_one_the_task_is_for(store, webhook, annas_phone):
+    settings = settings_for(store, webhook, alerts=[], channels={"anna": annas_phone.url},
+                            team=[{"name": "Анна", "channel": "anna"}, {"name": "Борис"}],
+                            reminders={"channels": ["team"]})
+    add_leads(store, [make_lead(1), make_lead(2)])
+    _owned_by(store, {"lead-000001": "Анна"})
+    due = NOW + timedelta(hours=1)
+    ledger = open_ledger(store)
+    ledger.add_tasks([Task("for-lead", "manual", contact_of(1), "lead-000001",
+                           "Перезвонить Анне", "", due)], NOW, "task:manual")
+    ledger.take_typed_tasks("airtable", [
+        ("recA", {"title": "Отправить счёт", "contact": contact_of(2), "owner": "Анна",
+                  "due_at": due}),
+        ("recB", {"title": "Уточнить адрес", "contact": contact_of(2), "owner": "Борис",
+                  "due_at": due}),
+    ], at=NOW)
+    ledger.close()
+    run_reminders(settings, now=due + timedelta(minutes=5))
+    run_reminders(settings, now=due + timedelta(minutes=20))
+    # the first by its lead's owner, the second by its own
+    assert sorted(titles(annas_phone)) == ["Задача: Отправить счёт", "Задача: Перезвонить Анне"]
+    assert titles(webhook) == ["Задача: Уточнить адрес"]
+    # a rule's task is its lead owner's from the start: the Tasks table shows it
+    assert query(store, "SELECT owner FROM tasks WHERE task_id = 'for-lead'") == [("Анна",)]
+
+
+def test_reminders_reach_an_owners_channel_without_team_channels(store, webhook, annas_phone):
+    settings = settings_for(store, webhook, alerts=[], channels={"anna": annas_phone.url},
+                            team=[{"name": "Анна", "channel": "anna"}])
+    due = NOW + timedelta(hours=1)
+    ledger = open_ledger(store)
+    ledger.take_typed_tasks("airtable", [
+        ("recA", {"title": "Отправить счёт", "owner": "Анна", "due_at": due}),
+        ("recN", {"title": "Ничья задача", "due_at": due}),
+    ], at=NOW)
+    ledger.close()
+    run_reminders(settings, now=due + timedelta(minutes=5))
+    assert titles(annas_phone) == ["Задача: Отправить счёт"]
+    assert webhook.posts == []

@@ -112,6 +112,28 @@ def test_template_problems_are_named(template, problem):
 # --- which events make which alerts --------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("owner", "channels"),
+    [
+        pytest.param("Анна", ["anna"], id="an-owner-with-a-channel-gets-it-alone"),
+        pytest.param("Борис", ["team", "boss"], id="an-owner-without-one-the-rules"),
+        pytest.param("", ["team", "boss"], id="no-owner-the-rules"),
+    ],
+)
+def test_a_leads_alert_goes_to_its_owners_own_channel_when_they_have_one(owner, channels):
+    events = lead_events(lead_row(owner=owner), "", SHOW)
+    alerts = alerts_for(rule(channels=("team", "boss")), events, NOW, None, "ru",
+                        {"Анна": "anna"})
+    assert [alert.channel for alert in alerts] == channels
+
+
+def test_an_alert_can_name_the_leads_owner():
+    events = lead_events(lead_row(owner="Анна"), "", SHOW)
+    [alert] = alerts_for(rule(template="{name}: {owner}"), events, NOW, None, "ru")
+    assert alert.message == "Иван 1: Анна"
+    assert template_problem("{owner}") is None
+
+
 def test_a_new_lead_alert_shows_the_person_and_the_link():
     events = lead_events(lead_row(), "https://airtable.com/appX/rec1", SHOW)
     [alert] = alerts_for(rule(), events, NOW, None, "ru")

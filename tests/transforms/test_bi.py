@@ -9,7 +9,6 @@ from transforms.bi import (
     CLIENT_COLUMNS,
     DATE_COLUMNS,
     DEFAULT_RFM_SEGMENTS,
-    FUNNEL_COLUMNS,
     KPI_COLUMNS,
     LEADS_DAILY_COLUMNS,
     ORDER_COLUMNS,
@@ -22,7 +21,6 @@ from transforms.bi import (
     client_rows,
     date_rows,
     first_day,
-    funnel_rows,
     kpi_rows,
     leads_daily_rows,
     order_item_rows,
@@ -46,7 +44,6 @@ def _at(month, day, hour=10):
 
 
 RULES = BiRules(
-    funnel_stages=("Новый", "В работе", "КП отправлено", "Оплачен"),
     as_of=date(2024, 6, 30),
     tz=MSK,
 )
@@ -203,42 +200,6 @@ def test_products_by_revenue_count_distinct_live_orders():
     )
 
 
-def test_funnel_counts_leads_reaching_each_stage_per_source():
-    assert funnel_rows(LEADS, CLIENT_KEYS, RULES) == _table(
-        FUNNEL_COLUMNS,
-        ("(all)", 1, "Новый", 8, 1.0),
-        ("(all)", 2, "В работе", 5, 5 / 8),
-        ("(all)", 3, "КП отправлено", 3, 3 / 5),
-        ("(all)", 4, "Оплачен", 2, 2 / 3),
-        ("(all)", 5, "client", 5, 5 / 8),  # clients against all leads: no rate over 100%
-        # blank stage counts as "Новый"; " в работе " is "В работе"
-        ("Авито", 1, "Новый", 4, 1.0),
-        ("Авито", 2, "В работе", 3, 3 / 4),
-        ("Авито", 3, "КП отправлено", 1, 1 / 3),
-        ("Авито", 4, "Оплачен", 1, 1.0),
-        ("Авито", 5, "client", 2, 2 / 4),
-        # "Непонятно" is unknown, so it counts as "Новый"
-        ("Сайт", 1, "Новый", 4, 1.0),
-        ("Сайт", 2, "В работе", 2, 0.5),
-        ("Сайт", 3, "КП отправлено", 2, 1.0),
-        ("Сайт", 4, "Оплачен", 1, 0.5),
-        ("Сайт", 5, "client", 3, 3 / 4),
-    )
-
-
-def test_funnel_after_an_empty_stage_converts_at_zero():
-    leads = [_lead("L1", OLGA, _at(6, 1), "Сайт", "Новый")]
-    everyone = funnel_rows(leads, set(), RULES)[:5]
-    assert [row["conversion_from_previous"] for row in everyone] == [1.0, 0.0, 0.0, 0.0, 0.0]
-
-
-def test_funnel_without_leads_still_shows_the_stages():
-    rows = funnel_rows([], set(), RULES)
-    assert [(row["stage"], row["leads_reached"]) for row in rows] == [
-        ("Новый", 0), ("В работе", 0), ("КП отправлено", 0), ("Оплачен", 0), ("client", 0),
-    ]
-
-
 def test_leads_per_day_and_source_in_each_timestamps_zone():
     assert leads_daily_rows(LEADS) == [
         dict(zip(LEADS_DAILY_COLUMNS, row, strict=True))
@@ -300,8 +261,7 @@ def test_default_rfm_segments_read_all_three_scores(scores, segment):
 
 
 def test_the_english_table_has_the_same_segments_in_english():
-    rules = BiRules(funnel_stages=("Новый",), rfm_segments=RFM_SEGMENTS["en"],
-                    as_of=date(2024, 6, 30))
+    rules = BiRules(rfm_segments=RFM_SEGMENTS["en"], as_of=date(2024, 6, 30))
     assert [rfm_segment(*scores, rules) for scores in ((5, 5, 5), (1, 5, 5), (1, 1, 1))] == [
         "Champions", "At risk", "Lost"]
 
@@ -321,7 +281,6 @@ def test_every_score_combination_gets_a_default_segment():
 )
 def test_configured_rfm_segments_first_match_wins(scores, segment):
     rules = BiRules(
-        funnel_stages=("Новый",),
         rfm_segments=(RfmRule("Лучшие", f_min=4, m_min=4), RfmRule("Крупные", m_min=5)),
         rfm_fallback="Прочие",
         as_of=date(2024, 6, 30),
@@ -370,11 +329,6 @@ def test_cancelled_order_spellings_earn_nothing(status):
     assert [row["order_id"] for row in order_item_rows(items, orders)] == ["A2"]
 
 
-def test_funnel_needs_at_least_one_stage():
-    with pytest.raises(ValueError, match="funnel_stages"):
-        BiRules(funnel_stages=(), as_of=date(2024, 6, 30))
-
-
 @pytest.mark.parametrize(
     ("rows", "columns"),
     [
@@ -382,7 +336,6 @@ def test_funnel_needs_at_least_one_stage():
         pytest.param(order_rows(ORDERS, ITEMS), ORDER_COLUMNS, id="orders"),
         pytest.param(client_rows(CONTACTS, ORDERS, ITEMS), CLIENT_COLUMNS, id="clients"),
         pytest.param(product_rows(ITEMS, ORDERS), PRODUCT_COLUMNS, id="products"),
-        pytest.param(funnel_rows(LEADS, CLIENT_KEYS, RULES), FUNNEL_COLUMNS, id="funnel"),
         pytest.param(leads_daily_rows(LEADS), LEADS_DAILY_COLUMNS, id="leads-daily"),
         pytest.param(rfm_rows(CONTACTS, ORDERS, ITEMS, RULES), RFM_COLUMNS, id="rfm"),
         pytest.param(kpi_rows(CONTACTS, LEADS, ORDERS, ITEMS, RULES), KPI_COLUMNS, id="kpi"),

@@ -2,6 +2,7 @@ import random
 import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -113,12 +114,35 @@ def _rfm() -> list[dict]:
     return rows
 
 
+LOSSES = [
+    {"stage_order": 1, "stage": "Новый", "loss_reason": "не дозвонились", "leads": 30,
+     "share_of_lost": 0.6},
+    {"stage_order": 3, "stage": "КП отправлено", "loss_reason": "", "leads": 20,
+     "share_of_lost": 0.4},
+]
+FORECAST = [
+    {"stage_order": 1, "stage": "Новый", "open_leads": 10, "leads_with_amount": 4,
+     "open_amount": Decimal("40000.00"), "win_rate": 0.2, "forecast": Decimal("8000.00")},
+    {"stage_order": 2, "stage": "В работе", "open_leads": 5, "leads_with_amount": 5,
+     "open_amount": Decimal("100000.10"), "win_rate": 0.5, "forecast": Decimal("50000.05")},
+    {"stage_order": 3, "stage": "КП отправлено", "open_leads": 0, "leads_with_amount": 0,
+     "open_amount": Decimal(0), "win_rate": 0.0, "forecast": Decimal(0)},
+]
+MANAGERS = [
+    {"owner": "Анна", "leads": 200, "open": 50, "won": 40, "lost": 110, "conversion": 0.2,
+     "revenue": Decimal("1500000.50"), "forecast": Decimal("30000.025"), "overdue_tasks": 3},
+    {"owner": "", "leads": 12, "open": 12, "won": 0, "lost": 0, "conversion": 0.0,
+     "revenue": Decimal(0), "forecast": Decimal(0), "overdue_tasks": 0},
+]
+
+
 def realistic_report_data() -> ReportData:
     """Three months of a small agency: six sources, a funnel, clients, products."""
     return ReportData(
         kpi=[{"kpi": name, "value": value} for name, value in KPI.items()],
         leads_daily=_leads_daily(), funnel=_funnel(), clients=_clients(),
         products=_products(), rfm=_rfm(), rfm_segments=tuple(RFM_SIZES),
+        losses=LOSSES, forecast=FORECAST, managers=MANAGERS,
     )
 
 
@@ -232,6 +256,43 @@ def test_the_funnels_last_bar_says_it_counts_leads_of_clients_against_all_leads(
     assert texts[-3:] == [note, label, "64"]
 
 
+def test_the_forecast_shows_each_open_stage_and_the_total_to_the_kopeck():
+    assert _table_rows(_render("ru"), "forecast") == [
+        ["Новый", "10", "4", f"40{NNBSP}000,00{NBSP}₽", f"20,0{NBSP}%", f"8{NNBSP}000,00{NBSP}₽"],
+        ["В работе", "5", "5", f"100{NNBSP}000,10{NBSP}₽", f"50,0{NBSP}%",
+         f"50{NNBSP}000,05{NBSP}₽"],
+        ["КП отправлено", "0", "0", f"0,00{NBSP}₽", f"0,0{NBSP}%", f"0,00{NBSP}₽"],
+        ["Итого", "15", "9", f"140{NNBSP}000,10{NBSP}₽", "", f"58{NNBSP}000,05{NBSP}₽"],
+    ]
+
+
+def test_managers_and_losses_name_what_has_no_owner_or_reason():
+    page = _render("ru")
+    assert _table_rows(page, "managers") == [
+        ["Анна", "200", "40", "110", f"20,0{NBSP}%", f"1{NNBSP}500{NNBSP}000,50{NBSP}₽",
+         f"30{NNBSP}000,03{NBSP}₽", "3"],
+        ["без ответственного", "12", "0", "0", f"0,0{NBSP}%", f"0,00{NBSP}₽", f"0,00{NBSP}₽",
+         "0"],
+    ]
+    assert _table_rows(page, "losses") == [
+        ["Новый", "не дозвонились", "30", f"60,0{NBSP}%"],
+        ["КП отправлено", "без причины", "20", f"40,0{NBSP}%"],
+    ]
+
+
+def test_funnel_stages_table_shows_conversion_losses_and_days_per_stage():
+    funnel = [{"source": "(all)", "stage_order": 1, "stage": "Новый", "leads_reached": 10,
+               "conversion_from_previous": 1.0, "conversion_to_next": 0.5,
+               "conversion_to_won": 0.1, "lost_at_stage": 4, "median_days_in_stage": 2.25},
+              {"source": "(all)", "stage_order": 2, "stage": "Оплачен", "leads_reached": 1,
+               "conversion_from_previous": 0.1, "conversion_to_next": None,
+               "conversion_to_won": 1.0, "lost_at_stage": 0, "median_days_in_stage": None}]
+    assert _table_rows(_render("en", ReportData(funnel=funnel)), "stages") == [
+        ["Новый", "10", "50.0%", "10.0%", "4", "2.3"],
+        ["Оплачен", "1", "—", "100.0%", "0", "—"],
+    ]
+
+
 def test_top_clients_are_ranked_and_namesakes_stay_two_rows():
     page = _render("ru")
     by_revenue = _table_rows(page, "top-clients-by-revenue")
@@ -314,8 +375,9 @@ def test_a_report_before_the_first_order_says_no_data_yet_per_chart(language, no
                            {"kpi": "average_days_lead_to_first_order", "value": None}])
     page = _render(language, data)
     notes = [p.get_text() for p in page.select(".no-data")]
-    # weekly leads, funnel, RFM, two top-client tables, products
-    assert notes == [note] * 6
+    # weekly leads, funnel, RFM, funnel stages, losses, forecast, managers, two
+    # top-client tables, products
+    assert notes == [note] * 10
     assert not page.select("svg.chart")
     tiles = _tiles(page)
     assert tiles["Лиды" if language == "ru" else "Leads"] == "0"

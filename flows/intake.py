@@ -25,6 +25,7 @@ from connectors import Source
 from connectors.files import FilesSource
 from connectors.imap import ImapSource
 from connectors.ledger import Ledger, new_worker_id
+from connectors.ledger.leads import LeadRows
 from leadhub.errors import FatalError, TransientError
 from leadhub.progress import report
 from leadhub.settings import FilesSourceConfig, ImapSourceConfig, Settings
@@ -135,9 +136,25 @@ class IntakeRules:
 
 def _record_batch(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], stats: Counter,
                   rules: IntakeRules, worker: str | None = None) -> None:
+    """One batch in one transaction. Its rows are written together at the end;
+    when the store refuses one of them, the batch is done again a row at a
+    time, so that only the refused item is quarantined."""
     # Oldest inquiry first, whatever order the files came in: the contact key
     # and the first-touch source then do not depend on file order.
     outcomes.sort(key=lambda pair: (_when(pair), pair[0].item_id))
+    try:
+        stats.update(_record(ledger, outcomes, rules, worker, together=True))
+    except _StoreRefused:
+        stats.update(_record(ledger, outcomes, rules, worker, together=False))
+
+
+class _StoreRefused(Exception):
+    """The store refused a row of a batch written together."""
+
+
+def _record(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], rules: IntakeRules,
+            worker: str | None, together: bool) -> Counter:
+    stats: Counter = Counter()
     with ledger.transaction() as tx:
         ledger.lock_contacts(tx)
         mine = ledger.still_mine(tx, [item.item_id for item, _ in outcomes], worker)
@@ -150,11 +167,12 @@ def _record_batch(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], stats
             contacts_named=(lead.raw_source["contact"] for lead in leads
                             if lead.raw_source.get("contact")))
         known_before = set(book.members)
-        batch = _Batch(ledger, tx, book, stats, rules, ledger.next_lead_seq(tx))
+        batch = _Batch(ledger, tx, book, stats, rules, ledger.next_lead_seq(tx), together,
+                       [lead.lead_id for lead in leads])
         for item, outcome in outcomes:
             stats["processed_items"] += 1
             if isinstance(outcome, ParseSkip):
-                ledger.mark_item(tx, item.item_id, "skipped", outcome.reason)
+                batch.mark(item.item_id, "skipped", outcome.reason)
                 stats["skipped"] += 1
                 stats["reason:skipped: " + outcome.reason.partition(":")[0]] += 1
             elif isinstance(outcome, Rejection):
@@ -163,49 +181,78 @@ def _record_batch(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], stats
                 batch.add_contact(item, outcome)
             else:
                 batch.add_lead(item, outcome)
+        batch.write_together()
         ledger.save_book(tx, book)
         batch.save_turn()
     stats["updated_contacts"] += len(book.changed & known_before)
+    return stats
 
 
 class _Batch:
-    """One processing transaction: leads in, each in a savepoint of its own, so
-    one item the store refuses is quarantined and the rest go on."""
+    """One processing transaction. Written `together`, its leads and marks are
+    kept and written at the end, a statement for all; otherwise each lead is
+    written at once in a savepoint of its own, so one item the store refuses
+    is quarantined and the rest go on."""
 
     def __init__(self, ledger: Ledger, tx, book: ContactBook, stats: Counter,
-                 rules: IntakeRules, seq: int):
+                 rules: IntakeRules, seq: int, together: bool, lead_ids: list[str]):
         self.ledger, self.tx, self.book, self.stats, self.seq = ledger, tx, book, stats, seq
         self.rules = rules
         self.turn = int(ledger.checkpoint_in(tx, "assignment", "turn") or 0)
         self.first_turn = self.turn
+        self.together = together
+        self.marks: list[dict] = []
+        self.lead_rows = LeadRows()
+        # Fingerprints of the leads stored (None: no such lead), read at once for the batch.
+        self.fingerprints: dict[str, str | None] = dict.fromkeys(lead_ids)
+        self.fingerprints.update(ledger.lead_fingerprints(tx, lead_ids))
+
+    def mark(self, item_id: str, state: str, reason: str = "",
+             lead_id: str | None = None) -> None:
+        self.ledger.mark_item(self.tx, item_id, state, reason, lead_id=lead_id,
+                              batch=self.marks if self.together else None)
 
     def quarantine(self, item: RawItem, reason: str) -> None:
-        self.ledger.mark_item(self.tx, item.item_id, "quarantined", reason)
+        self.mark(item.item_id, "quarantined", reason)
         self.stats["quarantined"] += 1
         self.stats["reason:quarantined: " + reason.partition(" (")[0]] += 1
+
+    def write_together(self) -> None:
+        """The leads and marks kept for the end, in a savepoint: a refusal rolls
+        back only them, and the caller does the batch again row by row."""
+        try:
+            with self.tx.begin_nested():
+                self.ledger.save_leads(self.tx, self.lead_rows)
+                self.ledger.mark_items(self.tx, self.marks)
+        except (DBAPIError, ValueError, OverflowError, UnicodeError) as error:
+            raise _StoreRefused from error
 
     def add_lead(self, item: RawItem, given: Lead) -> None:
         lead = self._as_new_inquiry(given)
         if lead is None:
             # The same inquiry again (a re-sent mail, a provider retry).
-            self.ledger.mark_item(self.tx, item.item_id, "processed", lead_id=given.lead_id)
+            self.mark(item.item_id, "processed", lead_id=given.lead_id)
             self.stats["duplicate_items"] += 1
             return
         resolution = self._linked(item, lead) or self.book.resolve(lead)
         owner = self._owner(item, lead, resolution)
-        try:
-            with self.tx.begin_nested():
-                self.ledger.save_lead(self.tx, lead, resolution.contact_key, item.item_id,
-                                      self.seq, resolution.reason, origin=_origin(item),
-                                      owner=owner, stage=self.rules.first_stage)
-                self.ledger.mark_item(self.tx, item.item_id, "processed", lead_id=lead.lead_id)
-                if item.meta.get("crm"):
-                    self.ledger.adopt_row(self.tx, item.meta["crm"], "leads", lead.lead_id,
-                                          item.meta["remote_id"])
-        except (DBAPIError, ValueError, OverflowError, UnicodeError) as error:
-            self.quarantine(item, f"the store cannot keep it ({type(error).__name__}:"
-                                  f" {_first_line(error)})")
-            return
+        if self.together and not item.meta.get("crm"):
+            self._save(item, lead, resolution, owner, self.lead_rows)
+            self.mark(item.item_id, "processed", lead_id=lead.lead_id)
+        else:
+            try:
+                with self.tx.begin_nested():
+                    self._save(item, lead, resolution, owner, None)
+                    self.ledger.mark_item(self.tx, item.item_id, "processed",
+                                          lead_id=lead.lead_id)
+                    if item.meta.get("crm"):
+                        self.ledger.adopt_row(self.tx, item.meta["crm"], "leads",
+                                              lead.lead_id, item.meta["remote_id"])
+            except (DBAPIError, ValueError, OverflowError, UnicodeError) as error:
+                self.quarantine(item, f"the store cannot keep it ({type(error).__name__}:"
+                                      f" {_first_line(error)})")
+                return
+        self.fingerprints[lead.lead_id] = lead.fingerprint
         self.book.apply(resolution, lead, owner=owner)
         self.seq += 1
         self.stats["new_leads"] += 1
@@ -213,6 +260,12 @@ class _Batch:
         self.stats["new_contacts"] += resolution.is_new
         self.stats["merged_contacts"] += len(resolution.merged)
         self.stats["unmatched_source"] += not lead.source_matched
+
+    def _save(self, item: RawItem, lead: Lead, resolution: Resolution, owner: str,
+              rows: LeadRows | None) -> None:
+        self.ledger.save_lead(self.tx, lead, resolution.contact_key, item.item_id,
+                              self.seq, resolution.reason, origin=_origin(item),
+                              owner=owner, stage=self.rules.first_stage, batch=rows)
 
     def add_contact(self, item: RawItem, contact: Lead) -> None:
         """A contact a person typed into the CRM: matched like a lead's, so a
@@ -257,13 +310,18 @@ class _Batch:
         and the same content. A different mail that reuses a Message-ID (or
         one cut short) becomes a lead of its own; leads stored before
         fingerprints match on their id alone."""
-        stored = self.ledger.lead_fingerprint(self.tx, lead.lead_id)
+        stored = self._stored_fingerprint(lead.lead_id)
         if stored is None:
             return lead
         if not stored or not lead.fingerprint or stored == lead.fingerprint:
             return None
         other = replace(lead, lead_id=f"{lead.lead_id}~{lead.fingerprint[:12]}")
-        return None if self.ledger.lead_fingerprint(self.tx, other.lead_id) is not None else other
+        return None if self._stored_fingerprint(other.lead_id) is not None else other
+
+    def _stored_fingerprint(self, lead_id: str) -> str | None:
+        if lead_id not in self.fingerprints:
+            self.fingerprints[lead_id] = self.ledger.lead_fingerprint(self.tx, lead_id)
+        return self.fingerprints[lead_id]
 
 
 def _origin(item: RawItem) -> str:

@@ -8,10 +8,10 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
 from connectors.ledger.base import LedgerBase, chunks, now, upsert
 from connectors.ledger.database import lock
@@ -21,6 +21,8 @@ from transforms.records import RawItem
 # A worker that claimed items and died: after this long another takes them.
 CLAIM_LEASE = timedelta(minutes=10)
 HOST = socket.gethostname()
+# Items written per statement when a source hands over many (a CSV of a million rows).
+ITEM_BATCH = 5000
 
 
 def new_worker_id() -> str:
@@ -47,6 +49,37 @@ def _alive(pid: int) -> bool:
     return True
 
 
+_MARK = (update(raw_items).where(raw_items.c.item_id == bindparam("marked_id"))
+         .values(state=bindparam("state"), reason=bindparam("reason"),
+                 lead_id=bindparam("lead_id"), processed_at=bindparam("processed_at"),
+                 claimed_by=None, claimed_at=None))
+
+
+def _item_row(item: RawItem, item_id: str, content_hash: str) -> dict:
+    return {
+        "item_id": item_id, "source": item.source, "kind": item.kind,
+        "received_at": item.received_at, "payload": item.payload,
+        "content_hash": content_hash,
+        "meta": json.dumps(item.meta, ensure_ascii=False, sort_keys=True),
+        "ingested_at": now(),
+    }
+
+
+def _revision_id(item_id: str, content_hash: str) -> str:
+    return f"{item_id}@{content_hash[:12]}"
+
+
+def _batches(items: Iterable[RawItem], size: int) -> Iterator[list[RawItem]]:
+    batch: list[RawItem] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def _row_to_item(row) -> RawItem:
     return RawItem(item_id=row["item_id"], source=row["source"], kind=row["kind"],
                    payload=row["payload"], received_at=row["received_at"],
@@ -64,32 +97,49 @@ class RawItems(LedgerBase):
         """
         added = 0
         with self.transaction() as tx:
-            for item in items:
-                content_hash = hashlib.sha256(item.payload).hexdigest()
-                added += self._insert_item(tx, item, item.item_id, content_hash)
+            for chunk in _batches(items, ITEM_BATCH):
+                added += self._insert_items(tx, chunk)
             if checkpoint:
                 self._save_checkpoint(tx, *checkpoint)
         return added
 
+    def _insert_items(self, tx: Connection, items: list[RawItem]) -> int:
+        """One chunk of items in one statement; what is stored already is read
+        first, in one query, rather than after each row."""
+        hashes = [hashlib.sha256(item.payload).hexdigest() for item in items]
+        known = self._stored_hashes(tx, [item.item_id for item in items])
+        known |= self._stored_hashes(tx, [
+            _revision_id(item.item_id, content_hash)
+            for item, content_hash in zip(items, hashes, strict=True)
+            if known.get(item.item_id, content_hash) != content_hash])
+        new = []
+        for item, content_hash in zip(items, hashes, strict=True):
+            item_id = item.item_id
+            if item_id in known and "@" not in item_id and known[item_id] != content_hash:
+                # Same place, new content (a CSV row edited and imported again):
+                # keep it as a revision rather than lose it.
+                item_id = _revision_id(item_id, content_hash)
+            if item_id in known:
+                continue
+            known[item_id] = content_hash
+            new.append(_item_row(item, item_id, content_hash))
+        if new:
+            tx.execute(upsert(tx, raw_items).on_conflict_do_nothing(
+                index_elements=["item_id"]), new)
+        return len(new)
+
+    def _stored_hashes(self, tx: Connection, item_ids: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for chunk in chunks(item_ids):
+            found.update((item_id, content_hash) for item_id, content_hash in tx.execute(
+                select(raw_items.c.item_id, raw_items.c.content_hash)
+                .where(raw_items.c.item_id.in_(chunk))))
+        return found
+
     def _insert_item(self, tx: Connection, item: RawItem, item_id: str, content_hash: str) -> int:
-        values = {
-            "item_id": item_id, "source": item.source, "kind": item.kind,
-            "received_at": item.received_at, "payload": item.payload,
-            "content_hash": content_hash,
-            "meta": json.dumps(item.meta, ensure_ascii=False, sort_keys=True),
-            "ingested_at": now(),
-        }
-        inserted = tx.execute(upsert(tx, raw_items).values(**values)
-                              .on_conflict_do_nothing(index_elements=["item_id"])).rowcount
-        if inserted or "@" in item_id:
-            return inserted
-        stored = tx.execute(select(raw_items.c.content_hash)
-                            .where(raw_items.c.item_id == item_id)).scalar()
-        if stored == content_hash:
-            return 0
-        # Same place, new content (a CSV row edited and imported again): keep
-        # it as a revision rather than lose it.
-        return self._insert_item(tx, item, f"{item_id}@{content_hash[:12]}", content_hash)
+        values = _item_row(item, item_id, content_hash)
+        return tx.execute(upsert(tx, raw_items).values(**values)
+                          .on_conflict_do_nothing(index_elements=["item_id"])).rowcount
 
     def store_submission(self, item: RawItem, duplicate_window_seconds: int) -> tuple[str, bool]:
         """Store a web-form post unless it repeats one: the same item id (a
@@ -167,10 +217,18 @@ class RawItems(LedgerBase):
         return found
 
     def mark_item(self, tx: Connection, item_id: str, state: str, reason: str = "",
-                  lead_id: str | None = None) -> None:
-        tx.execute(update(raw_items).where(raw_items.c.item_id == item_id).values(
-            state=state, reason=reason, lead_id=lead_id, processed_at=now(),
-            claimed_by=None, claimed_at=None))
+                  lead_id: str | None = None, batch: list[dict] | None = None) -> None:
+        """Mark an item done; with `batch`, the mark joins it for `mark_items`."""
+        mark = {"marked_id": item_id, "state": state, "reason": reason, "lead_id": lead_id,
+                "processed_at": now()}
+        if batch is None:
+            self.mark_items(tx, [mark])
+        else:
+            batch.append(mark)
+
+    def mark_items(self, tx: Connection, marks: list[dict]) -> None:
+        if marks:
+            tx.execute(_MARK, marks)
 
     def requeue(self, states: tuple[str, ...] = ("quarantined",)) -> int:
         """Mark items to be processed again (replay after a config fix)."""

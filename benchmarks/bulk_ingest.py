@@ -7,7 +7,9 @@ customers), runs `leadhub ingest FILE --db STORE` in a fresh process on a
 new store and prints:
 
 - wall time and records/s of the whole command (start-up, reading,
-  parsing, normalizing, matching, store writes);
+  parsing, normalizing, matching, store writes), and the CPU seconds its
+  processes used: on a machine others share, CPU time is the steadier figure
+  (the title says the load average during the runs);
 - peak memory: the largest resident set of the command's process tree,
   sampled every 50 ms from /proc (the parent and any workers together);
 - the store's size on disk and bytes per lead;
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -58,6 +61,7 @@ class Run:
     code: str
     size: int
     seconds: float
+    cpu_seconds: float
     peak_rss: int
     store_bytes: int
     new_leads: int
@@ -65,6 +69,10 @@ class Run:
     @property
     def per_record(self) -> float:
         return self.seconds / self.size
+
+    @property
+    def cpu_per_record(self) -> float:
+        return self.cpu_seconds / self.size
 
 
 def write_csv(path: Path, size: int, seed: int) -> None:
@@ -122,13 +130,14 @@ class PeakSampler(threading.Thread):
 
 
 def run_ingest(csv_path: Path, store: Path, pythonpath: Path | None,
-               extra: Sequence[str]) -> tuple[float, int]:
-    """Wall seconds and peak tree RSS of one `leadhub ingest` process."""
+               extra: Sequence[str]) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and peak tree RSS of one `leadhub ingest` process."""
     env = dict(os.environ, LEADHUB_LOG_LEVEL="WARNING")
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)
     command = [sys.executable, "-c", "from leadhub.cli import app; app()", "ingest",
                str(csv_path), "--db", str(store), "--quiet", *extra]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=pythonpath or ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -136,12 +145,14 @@ def run_ingest(csv_path: Path, store: Path, pythonpath: Path | None,
     sampler.start()
     out, err = process.communicate()
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     sampler.done.set()
     sampler.join()
     if process.returncode != 0:
         raise SystemExit(f"leadhub ingest failed ({process.returncode}):\n"
                          f"{out.decode()}\n{err.decode()}")
-    return seconds, sampler.peak
+    return seconds, cpu, sampler.peak
 
 
 def store_bytes(store: Path) -> int:
@@ -160,8 +171,8 @@ def measure(code: str, csv_path: Path, size: int, work: Path, pythonpath: Path |
     store = work / f"{code}-{size}.db"
     for old in work.glob(store.name + "*"):
         old.unlink()
-    seconds, peak = run_ingest(csv_path, store, pythonpath, extra)
-    return Run(code, size, seconds, peak, store_bytes(store), count_leads(store))
+    seconds, cpu, peak = run_ingest(csv_path, store, pythonpath, extra)
+    return Run(code, size, seconds, cpu, peak, store_bytes(store), count_leads(store))
 
 
 def mib(value: int) -> str:
@@ -172,12 +183,16 @@ def table_rows(runs: Sequence[Run]) -> list[list[str]]:
     rows = []
     for run in runs:
         smallest = min((r for r in runs if r.code == run.code), key=lambda r: r.size)
-        faster = next((f"{r.seconds / run.seconds:.1f}x" for r in runs
-                       if r.code != run.code and r.size == run.size and run.code == "this"), "")
+        other = next((r for r in runs if r.code != run.code and r.size == run.size
+                      and run.code == "this"), None)
+        faster = (f"{other.seconds / run.seconds:.1f}x / {other.cpu_seconds / run.cpu_seconds:.1f}x"
+                  if other else "")
         rows.append([run.code, f"{run.size:,}", f"{run.seconds:,.1f} s",
-                     f"{run.size / run.seconds:,.0f}", faster, mib(run.peak_rss),
+                     f"{run.cpu_seconds:,.1f} s", f"{run.size / run.seconds:,.0f}", faster,
+                     mib(run.peak_rss),
                      mib(run.store_bytes), f"{run.store_bytes / max(run.new_leads, 1):,.0f}",
-                     f"{run.per_record / smallest.per_record:.2f}"])
+                     f"{run.per_record / smallest.per_record:.2f} / "
+                     f"{run.cpu_per_record / smallest.cpu_per_record:.2f}"])
     return rows
 
 
@@ -222,10 +237,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
+    load = os.getloadavg()[1]
     report.table(
-        f"leadhub ingest FILE.csv, whole process ({os.cpu_count()} cores, seed {args.seed})",
-        ["code", "rows", "wall", "rows/s", "speed-up", "peak RSS", "store", "bytes/lead",
-         "time/row vs smallest"], table_rows(runs), left=["code"])
+        f"leadhub ingest FILE.csv, whole process ({os.cpu_count()} cores, load average"
+        f" {load:.1f} over the last 5 minutes, seed {args.seed})",
+        ["code", "rows", "wall", "CPU", "rows/s", "speed-up wall / CPU", "peak RSS", "store",
+         "bytes/lead", "time/row vs smallest wall / CPU"], table_rows(runs), left=["code"])
 
 
 if __name__ == "__main__":

@@ -175,8 +175,10 @@ class FilesSource:
             raise FatalError(f"csv.encoding {self.csv_encoding!r} in the config is not an "
                              "encoding LeadHub knows (try utf-8 or cp1251)") from None
         extra = {"encoding": table.encoding, "delimiter": table.delimiter}
+        place = _Place.of(path)
         return [
-            self._item(path, number, "row", json.dumps(row, ensure_ascii=False).encode(), extra)
+            self._item(path, number, "row", json.dumps(row, ensure_ascii=False).encode(), extra,
+                       place)
             for number, row in enumerate(table.rows, start=table.first_row)
         ]
 
@@ -202,22 +204,36 @@ class FilesSource:
         return replace(item, meta={**item.meta, "row": "", "unreadable": f"{path.name}: {reason}"})
 
     def _item(
-        self, path: Path, row: object, kind: RawKind, payload: bytes, extra: dict | None = None
+        self, path: Path, row: object, kind: RawKind, payload: bytes, extra: dict | None = None,
+        place: _Place | None = None,
     ) -> RawItem:
-        path_hash = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+        place = place or _Place.of(path)
         meta = {"path": str(path), "row": str(row), **(extra or {})}
         if kind == "form" and self.default_form:
             meta["form"] = self.default_form
         elif kind == "form":
             meta["form"] = path.stem
         return RawItem(
-            item_id=f"file:{path_hash}:{row}",
+            item_id=f"file:{place.path_hash}:{row}",
             source=self.name,
             kind=kind,
             payload=payload,
-            received_at=_modified_at(path),
+            received_at=place.modified_at,
             meta=meta,
         )
+
+
+@dataclass(frozen=True)
+class _Place:
+    """What every item of one file shares: the hash of its path, its time."""
+
+    path_hash: str
+    modified_at: datetime
+
+    @classmethod
+    def of(cls, path: Path) -> _Place:
+        return cls(hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16],
+                   _modified_at(path))
 
 
 def _suffix(path: Path) -> str:

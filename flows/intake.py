@@ -12,10 +12,13 @@ flows/deployments.py wraps them as Prefect flows for schedules and workers.
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,8 @@ from transforms.owners import Assignment, choose_owner
 from transforms.records import Lead, ParseSkip, RawItem, Rejection
 
 PROCESS_BATCH = 1000
+# Batches claimed at once: what the worker processes parse ahead of the writer.
+PROCESS_WINDOW = 16
 
 
 log = logging.getLogger("leadhub.intake")
@@ -93,21 +98,30 @@ def collect(source: Source, store: str | Path) -> Counter:
     return stats
 
 
-def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH) -> Counter:
+def default_workers() -> int:
+    """Processes that parse and normalize: both cores of a small machine."""
+    return min(2, os.cpu_count() or 1)
+
+
+def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH,
+                    workers: int | None = None) -> Counter:
     """Turn every raw item still marked new into a lead, a skip or a quarantine.
-    Items are claimed a batch at a time, so several workers share the work
-    without doing any of it twice."""
+    Items are claimed a window of batches at a time, so several processors
+    share the work without doing any of it twice; `workers` processes parse
+    and normalize the window's batches while this one writes them, in order."""
     logger = log
     ledger = Ledger(settings.store)
     worker = new_worker_id()
     rules = (settings.mail_rules(), settings.submission_rules(), settings.normalize_rules(),
              settings.form_rules())
+    intake_rules = IntakeRules.of(settings)
     stats: Counter = Counter()
     try:
-        while items := ledger.claim_pending(worker, batch_size):
-            outcomes = [(item, lead_from_item(item, *rules)) for item in items]
-            _record_batch(ledger, outcomes, stats, IntakeRules.of(settings), worker)
-            report("process", stats["processed_items"])
+        with _Parser(rules, workers or default_workers()) as parse:
+            while items := ledger.claim_pending(worker, batch_size * PROCESS_WINDOW):
+                for outcomes in parse(items, batch_size):
+                    _record_batch(ledger, outcomes, stats, intake_rules, worker)
+                    report("process", stats["processed_items"])
         for reason, count in stats.items():
             if reason.startswith("reason:"):
                 logger.warning("%d item(s) %s", count, reason.removeprefix("reason:"))
@@ -115,6 +129,50 @@ def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH) -> Coun
         ledger.release_claims(worker)
         ledger.close()
     return Counter({k: v for k, v in stats.items() if not k.startswith("reason:")})
+
+
+Rules = tuple  # lead_from_item's rules after the item: mail, submission, normalize, form
+_worker_rules: Rules = ()
+
+
+class _Parser:
+    """Raw items to outcomes a batch at a time, in the order given: here, or
+    in a pool of worker processes when there is more than one batch to do."""
+
+    def __init__(self, rules: Rules, workers: int):
+        self.rules, self.workers = rules, workers
+        self.pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> _Parser:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def __call__(self, items: list[RawItem], size: int
+                 ) -> Iterator[list[tuple[RawItem, Outcome]]]:
+        batches = [items[start:start + size] for start in range(0, len(items), size)]
+        if self.workers < 2 or len(batches) < 2:
+            for batch in batches:
+                yield list(zip(batch, _outcomes(batch, self.rules), strict=True))
+            return
+        if self.pool is None:
+            # spawn, not fork: the store's connections and threads stay here
+            self.pool = ProcessPoolExecutor(self.workers, get_context("spawn"),
+                                            initializer=_start_worker, initargs=(self.rules,))
+        futures = [self.pool.submit(_outcomes, batch) for batch in batches]
+        for batch, future in zip(batches, futures, strict=True):
+            yield list(zip(batch, future.result(), strict=True))
+
+
+def _start_worker(rules: Rules) -> None:
+    global _worker_rules
+    _worker_rules = rules
+
+
+def _outcomes(items: list[RawItem], rules: Rules | None = None) -> list[Outcome]:
+    return [lead_from_item(item, *(rules or _worker_rules)) for item in items]
 
 
 Outcome = Lead | ParseSkip | Rejection
@@ -376,10 +434,12 @@ def sources_of(settings: Settings, paths: list[Path] | None = None) -> list[Sour
             if each.type in SOURCE_BUILDERS]
 
 
-def run_intake(settings: Settings, paths: list[Path] | None = None) -> dict[str, Any]:
+def run_intake(settings: Settings, paths: list[Path] | None = None,
+               workers: int | None = None) -> dict[str, Any]:
     """Ingest the config's sources (or just `paths`), process what is new, then
     sync the sinks and send the alerts. A source that cannot be used (a wrong
-    password) does not keep the others waiting; its error is raised at the end."""
+    password) does not keep the others waiting; its error is raised at the end.
+    `workers`: processes that parse and normalize (`default_workers()`)."""
     from flows.alerts import start_rules
 
     ledger = Ledger(settings.store, create=True)
@@ -401,7 +461,7 @@ def run_intake(settings: Settings, paths: list[Path] | None = None) -> dict[str,
             except TransientError as error:
                 log.error("%s", error)
                 stats["failed_sources"] += 1
-        stats += process_pending(settings)
+        stats += process_pending(settings, workers=workers)
     finally:
         ledger.finish_run(run_id, dict(stats, fatal_errors=len(fatal)))
         ledger.close()

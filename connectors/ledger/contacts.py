@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
@@ -65,7 +65,9 @@ class _ContactRows:
 
     def add(self, member: Member, stamp, merged_into: str | None = None,
             new: bool = False) -> None:
-        values = {**asdict(member.contact), "merged_into": merged_into, "updated_at": stamp,
+        # the fields one by one: asdict's deep copy costs more than the write
+        values = {**{name: getattr(member.contact, name) for name in CONTACT_FIELDS},
+                  "merged_into": merged_into, "updated_at": stamp,
                   "names": json.dumps(member.names, ensure_ascii=False),
                   "origin": member.origin, "owner": member.owner,
                   "corrected": corrections_json(member)}
@@ -177,8 +179,7 @@ class Contacts(LedgerBase):
             tx.execute(upsert(tx, shared_identities).values(
                 kind=kind, value=value, reason=reason, marked_at=stamp)
                 .on_conflict_do_nothing(index_elements=["kind", "value"]))
-        for pair in book.pairs.values():
-            self._write_pair(tx, pair, stamp)
+        self._write_pairs(tx, list(book.pairs.values()), stamp)
 
     def _write_merge(self, tx: Connection, book: ContactBook, merge: Merge, stamp) -> None:
         tx.execute(insert(contact_merges).values(
@@ -199,16 +200,18 @@ class Contacts(LedgerBase):
             | (duplicate_pairs.c.contact_b == merge.loser)).values(state="merged",
                                                                      updated_at=stamp))
 
-    def _write_pair(self, tx: Connection, pair: Pair, stamp) -> None:
-        statement = upsert(tx, duplicate_pairs).values(
-            contact_a=pair.a, contact_b=pair.b, score=pair.score,
-            reasons=json.dumps(list(pair.reasons), ensure_ascii=False), state=OPEN,
-            found_at=stamp, updated_at=stamp)
+    def _write_pairs(self, tx: Connection, pairs: list[Pair], stamp) -> None:
+        if not pairs:
+            return
+        statement = upsert(tx, duplicate_pairs)
         tx.execute(statement.on_conflict_do_update(
             index_elements=["contact_a", "contact_b"],
             set_={"score": statement.excluded.score, "reasons": statement.excluded.reasons,
                   "updated_at": statement.excluded.updated_at},
-            where=duplicate_pairs.c.state == OPEN))
+            where=duplicate_pairs.c.state == OPEN), [
+            {"contact_a": pair.a, "contact_b": pair.b, "score": pair.score,
+             "reasons": json.dumps(list(pair.reasons), ensure_ascii=False), "state": OPEN,
+             "found_at": stamp, "updated_at": stamp} for pair in pairs])
 
     def _write_contact(self, tx: Connection, member: Member, stamp,
                        merged_into: str | None = None, new: bool = False) -> None:

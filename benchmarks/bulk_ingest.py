@@ -20,11 +20,19 @@ code of that git revision (exported to a temporary folder and put first on
 PYTHONPATH), so the speed-up is a ratio measured in the same run on the same
 machine. The baseline is slow: `--baseline-sizes` limits it (100k by default).
 
+With `--profile N` it instead runs one ingest of N rows under cProfile (in
+one process, `--workers 1`, so that the profiler sees all the work; with
+`--baseline REF`, that revision's too) and prints where the time went: the
+cumulative time of the functions that do each part of the work (a
+function called from two parts, like the email check that matching also
+uses, counts where it is listed).
+
 Run from the repository root:
 
     .venv/bin/python benchmarks/bulk_ingest.py
     .venv/bin/python benchmarks/bulk_ingest.py --sizes 10000,100000,1000000 --baseline main
     .venv/bin/python benchmarks/bulk_ingest.py --sizes 100000 --workers 1
+    .venv/bin/python benchmarks/bulk_ingest.py --profile 100000 --baseline main
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import pstats
 import resource
 import shutil
 import subprocess
@@ -155,6 +164,74 @@ def run_ingest(csv_path: Path, store: Path, pythonpath: Path | None,
     return seconds, cpu, sampler.peak
 
 
+# The parts of an ingest and the functions (file, name) whose cumulative time is each.
+PROFILE_PARTS = (
+    ("reading and decoding the file", [("connectors/files.py", "_read")]),
+    ("storing raw items", [("connectors/ledger/items.py", "store_raw_items")]),
+    ("phone parsing", [("transforms/phones.py", "normalize_phone"),
+                       ("transforms/phones.py", "find_phones")]),
+    ("email validation", [("transforms/emails.py", "normalize_email")]),
+    ("name and company normalization", [("transforms/names.py", "normalize_name"),
+                                        ("transforms/companies.py", "split_company")]),
+    ("parsing and normalizing in all (the three above in it)",
+     [("transforms/items.py", "lead_from_item")]),
+    ("identity matching", [("transforms/dedupe.py", "resolve"),
+                           ("transforms/dedupe.py", "apply"),
+                           ("transforms/dedupe.py", "lookups_of"),
+                           ("transforms/dedupe.py", "block_keys_of")]),
+    ("store reads (claims, contact book)", [("connectors/ledger/items.py", "claim_pending"),
+                                            ("connectors/ledger/contacts.py", "load_book")]),
+    ("store writes (leads, contacts, marks)", [
+        ("connectors/ledger/contacts.py", "save_book"),
+        ("connectors/ledger/leads.py", "save_lead"),
+        ("connectors/ledger/leads.py", "save_leads"),
+        ("connectors/ledger/items.py", "mark_item"),
+        ("connectors/ledger/items.py", "mark_items")]),
+)
+PROFILED = "from leadhub.cli import app; app()\n"
+
+
+def profile_ingest(csv_path: Path, store: Path, pythonpath: Path | None, work: Path) -> Path:
+    """One ingest under cProfile, in one process; the stats file."""
+    script, stats = work / "profiled.py", store.with_suffix(".prof")
+    script.write_text(PROFILED)
+    for old in work.glob(store.name + "*"):
+        old.unlink()
+    env = dict(os.environ, PYTHONPATH=str(pythonpath)) if pythonpath else None
+    extra = [] if pythonpath else ["--workers", "1"]
+    subprocess.run([sys.executable, "-m", "cProfile", "-o", str(stats), str(script), "ingest",
+                    str(csv_path), "--db", str(store), "--quiet", *extra],
+                   env=env, cwd=pythonpath or ROOT, check=True, capture_output=True)
+    return stats
+
+
+def profile_split(stats_file: Path) -> tuple[float, list[tuple[str, float]]]:
+    """The whole run's seconds, and each part's."""
+    stats = pstats.Stats(str(stats_file)).stats  # type: ignore[attr-defined]
+    total = max(cumulative for _, _, _, cumulative, _ in stats.values())
+    parts = []
+    for part, functions in PROFILE_PARTS:
+        seconds = sum(cumulative for (path, _, name), (_, _, _, cumulative, _) in stats.items()
+                      if any(path.endswith(file) and name == wanted
+                             for file, wanted in functions))
+        parts.append((part, seconds))
+    return total, parts
+
+
+def profile_rows(splits: dict[str, tuple[float, list[tuple[str, float]]]]) -> list[list[str]]:
+    codes = list(splits)
+    rows = []
+    for index, (part, _) in enumerate(PROFILE_PARTS):
+        row = [part]
+        for code in codes:
+            total, parts = splits[code]
+            seconds = parts[index][1]
+            row.append(f"{seconds:,.1f} s ({seconds / total:.0%})")
+        rows.append(row)
+    rows.append(["the whole run", *(f"{splits[code][0]:,.1f} s" for code in codes)])
+    return rows
+
+
 def store_bytes(store: Path) -> int:
     return sum(path.stat().st_size for path in store.parent.glob(store.name + "*"))
 
@@ -211,6 +288,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="the sizes the baseline runs (default 100000)")
     parser.add_argument("--workers", type=positive, default=None,
                         help="pass --workers N to this code's ingest")
+    parser.add_argument("--profile", type=positive, metavar="ROWS", default=None,
+                        help="profile one ingest of ROWS rows instead of timing the sizes")
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep the CSVs and stores in this folder")
     return parser.parse_args(argv)
@@ -223,6 +302,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     baseline = export_revision(args.baseline, work / "baseline") if args.baseline else None
     extra = ["--workers", str(args.workers)] if args.workers else []
+    if args.profile:
+        try:
+            profile(args, work, baseline, report)
+        finally:
+            if args.keep is None:
+                shutil.rmtree(work, ignore_errors=True)
+        return
     runs: list[Run] = []
     try:
         for size in args.sizes:
@@ -243,6 +329,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         f" {load:.1f} over the last 5 minutes, seed {args.seed})",
         ["code", "rows", "wall", "CPU", "rows/s", "speed-up wall / CPU", "peak RSS", "store",
          "bytes/lead", "time/row vs smallest wall / CPU"], table_rows(runs), left=["code"])
+
+
+def profile(args: argparse.Namespace, work: Path, baseline: Path | None, report: Report) -> None:
+    csv_path = work / f"leads-{args.profile}.csv"
+    if not csv_path.exists():
+        write_csv(csv_path, args.profile, args.seed)
+    splits = {"this": profile_split(profile_ingest(
+        csv_path, work / f"profile-this-{args.profile}.db", None, work))}
+    if baseline is not None:
+        splits[args.baseline] = profile_split(profile_ingest(
+            csv_path, work / f"profile-base-{args.profile}.db", baseline, work))
+    report.table(f"Where the time of an ingest of {args.profile:,} rows goes (cProfile, one"
+                 " process; cumulative time, parts overlap where one calls another)",
+                 ["part", *splits], profile_rows(splits), left=["part"])
 
 
 if __name__ == "__main__":

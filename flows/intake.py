@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -41,6 +43,8 @@ from transforms.records import Lead, ParseSkip, RawItem, Rejection
 PROCESS_BATCH = 1000
 # Batches claimed at once: what the worker processes parse ahead of the writer.
 PROCESS_WINDOW = 16
+# How often a worker process looks whether the process it works for is alive.
+WORKER_WATCH_SECONDS = 1.0
 
 
 log = logging.getLogger("leadhub.intake")
@@ -160,15 +164,25 @@ class _Parser:
         if self.pool is None:
             # spawn, not fork: the store's connections and threads stay here
             self.pool = ProcessPoolExecutor(self.workers, get_context("spawn"),
-                                            initializer=_start_worker, initargs=(self.rules,))
+                                            initializer=_start_worker,
+                                            initargs=(self.rules, os.getpid()))
         futures = [self.pool.submit(_outcomes, batch) for batch in batches]
         for batch, future in zip(batches, futures, strict=True):
             yield list(zip(batch, future.result(), strict=True))
 
 
-def _start_worker(rules: Rules) -> None:
+def _start_worker(rules: Rules, parent: int) -> None:
     global _worker_rules
     _worker_rules = rules
+    threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
+
+
+def _end_with(parent: int) -> None:
+    """A worker whose processor was killed ends too (the pool's own pipes do
+    not tell it: every worker holds both of their ends)."""
+    while os.getppid() == parent:
+        time.sleep(WORKER_WATCH_SECONDS)
+    os._exit(1)
 
 
 def _outcomes(items: list[RawItem], rules: Rules | None = None) -> list[Outcome]:

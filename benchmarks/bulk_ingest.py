@@ -18,7 +18,10 @@ new store and prints:
 With `--baseline REF` (default `main`) the same files also go through the
 code of that git revision (exported to a temporary folder and put first on
 PYTHONPATH), so the speed-up is a ratio measured in the same run on the same
-machine. The baseline is slow: `--baseline-sizes` limits it (100k by default).
+machine, and the two stores are compared table by table (every column but
+the times things were written): "same store" says the new code gave the
+result the old one did. The baseline is slow: `--baseline-sizes` limits it
+(100k by default).
 
 With `--profile N` it instead runs one ingest of N rows under cProfile (in
 one process, `--workers 1`, so that the profiler sees all the work; with
@@ -252,6 +255,43 @@ def measure(code: str, csv_path: Path, size: int, work: Path, pythonpath: Path |
     return Run(code, size, seconds, cpu, peak, store_bytes(store), count_leads(store))
 
 
+# Columns that say when a row was written, not what it holds.
+WRITE_TIMES = {"updated_at", "ingested_at", "processed_at", "claimed_at", "claimed_by",
+               "marked_at", "found_at", "merged_at", "last_success_at", "last_attempt_at"}
+# Tables about the run itself (its id, its times), not what it stored.
+RUN_TABLES = {"runs", "source_status", "alembic_version", "leadhub_schema"}
+
+
+def store_contents(store: Path) -> dict[str, list[tuple]]:
+    """Every table's rows, sorted, without write times and surrogate ids."""
+    import sqlite3
+
+    contents = {}
+    with sqlite3.connect(store) as connection:
+        tables = [name for (name,) in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'") if name not in RUN_TABLES]
+        for table in tables:
+            columns = [row[1] for row in connection.execute(f"PRAGMA table_info({table})")
+                       if row[1] not in WRITE_TIMES and not (row[5] and row[2] == "INTEGER")]
+            contents[table] = sorted(connection.execute(
+                f"SELECT {', '.join(columns)} FROM {table}").fetchall(), key=repr)
+    return contents
+
+
+def different_tables(runs: Sequence[Run], work: Path) -> dict[int, list[str]]:
+    """Per size run by both codes: the tables whose contents differ."""
+    found = {}
+    for run in runs:
+        other = next((r for r in runs if r.code != run.code and r.size == run.size
+                      and run.code == "this"), None)
+        if other is not None:
+            mine = store_contents(work / f"this-{run.size}.db")
+            theirs = store_contents(work / f"{other.code}-{run.size}.db")
+            found[run.size] = sorted(t for t in mine.keys() | theirs.keys()
+                                     if mine.get(t) != theirs.get(t))
+    return found
+
+
 def mib(value: int) -> str:
     return f"{value / 2**20:,.0f} MiB"
 
@@ -320,6 +360,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             if baseline is not None and size in args.baseline_sizes:
                 runs.append(measure(args.baseline, csv_path, size, work, baseline, []))
                 report.line(f"{size:,} rows, {args.baseline}: {runs[-1].seconds:.1f} s")
+        differences = different_tables(runs, work)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -329,6 +370,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         f" {load:.1f} over the last 5 minutes, seed {args.seed})",
         ["code", "rows", "wall", "CPU", "rows/s", "speed-up wall / CPU", "peak RSS", "store",
          "bytes/lead", "time/row vs smallest wall / CPU"], table_rows(runs), left=["code"])
+    for size, tables in differences.items():
+        report.line(f"{size:,} rows: the same store as {args.baseline}" if not tables else
+                    f"{size:,} rows: the store differs from {args.baseline}'s in "
+                    + ", ".join(tables))
 
 
 def profile(args: argparse.Namespace, work: Path, baseline: Path | None, report: Report) -> None:

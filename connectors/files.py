@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import mailbox
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +27,7 @@ from leadhub.i18n import _
 from transforms.json_input import json_bytes
 from transforms.mail import looks_like_mail
 from transforms.records import RawItem, RawKind
-from transforms.tables import TableError, read_lead_table
+from transforms.tables import RowStream, Table, TableError, stream_lead_table
 from transforms.text import looks_binary
 
 MAIL_SUFFIXES = {".eml", ".msg.eml"}
@@ -58,7 +58,8 @@ class FileBatch:
     """The raw items of one file (or maildir) and the checkpoint to store with them."""
 
     path: Path
-    items: list[RawItem]
+    # a list, or a table's items made as they are stored (`len` and iteration)
+    items: Collection[RawItem]
     checkpoint: tuple[str, str, str]
 
 
@@ -129,14 +130,14 @@ class FilesSource:
                 self.ignored.append(child)
         return found
 
-    def _read(self, path: Path) -> list[RawItem]:
+    def _read(self, path: Path) -> Collection[RawItem]:
         """The file's items, or one item saying why it cannot be read."""
         try:
             return self._maildir(path) if path.is_dir() else self._file(path)
         except OSError as error:
             return [self._unreadable(path, f"cannot read the file ({error.strerror or error})")]
 
-    def _file(self, path: Path) -> list[RawItem]:
+    def _file(self, path: Path) -> Collection[RawItem]:
         data = path.read_bytes()
         if not data.strip():
             return [self._unreadable(path, "the file is empty", data)]
@@ -170,10 +171,10 @@ class FilesSource:
         finally:
             box.close()
 
-    def _table(self, path: Path, data: bytes) -> list[RawItem]:
+    def _table(self, path: Path, data: bytes) -> Collection[RawItem]:
         delimiter = "\t" if _suffix(path) == ".tsv" else self.csv_delimiter
         try:
-            table = read_lead_table(data, delimiter, self.csv_encoding)
+            table = stream_lead_table(data, delimiter, self.csv_encoding)
         except TableError as error:
             return [self._unreadable(path, str(error), data)]
         except UnicodeDecodeError as error:
@@ -182,11 +183,9 @@ class FilesSource:
         except LookupError:
             raise FatalError(f"csv.encoding {self.csv_encoding!r} in the config is not an "
                              "encoding LeadHub knows (try utf-8 or cp1251)") from None
-        extra = {"encoding": table.encoding, "delimiter": table.delimiter}
-        return [
-            self._item(path, number, "row", json.dumps(row, ensure_ascii=False).encode(), extra)
-            for number, row in enumerate(table.rows, start=table.first_row)
-        ]
+        if isinstance(table, RowStream):
+            return _TableItems(self, path, table, _Place.of(path))
+        return list(_TableItems(self, path, table, _Place.of(path)))
 
     def _forms(self, path: Path, data: bytes) -> list[RawItem]:
         if looks_binary(data):
@@ -210,22 +209,56 @@ class FilesSource:
         return replace(item, meta={**item.meta, "row": "", "unreadable": f"{path.name}: {reason}"})
 
     def _item(
-        self, path: Path, row: object, kind: RawKind, payload: bytes, extra: dict | None = None
+        self, path: Path, row: object, kind: RawKind, payload: bytes, extra: dict | None = None,
+        place: _Place | None = None,
     ) -> RawItem:
-        path_hash = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+        place = place or _Place.of(path)
         meta = {"path": str(path), "row": str(row), **(extra or {})}
         if kind == "form" and self.default_form:
             meta["form"] = self.default_form
         elif kind == "form":
             meta["form"] = path.stem
         return RawItem(
-            item_id=f"file:{path_hash}:{row}",
+            item_id=f"file:{place.path_hash}:{row}",
             source=self.name,
             kind=kind,
             payload=payload,
             received_at=self._seen_at or self.clock(),
             meta=meta,
         )
+
+
+@dataclass(frozen=True)
+class _TableItems:
+    """A table's raw items, made as they are stored: a file of a million rows
+    is never a million items in memory at once."""
+
+    source: FilesSource
+    path: Path
+    table: RowStream | Table
+    place: _Place
+
+    def __len__(self) -> int:
+        return len(self.table) if isinstance(self.table, RowStream) else len(self.table.rows)
+
+    def __iter__(self) -> Iterator[RawItem]:
+        rows = self.table if isinstance(self.table, RowStream) else self.table.rows
+        extra = {"encoding": self.table.encoding, "delimiter": self.table.delimiter}
+        for number, row in enumerate(rows, start=self.table.first_row):
+            yield self.source._item(self.path, number, "row",
+                                    json.dumps(row, ensure_ascii=False).encode(), extra,
+                                    self.place)
+
+
+@dataclass(frozen=True)
+class _Place:
+    """What every item of one file shares: the hash of its path."""
+
+    path_hash: str
+
+    @classmethod
+    def of(cls, path: Path) -> _Place:
+        return cls(hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16])
 
 
 def _suffix(path: Path) -> str:

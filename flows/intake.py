@@ -12,10 +12,15 @@ flows/deployments.py wraps them as Prefect flows for schedules and workers.
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from connectors import Source
 from connectors.files import FilesSource
 from connectors.ledger import Ledger, new_worker_id
+from connectors.ledger.leads import LeadRows
 from leadhub.errors import FatalError, TransientError
 from leadhub.progress import report
 from leadhub.settings import FilesSourceConfig, ImapSourceConfig, Settings
@@ -34,6 +40,10 @@ from transforms.owners import Assignment, choose_owner
 from transforms.records import Lead, ParseSkip, RawItem, Rejection
 
 PROCESS_BATCH = 1000
+# Batches claimed at once: what the worker processes parse ahead of the writer.
+PROCESS_WINDOW = 16
+# How often a worker process looks whether the process it works for is alive.
+WORKER_WATCH_SECONDS = 1.0
 
 
 log = logging.getLogger("leadhub.intake")
@@ -93,21 +103,30 @@ def collect(source: Source, store: str | Path) -> Counter:
     return stats
 
 
-def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH) -> Counter:
+def default_workers() -> int:
+    """Processes that parse and normalize: both cores of a small machine."""
+    return min(2, os.cpu_count() or 1)
+
+
+def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH,
+                    workers: int | None = None) -> Counter:
     """Turn every raw item still marked new into a lead, a skip or a quarantine.
-    Items are claimed a batch at a time, so several workers share the work
-    without doing any of it twice."""
+    Items are claimed a window of batches at a time, so several processors
+    share the work without doing any of it twice; `workers` processes parse
+    and normalize the window's batches while this one writes them, in order."""
     logger = log
     ledger = Ledger(settings.store)
     worker = new_worker_id()
     rules = (settings.mail_rules(), settings.submission_rules(), settings.normalize_rules(),
              settings.form_rules())
+    intake_rules = IntakeRules.of(settings)
     stats: Counter = Counter()
     try:
-        while items := ledger.claim_pending(worker, batch_size):
-            outcomes = [(item, lead_from_item(item, *rules)) for item in items]
-            _record_batch(ledger, outcomes, stats, IntakeRules.of(settings), worker)
-            report("process", stats["processed_items"])
+        with _Parser(rules, workers or default_workers()) as parse:
+            while items := ledger.claim_pending(worker, batch_size * PROCESS_WINDOW):
+                for outcomes in parse(items, batch_size):
+                    _record_batch(ledger, outcomes, stats, intake_rules, worker)
+                    report("process", stats["processed_items"])
         for reason, count in stats.items():
             if reason.startswith("reason:"):
                 logger.warning("%d item(s) %s", count, reason.removeprefix("reason:"))
@@ -115,6 +134,60 @@ def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH) -> Coun
         ledger.release_claims(worker)
         ledger.close()
     return Counter({k: v for k, v in stats.items() if not k.startswith("reason:")})
+
+
+Rules = tuple  # lead_from_item's rules after the item: mail, submission, normalize, form
+_worker_rules: Rules = ()
+
+
+class _Parser:
+    """Raw items to outcomes a batch at a time, in the order given: here, or
+    in a pool of worker processes when there is more than one batch to do."""
+
+    def __init__(self, rules: Rules, workers: int):
+        self.rules, self.workers = rules, workers
+        self.pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> _Parser:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def __call__(self, items: list[RawItem], size: int
+                 ) -> Iterator[list[tuple[RawItem, Outcome]]]:
+        batches = [items[start:start + size] for start in range(0, len(items), size)]
+        if self.workers < 2 or len(batches) < 2:
+            for batch in batches:
+                yield list(zip(batch, _outcomes(batch, self.rules), strict=True))
+            return
+        if self.pool is None:
+            # spawn, not fork: the store's connections and threads stay here
+            self.pool = ProcessPoolExecutor(self.workers, get_context("spawn"),
+                                            initializer=_start_worker,
+                                            initargs=(self.rules, os.getpid()))
+        futures = [self.pool.submit(_outcomes, batch) for batch in batches]
+        for batch, future in zip(batches, futures, strict=True):
+            yield list(zip(batch, future.result(), strict=True))
+
+
+def _start_worker(rules: Rules, parent: int) -> None:
+    global _worker_rules
+    _worker_rules = rules
+    threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
+
+
+def _end_with(parent: int) -> None:
+    """A worker whose processor was killed ends too (the pool's own pipes do
+    not tell it: every worker holds both of their ends)."""
+    while os.getppid() == parent:
+        time.sleep(WORKER_WATCH_SECONDS)
+    os._exit(1)
+
+
+def _outcomes(items: list[RawItem], rules: Rules | None = None) -> list[Outcome]:
+    return [lead_from_item(item, *(rules or _worker_rules)) for item in items]
 
 
 Outcome = Lead | ParseSkip | Rejection
@@ -136,9 +209,25 @@ class IntakeRules:
 
 def _record_batch(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], stats: Counter,
                   rules: IntakeRules, worker: str | None = None) -> None:
+    """One batch in one transaction. Its rows are written together at the end;
+    when the store refuses one of them, the batch is done again a row at a
+    time, so that only the refused item is quarantined."""
     # Oldest inquiry first, whatever order the files came in: the contact key
     # and the first-touch source then do not depend on file order.
     outcomes.sort(key=lambda pair: (_when(pair), pair[0].item_id))
+    try:
+        stats.update(_record(ledger, outcomes, rules, worker, together=True))
+    except _StoreRefused:
+        stats.update(_record(ledger, outcomes, rules, worker, together=False))
+
+
+class _StoreRefused(Exception):
+    """The store refused a row of a batch written together."""
+
+
+def _record(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], rules: IntakeRules,
+            worker: str | None, together: bool) -> Counter:
+    stats: Counter = Counter()
     with ledger.transaction() as tx:
         ledger.lock_contacts(tx)
         mine = ledger.still_mine(tx, [item.item_id for item, _ in outcomes], worker)
@@ -151,11 +240,12 @@ def _record_batch(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], stats
             contacts_named=(lead.raw_source["contact"] for lead in leads
                             if lead.raw_source.get("contact")))
         known_before = set(book.members)
-        batch = _Batch(ledger, tx, book, stats, rules, ledger.next_lead_seq(tx))
+        batch = _Batch(ledger, tx, book, stats, rules, ledger.next_lead_seq(tx), together,
+                       [lead.lead_id for lead in leads])
         for item, outcome in outcomes:
             stats["processed_items"] += 1
             if isinstance(outcome, ParseSkip):
-                ledger.mark_item(tx, item.item_id, "skipped", outcome.reason)
+                batch.mark(item.item_id, "skipped", outcome.reason)
                 stats["skipped"] += 1
                 stats["reason:skipped: " + outcome.reason.partition(":")[0]] += 1
             elif isinstance(outcome, Rejection):
@@ -164,49 +254,78 @@ def _record_batch(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], stats
                 batch.add_contact(item, outcome)
             else:
                 batch.add_lead(item, outcome)
+        batch.write_together()
         ledger.save_book(tx, book)
         batch.save_turn()
     stats["updated_contacts"] += len(book.changed & known_before)
+    return stats
 
 
 class _Batch:
-    """One processing transaction: leads in, each in a savepoint of its own, so
-    one item the store refuses is quarantined and the rest go on."""
+    """One processing transaction. Written `together`, its leads and marks are
+    kept and written at the end, a statement for all; otherwise each lead is
+    written at once in a savepoint of its own, so one item the store refuses
+    is quarantined and the rest go on."""
 
     def __init__(self, ledger: Ledger, tx, book: ContactBook, stats: Counter,
-                 rules: IntakeRules, seq: int):
+                 rules: IntakeRules, seq: int, together: bool, lead_ids: list[str]):
         self.ledger, self.tx, self.book, self.stats, self.seq = ledger, tx, book, stats, seq
         self.rules = rules
         self.turn = int(ledger.checkpoint_in(tx, "assignment", "turn") or 0)
         self.first_turn = self.turn
+        self.together = together
+        self.marks: list[dict] = []
+        self.lead_rows = LeadRows()
+        # Fingerprints of the leads stored (None: no such lead), read at once for the batch.
+        self.fingerprints: dict[str, str | None] = dict.fromkeys(lead_ids)
+        self.fingerprints.update(ledger.lead_fingerprints(tx, lead_ids))
+
+    def mark(self, item_id: str, state: str, reason: str = "",
+             lead_id: str | None = None) -> None:
+        self.ledger.mark_item(self.tx, item_id, state, reason, lead_id=lead_id,
+                              batch=self.marks if self.together else None)
 
     def quarantine(self, item: RawItem, reason: str) -> None:
-        self.ledger.mark_item(self.tx, item.item_id, "quarantined", reason)
+        self.mark(item.item_id, "quarantined", reason)
         self.stats["quarantined"] += 1
         self.stats["reason:quarantined: " + reason.partition(" (")[0]] += 1
+
+    def write_together(self) -> None:
+        """The leads and marks kept for the end, in a savepoint: a refusal rolls
+        back only them, and the caller does the batch again row by row."""
+        try:
+            with self.tx.begin_nested():
+                self.ledger.save_leads(self.tx, self.lead_rows)
+                self.ledger.mark_items(self.tx, self.marks)
+        except (DBAPIError, ValueError, OverflowError, UnicodeError) as error:
+            raise _StoreRefused from error
 
     def add_lead(self, item: RawItem, given: Lead) -> None:
         lead = self._as_new_inquiry(given)
         if lead is None:
             # The same inquiry again (a re-sent mail, a provider retry).
-            self.ledger.mark_item(self.tx, item.item_id, "processed", lead_id=given.lead_id)
+            self.mark(item.item_id, "processed", lead_id=given.lead_id)
             self.stats["duplicate_items"] += 1
             return
         resolution = self._linked(item, lead) or self.book.resolve(lead)
         owner = self._owner(item, lead, resolution)
-        try:
-            with self.tx.begin_nested():
-                self.ledger.save_lead(self.tx, lead, resolution.contact_key, item.item_id,
-                                      self.seq, resolution.reason, origin=_origin(item),
-                                      owner=owner, stage=self.rules.first_stage)
-                self.ledger.mark_item(self.tx, item.item_id, "processed", lead_id=lead.lead_id)
-                if item.meta.get("crm"):
-                    self.ledger.adopt_row(self.tx, item.meta["crm"], "leads", lead.lead_id,
-                                          item.meta["remote_id"])
-        except (DBAPIError, ValueError, OverflowError, UnicodeError) as error:
-            self.quarantine(item, f"the store cannot keep it ({type(error).__name__}:"
-                                  f" {_first_line(error)})")
-            return
+        if self.together and not item.meta.get("crm"):
+            self._save(item, lead, resolution, owner, self.lead_rows)
+            self.mark(item.item_id, "processed", lead_id=lead.lead_id)
+        else:
+            try:
+                with self.tx.begin_nested():
+                    self._save(item, lead, resolution, owner, None)
+                    self.ledger.mark_item(self.tx, item.item_id, "processed",
+                                          lead_id=lead.lead_id)
+                    if item.meta.get("crm"):
+                        self.ledger.adopt_row(self.tx, item.meta["crm"], "leads",
+                                              lead.lead_id, item.meta["remote_id"])
+            except (DBAPIError, ValueError, OverflowError, UnicodeError) as error:
+                self.quarantine(item, f"the store cannot keep it ({type(error).__name__}:"
+                                      f" {_first_line(error)})")
+                return
+        self.fingerprints[lead.lead_id] = lead.fingerprint
         self.book.apply(resolution, lead, owner=owner)
         self.seq += 1
         self.stats["new_leads"] += 1
@@ -214,6 +333,12 @@ class _Batch:
         self.stats["new_contacts"] += resolution.is_new
         self.stats["merged_contacts"] += len(resolution.merged)
         self.stats["unmatched_source"] += not lead.source_matched
+
+    def _save(self, item: RawItem, lead: Lead, resolution: Resolution, owner: str,
+              rows: LeadRows | None) -> None:
+        self.ledger.save_lead(self.tx, lead, resolution.contact_key, item.item_id,
+                              self.seq, resolution.reason, origin=_origin(item),
+                              owner=owner, stage=self.rules.first_stage, batch=rows)
 
     def add_contact(self, item: RawItem, contact: Lead) -> None:
         """A contact a person typed into the CRM: matched like a lead's, so a
@@ -258,13 +383,18 @@ class _Batch:
         and the same content. A different mail that reuses a Message-ID (or
         one cut short) becomes a lead of its own; leads stored before
         fingerprints match on their id alone."""
-        stored = self.ledger.lead_fingerprint(self.tx, lead.lead_id)
+        stored = self._stored_fingerprint(lead.lead_id)
         if stored is None:
             return lead
         if not stored or not lead.fingerprint or stored == lead.fingerprint:
             return None
         other = replace(lead, lead_id=f"{lead.lead_id}~{lead.fingerprint[:12]}")
-        return None if self.ledger.lead_fingerprint(self.tx, other.lead_id) is not None else other
+        return None if self._stored_fingerprint(other.lead_id) is not None else other
+
+    def _stored_fingerprint(self, lead_id: str) -> str | None:
+        if lead_id not in self.fingerprints:
+            self.fingerprints[lead_id] = self.ledger.lead_fingerprint(self.tx, lead_id)
+        return self.fingerprints[lead_id]
 
 
 def _origin(item: RawItem) -> str:
@@ -320,11 +450,12 @@ def sources_of(settings: Settings, paths: list[Path] | None = None) -> list[Sour
 
 
 def run_intake(settings: Settings, paths: list[Path] | None = None,
-               follow_up: bool = True) -> dict[str, Any]:
+               follow_up: bool = True, workers: int | None = None) -> dict[str, Any]:
     """Ingest the config's sources (or just `paths`), process what is new, then
     (with `follow_up`, where sync and alerts have no deployments of their own)
     sync the sinks and send the alerts. A source that cannot be used (a wrong
-    password) does not keep the others waiting; its error is raised at the end."""
+    password) does not keep the others waiting; its error is raised at the end.
+    `workers`: processes that parse and normalize (`default_workers()`)."""
     from flows.alerts import start_rules
 
     ledger = Ledger(settings.store, create=True)
@@ -348,7 +479,7 @@ def run_intake(settings: Settings, paths: list[Path] | None = None,
                 log.error("%s", error)
                 stats["failed_sources"] += 1
                 down.append(f"{source.name}: {error}")
-        stats += process_pending(settings)
+        stats += process_pending(settings, workers=workers)
     finally:
         ledger.finish_run(run_id, dict(stats, fatal_errors=len(fatal)))
         ledger.close()

@@ -76,7 +76,8 @@ IMPORTED = {"orders": N_("{count} orders imported"),
 
 
 def run_intake(settings: Settings, paths: list[Path] | None, *, prefect: bool = False,
-               quiet: bool = False, config: Path | None = None) -> dict[str, Any]:
+               quiet: bool = False, config: Path | None = None,
+               workers: int | None = None) -> dict[str, Any]:
     """The intake, here or as a Prefect flow, with progress on stderr."""
     if through_prefect(prefect):
         from flows.deployments import intake as intake_flow
@@ -89,7 +90,7 @@ def run_intake(settings: Settings, paths: list[Path] | None, *, prefect: bool = 
     from flows.intake import run_intake as run_here
 
     with progress_shown(quiet):
-        stats = run_here(settings, paths)
+        stats = run_here(settings, paths, workers=workers)
     if stats.get("store_created"):
         err.print(_("created a new store at {path}").format(path=settings.store), highlight=False)
     return stats
@@ -119,6 +120,8 @@ def ingest(
     prefect: PrefectOption = False,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="processes that parse and normalize (default: 2, or 1 on one core)")] = None,
 ) -> None:
     """Ingest files and folders into the store, then process what is new.
 
@@ -135,7 +138,8 @@ def ingest(
     if table is not None:
         _import_table(settings, paths, table)
         return
-    stats = run_intake(settings, paths, prefect=prefect, quiet=quiet or as_json, config=config)
+    stats = run_intake(settings, paths, prefect=prefect, quiet=quiet or as_json, config=config,
+                       workers=workers)
     show_summary(stats, _("Ingest summary"), as_json, quiet)
 
 

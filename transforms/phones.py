@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import phonenumbers
@@ -29,6 +30,14 @@ _EXTENSION = re.compile(rf"{_EXTENSION_TEXT}[ \t]*\)?[ \t]*$", re.IGNORECASE)
 _EXTENSION_AFTER = re.compile(rf"{_EXTENSION_TEXT}(?!\d)", re.IGNORECASE)
 # Regions whose people write `доб.` for an extension; elsewhere it is `ext.`.
 _DOB_REGIONS = frozenset({"RU", "KZ", "BY"})
+# The same phone strings recur all through an import: each is parsed once.
+PHONE_CACHE = 1 << 16
+# A Russian mobile as people write it: +7, 8 or 7 (or nothing), the 9XX code
+# (in brackets or not), then 3 + 2 + 2 digits; spaces or hyphens between.
+_COMMON_MOBILE = re.compile(
+    r"(?:\+7|8|7)?[ -]?(?:\((9\d\d)\)|(9\d\d))[ -]?(\d{3})[ -]?(\d\d)[ -]?(\d\d)")
+_RU_MOBILE_NUMBER = re.compile(
+    phonenumbers.PhoneMetadata.metadata_for_region("RU").mobile.national_number_pattern)
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ def split_identity(identity: str) -> tuple[str, str]:
     return number, extension
 
 
+@lru_cache(maxsize=PHONE_CACHE)
 def normalize_phone(text: str, region: str, style: DisplayStyle = "pretty") -> Phone:
     """`8 912 345-67-89`, `+7(912)3456789` and `79123456789` give one E.164 key;
     `… доб. 280` keeps 280 as the extension.
@@ -75,6 +85,15 @@ def normalize_phone(text: str, region: str, style: DisplayStyle = "pretty") -> P
     """
     raw = " ".join(text.split())
     base, extension = split_extension(raw)
+    national = russian_mobile(base, region)
+    if national:
+        return _russian_mobile_phone(raw, national, extension, style)
+    return _parsed_phone(raw, base, extension, region, style)
+
+
+def _parsed_phone(raw: str, base: str, extension: str, region: str,
+                  style: DisplayStyle) -> Phone:
+    """What phonenumbers reads in `base`: the way for any number."""
     number = _parse(base, region)
     if number is None:
         return Phone(raw=raw, e164="", display=raw)
@@ -88,6 +107,36 @@ def normalize_phone(text: str, region: str, style: DisplayStyle = "pretty") -> P
     )
 
 
+def russian_mobile(text: str, region: str) -> str:
+    """The 10-digit national number when `text` is nothing but a Russian
+    mobile written the common ways (`+7 912 345-67-89`, `8(912)3456789`,
+    `79123456789`), "" for anything else. The number must fit phonenumbers'
+    own pattern of Russian mobiles, so what this accepts phonenumbers reads
+    the same way; everything else goes to phonenumbers."""
+    if region != "RU":
+        return ""
+    match = _COMMON_MOBILE.fullmatch(text)
+    if match is None:
+        return ""
+    national = "".join(group for group in match.groups() if group)
+    return national if _RU_MOBILE_NUMBER.fullmatch(national) else ""
+
+
+def _russian_mobile_phone(raw: str, national: str, extension: str,
+                          style: DisplayStyle) -> Phone:
+    """What `_parsed_phone` makes of a Russian mobile, without parsing it:
+    phonenumbers formats every one of them `9XX XXX-XX-XX`."""
+    e164 = f"+7{national}"
+    area, local = national[:3], f"{national[3:6]}-{national[6:8]}-{national[8:]}"
+    if style == "e164":
+        display = phone_identity(e164, extension)
+    else:
+        display = {"national": f"8 ({area}) {local}", "international": f"+7 {area} {local}",
+                   "pretty": f"+7 ({area}) {local}"}[style]
+        display += f" доб. {extension}" if extension else ""
+    return Phone(raw=raw, e164=e164, display=display, extension=extension)
+
+
 def split_extension(text: str) -> tuple[str, str]:
     """`+7 495 123-45-67 доб. 12` -> (`+7 495 123-45-67`, `12`)."""
     match = _EXTENSION.search(text)
@@ -99,6 +148,17 @@ def split_extension(text: str) -> tuple[str, str]:
 def find_phones(text: str, region: str) -> list[str]:
     """Every valid phone number written in free text, in order: its E.164
     number, with `;ext=NNN` when an extension follows it."""
+    return list(_found_phones(text, region))
+
+
+@lru_cache(maxsize=PHONE_CACHE)
+def _found_phones(text: str, region: str) -> tuple[str, ...]:
+    national = russian_mobile(" ".join(text.split()), region)
+    return (f"+7{national}",) if national else tuple(matched_phones(text, region))
+
+
+def matched_phones(text: str, region: str) -> list[str]:
+    """`find_phones` by phonenumbers' matcher: the way for any text."""
     found: list[str] = []
     for match in PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
         if _REQUISITE_LABEL.search(text[max(0, match.start - 12) : match.start]):

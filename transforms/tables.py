@@ -6,6 +6,7 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from transforms.text import decode_text, looks_binary
@@ -62,6 +63,65 @@ def read_lead_table(
     if len(header) >= 2:
         return Table(_records(header, lines[1:]), used_encoding, used_delimiter)
     return _contact_list([line[0].strip() for line in lines], used_encoding, used_delimiter)
+
+
+@dataclass(frozen=True)
+class RowStream:
+    """A lead list read as it is used: its lines were checked once (so a file
+    that is not a CSV is refused before any row is used), and its rows are
+    made afresh each time they are iterated, never all held at once."""
+
+    text: str
+    header: tuple[str, ...]
+    count: int
+    encoding: str
+    delimiter: str
+    first_row: int = 2
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[dict[str, str]]:
+        lines = _filled_lines(self.text, self.delimiter)
+        next(lines)
+        for line in lines:
+            yield _record(list(self.header), line)
+
+
+def stream_lead_table(
+    data: bytes, delimiter: str | None = None, encoding: str | None = None
+) -> RowStream | Table:
+    """`read_lead_table`, with the rows of a table of columns as a RowStream
+    (a single column of phones or emails is read as `read_lead_table` does)."""
+    text, used_encoding = _decode(data, encoding)
+    used_delimiter = delimiter or sniff_delimiter(text)
+    header, count = _checked(text, used_delimiter)
+    if len(header) < 2:
+        return read_lead_table(data, delimiter, encoding)
+    return RowStream(text, tuple(header), count, used_encoding, used_delimiter)
+
+
+def _checked(text: str, delimiter: str) -> tuple[list[str], int]:
+    """The header and the number of rows under it; TableError as `_read_lines`."""
+    lines = _filled_lines(text, delimiter)
+    try:
+        header = [cell.strip() for cell in next(lines)]
+        return header, sum(1 for _ in lines)
+    except StopIteration:
+        raise TableError("the file is empty: expected a header row and data rows") from None
+
+
+def _filled_lines(text: str, delimiter: str) -> Iterator[list[str]]:
+    """The non-blank lines split into cells, the way `_read_lines` reads them."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    row_start = 1
+    try:
+        for line in reader:
+            if any(cell.strip() for cell in line):
+                yield line
+            row_start = reader.line_num + 1
+    except csv.Error as error:
+        raise TableError(_csv_problem(error, row_start)) from None
 
 
 def sniff_delimiter(text: str) -> str:
@@ -124,10 +184,12 @@ def _csv_problem(error: csv.Error, line: int) -> str:
 
 
 def _records(header: list[str], lines: list[list[str]]) -> list[dict[str, str]]:
-    return [
-        {name: (line[i].strip() if i < len(line) else "") for i, name in enumerate(header) if name}
-        for line in lines
-    ]
+    return [_record(header, line) for line in lines]
+
+
+def _record(header: list[str], line: list[str]) -> dict[str, str]:
+    return {name: (line[i].strip() if i < len(line) else "") for i, name in enumerate(header)
+            if name}
 
 
 def _contact_list(values: list[str], encoding: str, delimiter: str) -> Table:

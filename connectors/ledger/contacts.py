@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, fields
+from dataclasses import dataclass, field, fields
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
@@ -51,6 +51,36 @@ def corrections_json(member: Member) -> str:
         return "{}"
     return json.dumps({"to": member.corrected, "was": member.base}, ensure_ascii=False,
                       sort_keys=True, default=str)
+
+
+@dataclass
+class _ContactRows:
+    """The rows that write contacts back: new and known contacts, their
+    identities and blocking keys."""
+
+    new: list[dict] = field(default_factory=list)
+    known: list[dict] = field(default_factory=list)
+    identities: list[dict] = field(default_factory=list)
+    block_keys: list[dict] = field(default_factory=list)
+
+    def add(self, member: Member, stamp, merged_into: str | None = None,
+            new: bool = False) -> None:
+        # the fields one by one: asdict's deep copy costs more than the write
+        values = {**{name: getattr(member.contact, name) for name in CONTACT_FIELDS},
+                  "merged_into": merged_into, "updated_at": stamp,
+                  "names": json.dumps(member.names, ensure_ascii=False),
+                  "origin": member.origin, "owner": member.owner,
+                  "corrected": corrections_json(member)}
+        (self.new if new else self.known).append(values)
+        if merged_into is not None:
+            return
+        for (kind, value), seen in member.identities.items():
+            self.identities.append({
+                "contact_key": member.key, "kind": kind, "value": value,
+                "written": seen.written, "first_seen": seen.first_seen,
+                "last_seen": seen.last_seen, "seen_in": seen.seen_in, "active": seen.active})
+        self.block_keys += [{"key": key, "contact_key": member.key}
+                            for key in sorted(member.block_keys)]
 
 
 class Contacts(LedgerBase):
@@ -141,14 +171,15 @@ class Contacts(LedgerBase):
         stamp = now()
         for merge in book.merges:
             self._write_merge(tx, book, merge, stamp)
+        rows = _ContactRows()
         for key in sorted(book.changed):
-            self._write_contact(tx, book.members[key], stamp, new=key in book.created)
+            rows.add(book.members[key], stamp, new=key in book.created)
+        self._write_contacts(tx, rows)
         for (kind, value), reason in sorted(book.new_shared.items()):
             tx.execute(upsert(tx, shared_identities).values(
                 kind=kind, value=value, reason=reason, marked_at=stamp)
                 .on_conflict_do_nothing(index_elements=["kind", "value"]))
-        for pair in book.pairs.values():
-            self._write_pair(tx, pair, stamp)
+        self._write_pairs(tx, list(book.pairs.values()), stamp)
 
     def _write_merge(self, tx: Connection, book: ContactBook, merge: Merge, stamp) -> None:
         tx.execute(insert(contact_merges).values(
@@ -169,46 +200,47 @@ class Contacts(LedgerBase):
             | (duplicate_pairs.c.contact_b == merge.loser)).values(state="merged",
                                                                      updated_at=stamp))
 
-    def _write_pair(self, tx: Connection, pair: Pair, stamp) -> None:
-        statement = upsert(tx, duplicate_pairs).values(
-            contact_a=pair.a, contact_b=pair.b, score=pair.score,
-            reasons=json.dumps(list(pair.reasons), ensure_ascii=False), state=OPEN,
-            found_at=stamp, updated_at=stamp)
+    def _write_pairs(self, tx: Connection, pairs: list[Pair], stamp) -> None:
+        if not pairs:
+            return
+        statement = upsert(tx, duplicate_pairs)
         tx.execute(statement.on_conflict_do_update(
             index_elements=["contact_a", "contact_b"],
             set_={"score": statement.excluded.score, "reasons": statement.excluded.reasons,
                   "updated_at": statement.excluded.updated_at},
-            where=duplicate_pairs.c.state == OPEN))
+            where=duplicate_pairs.c.state == OPEN), [
+            {"contact_a": pair.a, "contact_b": pair.b, "score": pair.score,
+             "reasons": json.dumps(list(pair.reasons), ensure_ascii=False), "state": OPEN,
+             "found_at": stamp, "updated_at": stamp} for pair in pairs])
 
     def _write_contact(self, tx: Connection, member: Member, stamp,
                        merged_into: str | None = None, new: bool = False) -> None:
-        values = {**asdict(member.contact), "merged_into": merged_into, "updated_at": stamp,
-                  "names": json.dumps(member.names, ensure_ascii=False),
-                  "origin": member.origin, "owner": member.owner,
-                  "corrected": corrections_json(member)}
-        if new:
+        rows = _ContactRows()
+        rows.add(member, stamp, merged_into=merged_into, new=new)
+        self._write_contacts(tx, rows)
+
+    def _write_contacts(self, tx: Connection, rows: _ContactRows) -> None:
+        """Contacts with their identities and blocking keys, a statement each
+        for all of them (executemany)."""
+        if rows.new:
             # a new contact's id must be free: an insert, never an overwrite
-            tx.execute(insert(contacts).values(**values))
-        else:
-            statement = upsert(tx, contacts).values(**values)
+            tx.execute(insert(contacts), rows.new)
+        if rows.known:
+            statement = upsert(tx, contacts)
             tx.execute(statement.on_conflict_do_update(
                 index_elements=["contact_key"],
-                set_={name: statement.excluded[name] for name in values
-                      if name != "contact_key"}))
-        if merged_into is not None:
-            return
-        for (kind, value), seen in member.identities.items():
-            row = {"contact_key": member.key, "kind": kind, "value": value,
-                   "written": seen.written, "first_seen": seen.first_seen,
-                   "last_seen": seen.last_seen, "seen_in": seen.seen_in, "active": seen.active}
-            statement = upsert(tx, identities).values(**row)
+                set_={name: statement.excluded[name] for name in rows.known[0]
+                      if name != "contact_key"}), rows.known)
+        if rows.identities:
+            statement = upsert(tx, identities)
             tx.execute(statement.on_conflict_do_update(
                 index_elements=["contact_key", "kind", "value"],
                 set_={name: statement.excluded[name]
-                      for name in ("written", "first_seen", "last_seen", "seen_in", "active")}))
-        for key in sorted(member.block_keys):
-            tx.execute(upsert(tx, block_keys).values(key=key, contact_key=member.key)
-                       .on_conflict_do_nothing(index_elements=["key", "contact_key"]))
+                      for name in ("written", "first_seen", "last_seen", "seen_in", "active")}),
+                rows.identities)
+        if rows.block_keys:
+            tx.execute(upsert(tx, block_keys).on_conflict_do_nothing(
+                index_elements=["key", "contact_key"]), rows.block_keys)
 
     def contact_key_for(self, kind: str, value: str) -> str | None:
         """The live contact that owns this phone or email, if any (the one seen

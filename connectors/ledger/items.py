@@ -9,11 +9,11 @@ import os
 import socket
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, exc, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, exc, func, or_, select, update
 
 from connectors.ledger.base import LedgerBase, chunks, now, upsert
 from connectors.ledger.database import as_utc, lock_all
@@ -23,6 +23,8 @@ from transforms.records import RawItem
 # A worker that claimed items and died: after this long another takes them.
 CLAIM_LEASE = timedelta(minutes=10)
 HOST = socket.gethostname()
+# Items written per statement when a source hands over many (a CSV of a million rows).
+ITEM_BATCH = 5000
 
 # What storing one web-form post came to: (item id, was it a repeat), or the
 # error that kept it out.
@@ -57,7 +59,13 @@ def _submission_locks(item: RawItem, content_hash: str) -> tuple[str, str]:
     return (f"submission:{item.source}:{content_hash}", f"submission-id:{item.item_id}")
 
 
-def _row(item: RawItem, item_id: str, content_hash: str) -> dict:
+_MARK = (update(raw_items).where(raw_items.c.item_id == bindparam("marked_id"))
+         .values(state=bindparam("state"), reason=bindparam("reason"),
+                 lead_id=bindparam("lead_id"), processed_at=bindparam("processed_at"),
+                 claimed_by=None, claimed_at=None))
+
+
+def _item_row(item: RawItem, item_id: str, content_hash: str) -> dict:
     return {
         "item_id": item_id, "source": item.source, "kind": item.kind,
         "received_at": item.received_at, "payload": item.payload,
@@ -91,6 +99,21 @@ class _Seen:
         self.contents[(item.source, content_hash)].append((item.received_at, item.item_id))
 
 
+def _revision_id(item_id: str, content_hash: str) -> str:
+    return f"{item_id}@{content_hash[:12]}"
+
+
+def _batches(items: Iterable[RawItem], size: int) -> Iterator[list[RawItem]]:
+    batch: list[RawItem] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def _row_to_item(row) -> RawItem:
     return RawItem(item_id=row["item_id"], source=row["source"], kind=row["kind"],
                    payload=row["payload"], received_at=row["received_at"],
@@ -108,15 +131,47 @@ class RawItems(LedgerBase):
         """
         added = 0
         with self.transaction() as tx:
-            for item in items:
-                content_hash = hashlib.sha256(item.payload).hexdigest()
-                added += self._insert_item(tx, item, item.item_id, content_hash)
+            for chunk in _batches(items, ITEM_BATCH):
+                added += self._insert_items(tx, chunk)
             if checkpoint:
                 self._save_checkpoint(tx, *checkpoint)
         return added
 
+    def _insert_items(self, tx: Connection, items: list[RawItem]) -> int:
+        """One chunk of items in one statement; what is stored already is read
+        first, in one query, rather than after each row."""
+        hashes = [hashlib.sha256(item.payload).hexdigest() for item in items]
+        known = self._stored_hashes(tx, [item.item_id for item in items])
+        known |= self._stored_hashes(tx, [
+            _revision_id(item.item_id, content_hash)
+            for item, content_hash in zip(items, hashes, strict=True)
+            if known.get(item.item_id, content_hash) != content_hash])
+        new = []
+        for item, content_hash in zip(items, hashes, strict=True):
+            item_id = item.item_id
+            if item_id in known and "@" not in item_id and known[item_id] != content_hash:
+                # Same place, new content (a CSV row edited and imported again):
+                # keep it as a revision rather than lose it.
+                item_id = _revision_id(item_id, content_hash)
+            if item_id in known:
+                continue
+            known[item_id] = content_hash
+            new.append(_item_row(item, item_id, content_hash))
+        if new:
+            tx.execute(upsert(tx, raw_items).on_conflict_do_nothing(
+                index_elements=["item_id"]), new)
+        return len(new)
+
+    def _stored_hashes(self, tx: Connection, item_ids: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for chunk in chunks(item_ids):
+            found.update((item_id, content_hash) for item_id, content_hash in tx.execute(
+                select(raw_items.c.item_id, raw_items.c.content_hash)
+                .where(raw_items.c.item_id.in_(chunk))))
+        return found
+
     def _insert_item(self, tx: Connection, item: RawItem, item_id: str, content_hash: str) -> int:
-        values = _row(item, item_id, content_hash)
+        values = _item_row(item, item_id, content_hash)
         inserted = tx.execute(upsert(tx, raw_items).values(**values)
                               .on_conflict_do_nothing(index_elements=["item_id"])).rowcount
         if inserted or "@" in item_id:
@@ -127,7 +182,7 @@ class RawItems(LedgerBase):
             return 0
         # Same place, new content (a CSV row edited and imported again): keep
         # it as a revision rather than lose it.
-        return self._insert_item(tx, item, f"{item_id}@{content_hash[:12]}", content_hash)
+        return self._insert_item(tx, item, _revision_id(item_id, content_hash), content_hash)
 
     def store_submissions(
         self, items: Sequence[RawItem], duplicate_window_seconds: int
@@ -174,7 +229,7 @@ class RawItems(LedgerBase):
                 outcomes.append((earlier, True))
                 continue
             seen.add(item, content_hash)
-            rows.append(_row(item, item.item_id, content_hash))
+            rows.append(_item_row(item, item.item_id, content_hash))
             outcomes.append((item.item_id, False))
         if rows:
             tx.execute(upsert(tx, raw_items).on_conflict_do_nothing(
@@ -281,10 +336,18 @@ class RawItems(LedgerBase):
         return found
 
     def mark_item(self, tx: Connection, item_id: str, state: str, reason: str = "",
-                  lead_id: str | None = None) -> None:
-        tx.execute(update(raw_items).where(raw_items.c.item_id == item_id).values(
-            state=state, reason=reason, lead_id=lead_id, processed_at=now(),
-            claimed_by=None, claimed_at=None))
+                  lead_id: str | None = None, batch: list[dict] | None = None) -> None:
+        """Mark an item done; with `batch`, the mark joins it for `mark_items`."""
+        mark = {"marked_id": item_id, "state": state, "reason": reason, "lead_id": lead_id,
+                "processed_at": now()}
+        if batch is None:
+            self.mark_items(tx, [mark])
+        else:
+            batch.append(mark)
+
+    def mark_items(self, tx: Connection, marks: list[dict]) -> None:
+        if marks:
+            tx.execute(_MARK, marks)
 
     def requeue(self, states: tuple[str, ...] = ("quarantined",)) -> int:
         """Mark items to be processed again (replay after a config fix)."""

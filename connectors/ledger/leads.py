@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, func, select
 
-from connectors.ledger.base import LedgerBase
+from connectors.ledger.base import LedgerBase, chunks
 from connectors.ledger.schema import lead_stages, leads
 from transforms.records import Lead
+
+
+@dataclass
+class LeadRows:
+    """Leads to write together: their rows and their first stages."""
+
+    leads: list[dict] = field(default_factory=list)
+    stages: list[dict] = field(default_factory=list)
 
 
 class Leads(LedgerBase):
@@ -24,15 +33,24 @@ class Leads(LedgerBase):
         return tx.execute(select(leads.c.fingerprint).where(leads.c.lead_id == lead_id)
                           ).scalar()
 
+    def lead_fingerprints(self, tx: Connection, lead_ids: list[str]) -> dict[str, str]:
+        """`lead_fingerprint` of many leads at once: the stored ones only."""
+        found: dict[str, str] = {}
+        for chunk in chunks(sorted(set(lead_ids))):
+            found.update((lead_id, fingerprint) for lead_id, fingerprint in tx.execute(
+                select(leads.c.lead_id, leads.c.fingerprint).where(leads.c.lead_id.in_(chunk))))
+        return found
+
     def save_lead(self, tx: Connection, lead: Lead, contact_key: str, item_id: str, seq: int,
                   reason: str = "", *, origin: str = "", owner: str = "",
-                  stage: str = "") -> None:
-        """A new lead; `stage` starts its stage history (LeadHub's first stage)."""
+                  stage: str = "", batch: LeadRows | None = None) -> None:
+        """A new lead; `stage` starts its stage history (LeadHub's first stage).
+        With `batch`, its rows join the batch, which `save_leads` writes."""
+        rows = batch if batch is not None else LeadRows()
         if stage:
-            tx.execute(lead_stages.insert().values(lead_id=lead.lead_id, stage=stage,
-                                                   changed_at=lead.received_at,
-                                                   changed_by="leadhub"))
-        tx.execute(leads.insert().values(
+            rows.stages.append({"lead_id": lead.lead_id, "stage": stage,
+                                "changed_at": lead.received_at, "changed_by": "leadhub"})
+        rows.leads.append(dict(
             origin=origin, owner=owner, stage=stage,
             lead_id=lead.lead_id, seq=seq, contact_key=contact_key,
             first_contact_key=contact_key, match_reason=reason, raw_item_id=item_id,
@@ -45,6 +63,15 @@ class Leads(LedgerBase):
             city=lead.city, subject=lead.subject, message=lead.message,
             warnings=json.dumps(lead.warnings, ensure_ascii=False),
             fingerprint=lead.fingerprint))
+        if batch is None:
+            self.save_leads(tx, rows)
+
+    def save_leads(self, tx: Connection, rows: LeadRows) -> None:
+        """A batch's leads and their first stages, one prepared statement each."""
+        if rows.stages:
+            tx.execute(lead_stages.insert(), rows.stages)
+        if rows.leads:
+            tx.execute(leads.insert(), rows.leads)
 
     def lead_count(self) -> int:
         return self.scalar(select(func.count()).select_from(leads))

@@ -132,6 +132,43 @@ def test_crash_inside_a_processing_batch_rolls_the_batch_back(store, clean_run, 
     assert snapshot(store) == clean_run
 
 
+def test_worker_processes_give_the_store_one_process_gives(store, tmp_path):
+    one_process = tmp_path / "one-process.db"
+    found = {}
+    for where, workers in ((one_process, 1), (store, 2)):
+        collect(FilesSource("files", LEAD_SAMPLES), where)
+        found[workers] = process_pending(load_settings(store=str(where)), batch_size=5,
+                                         workers=workers)
+    assert found[2] == found[1]
+    assert snapshot(store) == snapshot(one_process)
+
+
+def test_a_lead_the_store_refuses_is_quarantined_and_its_batch_goes_on(
+        store, clean_run, monkeypatch):
+    refused_id = clean_run["leads"][0][0]
+    original = Ledger.save_leads
+
+    def refusing_save_leads(self, tx, rows):
+        if any(row["lead_id"] == refused_id for row in rows.leads):
+            raise ValueError("a value the store cannot hold")
+        return original(self, tx, rows)
+
+    monkeypatch.setattr(Ledger, "save_leads", refusing_save_leads)
+    stats = process_pending(_collected(store))
+    assert (stats["new_leads"], stats["quarantined"]) == (47, 2)
+    leads = snapshot(store)["leads"]
+    assert [lead[0] for lead in leads] == [lead[0] for lead in clean_run["leads"][1:]]
+    refused = [item for item in snapshot(store)["items"]
+               if item[2].startswith("the store cannot keep it")]
+    assert [(state, reason) for _, state, reason, _ in refused] == [
+        ("quarantined", "the store cannot keep it (ValueError: a value the store cannot hold)")]
+
+
+def _collected(store: str | Path):
+    collect(FilesSource("files", LEAD_SAMPLES), store)
+    return load_settings(store=str(store))
+
+
 # Processing stops for good after two batches of 4, so the kill lands in the
 # middle however slowly the machine runs.
 KILLABLE = textwrap.dedent(

@@ -1,3 +1,5 @@
+import random
+
 import pytest
 
 from transforms.emails import (
@@ -7,6 +9,7 @@ from transforms.emails import (
     mailbox_kind,
     normalize_email,
     same_mailbox_reason,
+    validated_email,
 )
 
 
@@ -165,3 +168,37 @@ def test_a_users_role_mailbox_adds_to_the_built_in_ones(tmp_path):
 )
 def test_why_two_addresses_are_one_mailbox(first, second, reason, identity_rules):
     assert same_mailbox_reason(first, second, identity_rules) == reason
+
+
+def _written_addresses(count: int, seed: int) -> list[str]:
+    """Addresses as lists hold them, and ones email-validator refuses: dots at
+    the ends or doubled, quotes, Cyrillic, over-long parts, reserved or
+    numeric top-level domains, labels with hyphens at their ends."""
+    rng = random.Random(seed)
+    plain = "abcxyzABCXYZ0189._+-"
+    every = plain * 3 + "'\"!#é ж@"
+    domains = ["mail.ru", "Yandex.RU", "gmail.com", "bk.ru", "romashka-stroy.ru", "a.b",
+               "localhost", "mail", "mail..ru", "-a.ru", "a-.ru", "почта.рф", "x.123",
+               "site.test", "corp.local", "xn--80a1acny.xn--p1ai", "a_b.ru", "mail.ru.",
+               "123.45.67.89", "[127.0.0.1]", "sub." * 60 + "ru", "a" * 63 + ".ru",
+               "a" * 64 + ".ru", "example.invalid", "x.onion"]
+    written = []
+    for _ in range(count):
+        length = rng.choice([1, 3, 8, 12, 20, 63, 64, 65])
+        letters = plain if rng.random() < 0.5 else every
+        local = "".join(rng.choice(letters) for _ in range(length))
+        text = f"{local}@{rng.choice(domains)}"
+        if rng.random() < 0.1:
+            text = rng.choice([f" {text} ", f"<{text}>", f"mailto:{text}", text.upper()])
+        written.append(text)
+    return written
+
+
+@pytest.mark.parametrize("seed", [pytest.param(seed, id=f"seed-{seed}") for seed in (1, 2, 3)])
+def test_the_fast_path_for_plain_addresses_reads_what_email_validator_reads(seed):
+    written = _written_addresses(5000, seed)
+    results = [normalize_email(text) for text in written]
+    assert sum(result is not None for result in results) > 500
+    for text, result in zip(written, results, strict=True):
+        candidate = text.strip().strip("<>").strip().removeprefix("mailto:")
+        assert result == validated_email(candidate), text

@@ -1,6 +1,15 @@
+import random
+
 import pytest
 
-from transforms.phones import find_phones, normalize_phone
+from transforms.phones import (
+    _parsed_phone,
+    find_phones,
+    matched_phones,
+    normalize_phone,
+    russian_mobile,
+    split_extension,
+)
 
 SAME_NUMBER = [
     pytest.param("8 912 345-67-89", id="eight-prefix-spaced"),
@@ -145,3 +154,45 @@ def test_find_phones_keeps_extensions_in_free_text():
             "мобильный 8 912 345-67-89")
     assert find_phones(text, "RU") == [
         "+73420521674;ext=280", "+73420521674;ext=281", "+79123456789"]
+
+
+def _written_mobiles(count: int, seed: int) -> list[str]:
+    """Mobiles written every way people do, and near misses: codes outside the
+    mobile ranges (93x), a digit too many or too few, odd brackets, other
+    prefixes, extensions."""
+    rng = random.Random(seed)
+    prefixes = ["+7", "8", "7", ""] * 4 + ["+8", "+7 ", "8-", "+77", "07", "+ 7"]
+    gaps = ["", " ", "-"] * 5 + ["  ", " - ", ".", "/"]
+    written = []
+    for _ in range(count):
+        area = f"9{rng.randrange(100):02d}" if rng.random() < 0.8 else f"{rng.randrange(1000):03d}"
+        digits = f"{rng.randrange(10**7):07d}"
+        if rng.random() < 0.05:
+            digits = digits[: rng.choice((6, 8))] if rng.random() < 0.5 else digits + "1"
+        if rng.random() < 0.4:
+            area = rng.choice([f"({area})"] * 4 + [f"({area}", f"{area})", f"[{area}]"])
+        parts = [rng.choice(prefixes), area, digits[:3], digits[3:5], digits[5:]]
+        text = "".join(part + rng.choice(gaps) for part in parts).strip()
+        if rng.random() < 0.05:
+            text += rng.choice([" доб. 12", ", доб.280", " ext. 5", " x7"])
+        written.append(text)
+    return written
+
+
+@pytest.mark.parametrize("seed", [pytest.param(seed, id=f"seed-{seed}") for seed in (1, 2, 3)])
+def test_the_fast_path_for_russian_mobiles_reads_what_phonenumbers_reads(seed):
+    written = _written_mobiles(4000, seed)
+    assert sum(bool(russian_mobile(" ".join(t.split()), "RU")) for t in written) > 400
+    for text in written:
+        raw = " ".join(text.split())
+        base, extension = split_extension(raw)
+        for style in ("pretty", "international", "national", "e164"):
+            assert normalize_phone(text, "RU", style) == _parsed_phone(
+                raw, base, extension, "RU", style), (text, style)
+        assert find_phones(text, "RU") == matched_phones(text, "RU"), text
+
+
+def test_a_cached_phone_list_cannot_be_changed_by_its_caller():
+    first = find_phones("+7 912 345-67-89", "RU")
+    first.append("+70000000000")
+    assert find_phones("+7 912 345-67-89", "RU") == ["+79123456789"]

@@ -3,7 +3,14 @@ import re
 
 import pytest
 
-from transforms.tables import TableError, read_lead_table, read_table
+from transforms.tables import (
+    MAX_CELL_CHARS,
+    Table,
+    TableError,
+    read_lead_table,
+    read_table,
+    stream_lead_table,
+)
 
 HEADER = ["ФИО", "Телефон", "Компания"]
 ROW = ["Иван Петров", "8 912 345-67-89", 'ООО "Ромашка"']
@@ -93,3 +100,34 @@ def test_excel_unicode_text_is_read():
     table = read_lead_table(data)
     assert table.rows == [{"ФИО": "Иван", "Телефон": "89123456789"}]
     assert (table.encoding, table.delimiter) == ("utf-16", "\t")
+
+
+STREAMED = [
+    pytest.param("Имя,Телефон\nИван,8 912 345-67-89\n\n , \nОля,+7 916 111-22-33\n"
+                 .encode(), id="blank-lines"),
+    pytest.param("Имя;Телефон;Город\nИван;8 912 345-67-89\nОля\n".encode(), id="short-row"),
+    pytest.param('Имя,Комментарий\nИван,"две\nстроки"\nОля,""\n'.encode(), id="quoted-newline"),
+    pytest.param("\ufeffName,Phone\nOlga,89161112233\n".encode(), id="utf8-bom"),
+    pytest.param("ФИО;Телефон\nПётр;89031234567\n".encode("cp1251"), id="cp1251"),
+    pytest.param(b"Name\tPhone\tEmail\nBob\t\tbob@mail.ru\n", id="tabs"),
+    pytest.param(b"89161112233\nivan@mail.ru\n", id="one-column"),
+]
+
+
+def _numbered_rows(table) -> list[tuple[int, dict]]:
+    rows = table.rows if isinstance(table, Table) else table
+    return list(enumerate(rows, start=table.first_row))
+
+
+@pytest.mark.parametrize("data", STREAMED)
+def test_a_streamed_table_has_the_rows_a_read_one_has(data):
+    read, streamed = read_lead_table(data), stream_lead_table(data)
+    assert _numbered_rows(streamed) == _numbered_rows(read)
+    assert _numbered_rows(streamed) == _numbered_rows(streamed)  # it can be read again
+    assert (streamed.encoding, streamed.delimiter) == (read.encoding, read.delimiter)
+
+
+def test_a_broken_table_is_refused_before_any_row_is_used():
+    data = 'Имя,Телефон\nИван,8 912 345-67-89\nОля,"+7 916'.encode() + b"1" * (MAX_CELL_CHARS + 1)
+    with pytest.raises(TableError, match="longer than"):
+        stream_lead_table(data)

@@ -1,0 +1,394 @@
+"""Bulk import: `leadhub ingest FILE.csv` as a whole process, at 10k, 100k, 1M rows.
+
+For each size it writes a CSV of Russian leads from `leadgen.py` (the
+generator `dedupe_quality.py` uses: phones written many ways, office lines
+with extensions, recased and misspelled emails, names with typos, repeat
+customers), runs `leadhub ingest FILE --db STORE` in a fresh process on a
+new store and prints:
+
+- wall time and records/s of the whole command (start-up, reading,
+  parsing, normalizing, matching, store writes), and the CPU seconds its
+  processes used: on a machine others share, CPU time is the steadier figure
+  (the title says the load average during the runs);
+- peak memory: the largest resident set of the command's process tree,
+  sampled every 50 ms from /proc (the parent and any workers together);
+- the store's size on disk and bytes per lead;
+- the time per record relative to the smallest size (1.00 = flat).
+
+With `--baseline REF` (default `main`) the same files also go through the
+code of that git revision (exported to a temporary folder and put first on
+PYTHONPATH), so the speed-up is a ratio measured in the same run on the same
+machine, and the two stores are compared table by table (every column but
+the times things were written): "same store" says the new code gave the
+result the old one did. The baseline is slow: `--baseline-sizes` limits it
+(100k by default).
+
+With `--profile N` it instead runs one ingest of N rows under cProfile (in
+one process, `--workers 1`, so that the profiler sees all the work; with
+`--baseline REF`, that revision's too) and prints where the time went: the
+cumulative time of the functions that do each part of the work (a
+function called from two parts, like the email check that matching also
+uses, counts where it is listed).
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/bulk_ingest.py
+    .venv/bin/python benchmarks/bulk_ingest.py --sizes 10000,100000,1000000 --baseline main
+    .venv/bin/python benchmarks/bulk_ingest.py --sizes 100000 --workers 1
+    .venv/bin/python benchmarks/bulk_ingest.py --profile 100000 --baseline main
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import pstats
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import leadgen
+from bench_output import Report, positive
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SIZES = "10000,100000"
+DEFAULT_SEED = 20240612
+# People per lead: leadgen's own default mix (3,000 people, 5,000 leads).
+PEOPLE_SHARE = 0.6
+COLUMNS = ("Имя", "Телефон", "Email", "Компания", "Источник", "Дата")
+SOURCES = ("Сайт", "Авито", "Яндекс Директ", "Рекомендация", "")
+PAGE = 4096
+
+
+@dataclass(frozen=True)
+class Run:
+    code: str
+    size: int
+    seconds: float
+    cpu_seconds: float
+    peak_rss: int
+    store_bytes: int
+    new_leads: int
+
+    @property
+    def per_record(self) -> float:
+        return self.seconds / self.size
+
+    @property
+    def cpu_per_record(self) -> float:
+        return self.cpu_seconds / self.size
+
+
+def write_csv(path: Path, size: int, seed: int) -> None:
+    """`size` leads as a CRM export: one row each, in time order."""
+    leads = leadgen.generate(max(1, int(size * PEOPLE_SHARE)), size, seed)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for index, record in enumerate(leads.records):
+            writer.writerow((record.name, ", ".join(record.phones), ", ".join(record.emails),
+                             record.company, SOURCES[index % len(SOURCES)],
+                             record.received_at.strftime("%Y-%m-%d %H:%M:%S")))
+
+
+def export_revision(ref: str, into: Path) -> Path:
+    """The tree of git revision `ref`, as files, to run its code."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def tree_rss(root_pid: int) -> int:
+    """Resident bytes of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        pid = int(entry)
+        children.setdefault(int(fields[1]), []).append(pid)
+        rss[pid] = int(fields[21]) * PAGE
+    total, stack = 0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack += children.get(pid, [])
+    return total
+
+
+class PeakSampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.done = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.05):
+            self.peak = max(self.peak, tree_rss(self.pid))
+
+
+def run_ingest(csv_path: Path, store: Path, pythonpath: Path | None,
+               extra: Sequence[str]) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and peak tree RSS of one `leadhub ingest` process."""
+    env = dict(os.environ, LEADHUB_LOG_LEVEL="WARNING")
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    command = [sys.executable, "-c", "from leadhub.cli import app; app()", "ingest",
+               str(csv_path), "--db", str(store), "--quiet", *extra]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, cwd=pythonpath or ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    sampler = PeakSampler(process.pid)
+    sampler.start()
+    out, err = process.communicate()
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    sampler.done.set()
+    sampler.join()
+    if process.returncode != 0:
+        raise SystemExit(f"leadhub ingest failed ({process.returncode}):\n"
+                         f"{out.decode()}\n{err.decode()}")
+    return seconds, cpu, sampler.peak
+
+
+# The parts of an ingest and the functions (file, name) whose cumulative time is each.
+PROFILE_PARTS = (
+    ("reading and decoding the file", [("connectors/files.py", "_read")]),
+    ("storing raw items", [("connectors/ledger/items.py", "store_raw_items")]),
+    ("phone parsing", [("transforms/phones.py", "normalize_phone"),
+                       ("transforms/phones.py", "find_phones")]),
+    ("email validation", [("transforms/emails.py", "normalize_email")]),
+    ("name and company normalization", [("transforms/names.py", "normalize_name"),
+                                        ("transforms/companies.py", "split_company")]),
+    ("parsing and normalizing in all (the three above in it)",
+     [("transforms/items.py", "lead_from_item")]),
+    ("identity matching", [("transforms/dedupe.py", "resolve"),
+                           ("transforms/dedupe.py", "apply"),
+                           ("transforms/dedupe.py", "lookups_of"),
+                           ("transforms/dedupe.py", "block_keys_of")]),
+    ("store reads (claims, contact book)", [("connectors/ledger/items.py", "claim_pending"),
+                                            ("connectors/ledger/contacts.py", "load_book")]),
+    ("store writes (leads, contacts, marks)", [
+        ("connectors/ledger/contacts.py", "save_book"),
+        ("connectors/ledger/leads.py", "save_lead"),
+        ("connectors/ledger/leads.py", "save_leads"),
+        ("connectors/ledger/items.py", "mark_item"),
+        ("connectors/ledger/items.py", "mark_items")]),
+)
+PROFILED = "from leadhub.cli import app; app()\n"
+
+
+def profile_ingest(csv_path: Path, store: Path, pythonpath: Path | None, work: Path) -> Path:
+    """One ingest under cProfile, in one process; the stats file."""
+    script, stats = work / "profiled.py", store.with_suffix(".prof")
+    script.write_text(PROFILED)
+    for old in work.glob(store.name + "*"):
+        old.unlink()
+    env = dict(os.environ, PYTHONPATH=str(pythonpath)) if pythonpath else None
+    extra = [] if pythonpath else ["--workers", "1"]
+    subprocess.run([sys.executable, "-m", "cProfile", "-o", str(stats), str(script), "ingest",
+                    str(csv_path), "--db", str(store), "--quiet", *extra],
+                   env=env, cwd=pythonpath or ROOT, check=True, capture_output=True)
+    return stats
+
+
+def profile_split(stats_file: Path) -> tuple[float, list[tuple[str, float]]]:
+    """The whole run's seconds, and each part's."""
+    stats = pstats.Stats(str(stats_file)).stats  # type: ignore[attr-defined]
+    total = max(cumulative for _, _, _, cumulative, _ in stats.values())
+    parts = []
+    for part, functions in PROFILE_PARTS:
+        seconds = sum(cumulative for (path, _, name), (_, _, _, cumulative, _) in stats.items()
+                      if any(path.endswith(file) and name == wanted
+                             for file, wanted in functions))
+        parts.append((part, seconds))
+    return total, parts
+
+
+def profile_rows(splits: dict[str, tuple[float, list[tuple[str, float]]]]) -> list[list[str]]:
+    codes = list(splits)
+    rows = []
+    for index, (part, _) in enumerate(PROFILE_PARTS):
+        row = [part]
+        for code in codes:
+            total, parts = splits[code]
+            seconds = parts[index][1]
+            row.append(f"{seconds:,.1f} s ({seconds / total:.0%})")
+        rows.append(row)
+    rows.append(["the whole run", *(f"{splits[code][0]:,.1f} s" for code in codes)])
+    return rows
+
+
+def store_bytes(store: Path) -> int:
+    return sum(path.stat().st_size for path in store.parent.glob(store.name + "*"))
+
+
+def count_leads(store: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(store) as connection:
+        return connection.execute("select count(*) from leads").fetchone()[0]
+
+
+def measure(code: str, csv_path: Path, size: int, work: Path, pythonpath: Path | None,
+            extra: Sequence[str]) -> Run:
+    store = work / f"{code}-{size}.db"
+    for old in work.glob(store.name + "*"):
+        old.unlink()
+    seconds, cpu, peak = run_ingest(csv_path, store, pythonpath, extra)
+    return Run(code, size, seconds, cpu, peak, store_bytes(store), count_leads(store))
+
+
+# Columns that say when a row was written, not what it holds.
+WRITE_TIMES = {"updated_at", "ingested_at", "processed_at", "claimed_at", "claimed_by",
+               "marked_at", "found_at", "merged_at", "last_success_at", "last_attempt_at"}
+# Tables about the run itself (its id, its times), not what it stored.
+RUN_TABLES = {"runs", "source_status", "alembic_version", "leadhub_schema"}
+
+
+def store_contents(store: Path) -> dict[str, list[tuple]]:
+    """Every table's rows, sorted, without write times and surrogate ids."""
+    import sqlite3
+
+    contents = {}
+    with sqlite3.connect(store) as connection:
+        tables = [name for (name,) in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'") if name not in RUN_TABLES]
+        for table in tables:
+            columns = [row[1] for row in connection.execute(f"PRAGMA table_info({table})")
+                       if row[1] not in WRITE_TIMES and not (row[5] and row[2] == "INTEGER")]
+            contents[table] = sorted(connection.execute(
+                f"SELECT {', '.join(columns)} FROM {table}").fetchall(), key=repr)
+    return contents
+
+
+def different_tables(runs: Sequence[Run], work: Path) -> dict[int, list[str]]:
+    """Per size run by both codes: the tables whose contents differ."""
+    found = {}
+    for run in runs:
+        other = next((r for r in runs if r.code != run.code and r.size == run.size
+                      and run.code == "this"), None)
+        if other is not None:
+            mine = store_contents(work / f"this-{run.size}.db")
+            theirs = store_contents(work / f"{other.code}-{run.size}.db")
+            found[run.size] = sorted(t for t in mine.keys() | theirs.keys()
+                                     if mine.get(t) != theirs.get(t))
+    return found
+
+
+def mib(value: int) -> str:
+    return f"{value / 2**20:,.0f} MiB"
+
+
+def table_rows(runs: Sequence[Run]) -> list[list[str]]:
+    rows = []
+    for run in runs:
+        smallest = min((r for r in runs if r.code == run.code), key=lambda r: r.size)
+        other = next((r for r in runs if r.code != run.code and r.size == run.size
+                      and run.code == "this"), None)
+        faster = (f"{other.seconds / run.seconds:.1f}x / {other.cpu_seconds / run.cpu_seconds:.1f}x"
+                  if other else "")
+        rows.append([run.code, f"{run.size:,}", f"{run.seconds:,.1f} s",
+                     f"{run.cpu_seconds:,.1f} s", f"{run.size / run.seconds:,.0f}", faster,
+                     mib(run.peak_rss),
+                     mib(run.store_bytes), f"{run.store_bytes / max(run.new_leads, 1):,.0f}",
+                     f"{run.per_record / smallest.per_record:.2f} / "
+                     f"{run.cpu_per_record / smallest.cpu_per_record:.2f}"])
+    return rows
+
+
+def parse_sizes(text: str) -> list[int]:
+    return sorted({positive(part) for part in text.split(",") if part.strip()})
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=parse_sizes, default=parse_sizes(DEFAULT_SIZES),
+                        help=f"rows per run, comma-separated (default {DEFAULT_SIZES})")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--baseline", metavar="REF", default=None,
+                        help="also run the code of this git revision (e.g. main)")
+    parser.add_argument("--baseline-sizes", type=parse_sizes, default=parse_sizes("100000"),
+                        help="the sizes the baseline runs (default 100000)")
+    parser.add_argument("--workers", type=positive, default=None,
+                        help="pass --workers N to this code's ingest")
+    parser.add_argument("--profile", type=positive, metavar="ROWS", default=None,
+                        help="profile one ingest of ROWS rows instead of timing the sizes")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep the CSVs and stores in this folder")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    report = Report()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bulk-ingest-"))
+    work.mkdir(parents=True, exist_ok=True)
+    baseline = export_revision(args.baseline, work / "baseline") if args.baseline else None
+    extra = ["--workers", str(args.workers)] if args.workers else []
+    if args.profile:
+        try:
+            profile(args, work, baseline, report)
+        finally:
+            if args.keep is None:
+                shutil.rmtree(work, ignore_errors=True)
+        return
+    runs: list[Run] = []
+    try:
+        for size in args.sizes:
+            csv_path = work / f"leads-{size}.csv"
+            if not csv_path.exists():
+                write_csv(csv_path, size, args.seed)
+            runs.append(measure("this", csv_path, size, work, None, extra))
+            report.line(f"{size:,} rows: {runs[-1].seconds:.1f} s")
+            if baseline is not None and size in args.baseline_sizes:
+                runs.append(measure(args.baseline, csv_path, size, work, baseline, []))
+                report.line(f"{size:,} rows, {args.baseline}: {runs[-1].seconds:.1f} s")
+        differences = different_tables(runs, work)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    load = os.getloadavg()[1]
+    report.table(
+        f"leadhub ingest FILE.csv, whole process ({os.cpu_count()} cores, load average"
+        f" {load:.1f} over the last 5 minutes, seed {args.seed})",
+        ["code", "rows", "wall", "CPU", "rows/s", "speed-up wall / CPU", "peak RSS", "store",
+         "bytes/lead", "time/row vs smallest wall / CPU"], table_rows(runs), left=["code"])
+    for size, tables in differences.items():
+        report.line(f"{size:,} rows: the same store as {args.baseline}" if not tables else
+                    f"{size:,} rows: the store differs from {args.baseline}'s in "
+                    + ", ".join(tables))
+
+
+def profile(args: argparse.Namespace, work: Path, baseline: Path | None, report: Report) -> None:
+    csv_path = work / f"leads-{args.profile}.csv"
+    if not csv_path.exists():
+        write_csv(csv_path, args.profile, args.seed)
+    splits = {"this": profile_split(profile_ingest(
+        csv_path, work / f"profile-this-{args.profile}.db", None, work))}
+    if baseline is not None:
+        splits[args.baseline] = profile_split(profile_ingest(
+            csv_path, work / f"profile-base-{args.profile}.db", baseline, work))
+    report.table(f"Where the time of an ingest of {args.profile:,} rows goes (cProfile, one"
+                 " process; cumulative time, parts overlap where one calls another)",
+                 ["part", *splits], profile_rows(splits), left=["part"])
+
+
+if __name__ == "__main__":
+    main()

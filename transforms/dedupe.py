@@ -210,6 +210,8 @@ class ContactBook:
     new_shared: dict[Identity, str] = field(default_factory=dict)
     pairs: dict[frozenset[str], Pair] = field(default_factory=dict)
     _evidence: dict[str, Evidence] = field(default_factory=dict, repr=False)
+    _shared_cache: tuple[tuple[int, int], frozenset[str]] = field(
+        default=((0, -1), frozenset()), repr=False)
 
     @property
     def contacts(self) -> dict[str, Contact]:
@@ -300,7 +302,8 @@ class ContactBook:
             keys |= self.by_identity.get(identity, set())
         for block in block_keys_of(lead, self.rules):
             keys |= self.by_block.get(block, set())
-        return sorted(keys)
+        # an entry left behind by a contact merged or split away names no one now
+        return sorted(key for key in keys if key in self.members)
 
     def _common(self, given: dict[Identity, str], key: str) -> list[Identity]:
         """The lead's identities that this contact has too (a phone given
@@ -316,7 +319,15 @@ class ContactBook:
 
     def compare_with(self, evidence: Evidence, key: str) -> Comparison:
         return compare(evidence, self.evidence_of(key), self.rules,
-                       shared=frozenset(value for _, value in self.shared))
+                       shared=self._shared_values())
+
+    def _shared_values(self) -> frozenset[str]:
+        # Built again only when `shared` changes (it only grows, or is replaced
+        # whole): rebuilding it for every comparison cost the size of the book.
+        version = (id(self.shared), len(self.shared))
+        if self._shared_cache[0] != version:
+            self._shared_cache = (version, frozenset(value for _, value in self.shared))
+        return self._shared_cache[1]
 
     def lead_evidence(self, lead: Lead) -> Evidence:
         phone = phone_identity(lead.phone, lead.phone_extension) if lead.phone_valid else ""
@@ -407,8 +418,11 @@ class ContactBook:
                 survivor.base[name] = getattr(survivor.contact, name)
                 survivor.corrected[name] = value
         survivor.contact = survivor.with_corrections(survivor.contact)
-        for keys in (*self.by_identity.values(), *self.by_block.values()):
-            keys.discard(loser_key)
+        # only the loser's own entries: walking every index would cost the whole book
+        for identity in loser.identities:
+            self.by_identity.get(identity, set()).discard(loser_key)
+        for key in loser.block_keys:
+            self.by_block.get(key, set()).discard(loser_key)
         for pair in [pair for pair in self.pairs if loser_key in pair]:
             del self.pairs[pair]
         self._evidence.pop(into, None)

@@ -18,6 +18,7 @@ from flows.export import export_tables
 from flows.intake import collect, process_pending
 from flows.orders import import_table
 from leadhub.settings import load_settings
+from tests.conftest import ENGINES
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "exports"
 AS_OF = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
@@ -35,13 +36,17 @@ DIALECTS = {
 GOLDEN_INPUT_HOME = Path("/tmp/leadhub-export-golden")
 
 
-@pytest.fixture(scope="module")
-def settings():
+@pytest.fixture(scope="module", params=ENGINES)
+def settings(request):
+    """The fixed dataset in a store on each engine: the golden files are the
+    same whatever the store is."""
     folder = GOLDEN_INPUT_HOME
     shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(CASES / "input", folder / "input")
+    store = ("leadhub.db" if request.param == "sqlite"
+             else request.getfixturevalue("postgres").new_database())
     config = folder / "leadhub.yaml"
-    config.write_text("store: leadhub.db\ntimezone: Europe/Moscow\nexport:\n  language: en\n",
+    config.write_text(f"store: {store}\ntimezone: Europe/Moscow\nexport:\n  language: en\n",
                       encoding="utf-8")
     settings = load_settings(config)
     collect(FilesSource("files", [folder / "input" / "leads.jsonl"], clock=lambda: SEEN_AT),

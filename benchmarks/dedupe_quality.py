@@ -394,12 +394,14 @@ class SizeResult:
     batch: int
     batch_seconds: float
     total_seconds: float
+    scores: PairScores
 
 
 def run_size(people: int, batch: int, seed: int) -> SizeResult:
     started = time.perf_counter()
     leads = round(people * DEFAULT_LEADS / DEFAULT_PEOPLE) + batch
-    records = generate(people=people, leads=leads, seed=seed).records
+    data = generate(people=people, leads=leads, seed=seed)
+    records = data.records
     book_leads = len(records) - batch
     clock: dict[int, float] = {}
 
@@ -415,6 +417,7 @@ def run_size(people: int, batch: int, seed: int) -> SizeResult:
         batch=batch,
         batch_seconds=clock[len(records)] - clock[book_leads],
         total_seconds=time.perf_counter() - started,
+        scores=pair_scores(clusters, data.person_ids),
     )
 
 
@@ -442,6 +445,8 @@ SIZE_COLUMNS = (
     "batch leads/s",
     "vs smallest",
     "whole run s",
+    "F1",
+    "wrongly merged pairs",
 )
 
 
@@ -519,6 +524,8 @@ def size_rows(results: Sequence[SizeResult]) -> list[list[str]]:
                 f"{result.batch / result.batch_seconds:,.0f}",
                 f"{per_lead / smallest:.2f}x",
                 f"{result.total_seconds:,.1f}",
+                f"{result.scores.f1:.4f}",
+                f"{result.scores.wrong_pairs:,}",
             ]
         )
     return rows
@@ -677,7 +684,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         report.line(
             "µs per lead: the last --batch leads matched against a book of the leads before "
             "them (normalization done beforehand, not timed); whole run: generation, "
-            "normalization and matching."
+            "normalization and matching. F1 and wrongly merged pairs: all the run's leads, "
+            "as in the first table."
         )
     return 0
 

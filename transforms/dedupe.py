@@ -28,16 +28,31 @@ from typing import Any
 
 from transforms.emails import canonical_email, mailbox_kind
 from transforms.identity_rules import IdentityRules
-from transforms.matching import Comparison, Evidence, combine_evidence, compare, evidence_of
-from transforms.person_names import NameLevel, compare_names, name_block_keys, parse_person_name
+from transforms.matching import (
+    Comparison,
+    Evidence,
+    combine_evidence,
+    company_key,
+    compare,
+    evidence_of,
+)
+from transforms.person_names import (
+    NameLevel,
+    PersonName,
+    compare_names,
+    name_block_keys,
+    parse_person_name,
+    surname_keys,
+)
 from transforms.phones import phone_identity, split_identity
 from transforms.records import Contact, Lead
 
 Identity = tuple[str, str]
 NAMES_KEPT = 5
 # A blocking key shared by this many contacts says too little to be worth
-# comparing with each: it takes no more members (matching stays flat per lead
-# however big the book grows).
+# comparing with each: it takes no more members and finds no candidates (a
+# common name's key fills up as the book grows; the name with the company
+# still narrows it), so matching stays flat per lead however big the book is.
 BLOCK_LIMIT = 50
 SAME, DIFFERENT, OPEN = "same", "different", "open"
 
@@ -160,19 +175,29 @@ def lookups_of(lead: Lead, rules: IdentityRules) -> set[Identity]:
 
 def block_keys_of(lead: Lead, rules: IdentityRules) -> set[str]:
     """Keys that put a lead beside the contacts it may belong to without an
-    identity in common: its name's keys, and its phone line without the
-    extension (the colleagues behind one switchboard)."""
-    keys = {f"n:{key}" for key in name_block_keys(parse_person_name(lead.name, rules))}
+    identity in common: its name's keys, its surname with its company (when
+    the name alone is too common to block on), and its phone line without
+    the extension (the colleagues behind one switchboard)."""
+    keys = name_keys(parse_person_name(lead.name, rules), lead.company)
     if lead.phone_valid:
         keys.add(f"t:{lead.phone}")
     return keys
 
 
 def member_block_keys(member: Member, rules: IdentityRules) -> set[str]:
-    keys = {f"n:{key}" for name in member.names
-            for key in name_block_keys(parse_person_name(name, rules))}
+    keys: set[str] = set()
+    for name in member.names:
+        keys |= name_keys(parse_person_name(name, rules), member.contact.company)
     keys |= {f"t:{split_identity(value)[0]}" for kind, value in member.identities
              if kind == "phone"}
+    return keys
+
+
+def name_keys(name: PersonName, company: str) -> set[str]:
+    keys = {f"n:{key}" for key in name_block_keys(name)}
+    firm = company_key(company) if company else ""
+    if firm:
+        keys |= {f"c:{surname}|{firm}" for surname in surname_keys(name)}
     return keys
 
 
@@ -301,9 +326,13 @@ class ContactBook:
         for identity in lookups_of(lead, self.rules):
             keys |= self.by_identity.get(identity, set())
         for block in block_keys_of(lead, self.rules):
-            keys |= self.by_block.get(block, set())
+            keys |= self.block_members(block)
         # an entry left behind by a contact merged or split away names no one now
         return sorted(key for key in keys if key in self.members)
+
+    def block_members(self, key: str) -> set[str]:
+        """The contacts a blocking key finds: none once it is full."""
+        return set() if key in self.full_blocks else self.by_block.get(key, set())
 
     def _common(self, given: dict[Identity, str], key: str) -> list[Identity]:
         """The lead's identities that this contact has too (a phone given

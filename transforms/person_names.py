@@ -203,6 +203,13 @@ def name_block_keys(name: PersonName) -> set[str]:
     return keys
 
 
+def surname_keys(name: PersonName) -> set[str]:
+    """The surname's key in each reading of the name (for blocking a surname
+    with something else that narrows it, such as the company)."""
+    return {reading.surname_key for reading in (name, name.other_reading)
+            if reading is not None and reading.surname_key}
+
+
 # --- parsing -------------------------------------------------------------
 
 

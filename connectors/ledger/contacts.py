@@ -104,14 +104,17 @@ class Contacts(LedgerBase):
                 owners |= set(tx.execute(select(identities.c.contact_key).where(
                     identities.c.kind == kind, identities.c.value.in_(chunk),
                     identities.c.active)).scalars())
-        sizes: dict[str, int] = {}
+        in_block: dict[str, list[str]] = {}
         for chunk in chunks(keys):
             for key, owner in tx.execute(select(block_keys.c.key, block_keys.c.contact_key)
                                          .where(block_keys.c.key.in_(chunk))):
-                owners.add(owner)
-                sizes[key] = sizes.get(key, 0) + 1
-        book = ContactBook(rules, full_blocks={key for key, n in sizes.items()
-                                               if n >= BLOCK_LIMIT})
+                in_block.setdefault(key, []).append(owner)
+        # a full block finds no candidates: its members are not loaded for it
+        full = {key for key, owners_of in in_block.items() if len(owners_of) >= BLOCK_LIMIT}
+        for key, owners_of in in_block.items():
+            if key not in full:
+                owners.update(owners_of)
+        book = ContactBook(rules, full_blocks=full)
         members = self._members(tx, sorted(owners))
         for member in members:
             book.load(member)

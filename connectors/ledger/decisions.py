@@ -280,7 +280,7 @@ class Decisions(LedgerBase):
             for identity in member.identities:
                 candidates |= book.by_identity.get(identity, set())
             for key in member.block_keys:
-                candidates |= book.by_block.get(key, set())
+                candidates |= book.block_members(key)
             for other in sorted(candidates - {member.key}):
                 pair = frozenset((member.key, other))
                 if pair in seen_pairs or other not in book.members or member.key not in (

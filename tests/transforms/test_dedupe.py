@@ -2,7 +2,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from transforms.dedupe import BLOCK_LIMIT, DIFFERENT, ContactBook, new_contact_key
+from transforms.dedupe import (
+    BLOCK_LIMIT,
+    DIFFERENT,
+    ContactBook,
+    block_keys_of,
+    new_contact_key,
+)
 from transforms.normalize import normalize_lead
 from transforms.records import ParsedLead
 
@@ -176,3 +182,24 @@ def test_a_full_block_takes_no_more_members(identity_rules, normalize_rules):
     member = book.members[result.contact_key]
     assert "n:petrov|ivan" not in member.block_keys and member.block_keys
     assert BLOCK_LIMIT >= 10
+
+
+def _name_keys_of(lead, identity_rules):
+    return {key for key in block_keys_of(lead, identity_rules) if key.startswith("n:")}
+
+
+@pytest.mark.parametrize(("company", "found"), [
+    pytest.param("Ромашка", True, id="the-same-company-still-narrows-a-common-name"),
+    pytest.param("", False, id="a-common-name-alone-finds-no-one"),
+])
+def test_a_full_name_block_finds_no_candidates(identity_rules, normalize_rules, company, found):
+    first = _lead(normalize_rules, "a", 1, phone="89123456789", name="Иван Петров",
+                  company=company)
+    book = ContactBook(identity_rules)
+    book.add(first)
+    # then the name's keys fill up, as a million-contact book fills a common name's
+    book.full_blocks |= _name_keys_of(first, identity_rules)
+    second = book.add(_lead(normalize_rules, "b", 2, email="ivan@example.ru",
+                            name="Иван Петров", company=company))
+    assert (not second.is_new or bool(second.maybe)) is found
+

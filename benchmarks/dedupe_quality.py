@@ -395,6 +395,7 @@ class SizeResult:
     batch_seconds: float
     total_seconds: float
     scores: PairScores
+    batch_comparisons: int
 
 
 def run_size(people: int, batch: int, seed: int) -> SizeResult:
@@ -404,12 +405,24 @@ def run_size(people: int, batch: int, seed: int) -> SizeResult:
     records = data.records
     book_leads = len(records) - batch
     clock: dict[int, float] = {}
+    compared = Counter()
+    compare_with = ContactBook.compare_with
+
+    def counted(book: ContactBook, evidence, key: str):
+        compared["all"] += 1
+        return compare_with(book, evidence, key)
 
     def on_matched(count: int) -> None:
         if count in (book_leads, len(records)):
             clock[count] = time.perf_counter()
+            compared[count] = compared["all"]
 
-    clusters = leadhub_clusters(records, on_matched)
+    # the comparisons made, the machine-independent cost of a lead
+    ContactBook.compare_with = counted
+    try:
+        clusters = leadhub_clusters(records, on_matched)
+    finally:
+        ContactBook.compare_with = compare_with
     return SizeResult(
         people=people,
         book_leads=book_leads,
@@ -418,6 +431,7 @@ def run_size(people: int, batch: int, seed: int) -> SizeResult:
         batch_seconds=clock[len(records)] - clock[book_leads],
         total_seconds=time.perf_counter() - started,
         scores=pair_scores(clusters, data.person_ids),
+        batch_comparisons=compared[len(records)] - compared[book_leads],
     )
 
 
@@ -441,6 +455,7 @@ SIZE_COLUMNS = (
     "book leads",
     "book contacts",
     "batch",
+    "comparisons per lead",
     "µs per lead",
     "batch leads/s",
     "vs smallest",
@@ -520,6 +535,7 @@ def size_rows(results: Sequence[SizeResult]) -> list[list[str]]:
                 f"{result.book_leads:,}",
                 f"{result.book_contacts:,}",
                 f"{result.batch:,}",
+                f"{result.batch_comparisons / result.batch:.2f}",
                 f"{per_lead * 1e6:,.1f}",
                 f"{result.batch / result.batch_seconds:,.0f}",
                 f"{per_lead / smallest:.2f}x",

@@ -33,7 +33,7 @@ from connectors.ledger.leads import LeadRows
 from leadhub.errors import FatalError, TransientError
 from leadhub.progress import report
 from leadhub.settings import FilesSourceConfig, ImapSourceConfig, Settings
-from transforms.dedupe import ContactBook, Resolution, block_keys_of, lookups_of
+from transforms.dedupe import ContactBook, Resolution, lookups_of, query_keys_of
 from transforms.identity_rules import IdentityRules
 from transforms.items import lead_from_item
 from transforms.owners import Assignment, choose_owner
@@ -236,7 +236,7 @@ def _record(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], rules: Inta
         identity = rules.identity
         book = ledger.load_book(
             tx, identity, (i for lead in leads for i in lookups_of(lead, identity)),
-            (k for lead in leads for k in block_keys_of(lead, identity)),
+            (k for lead in leads for k in query_keys_of(lead, identity)),
             contacts_named=(lead.raw_source["contact"] for lead in leads
                             if lead.raw_source.get("contact")))
         known_before = set(book.members)

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from transforms.emails import canonical_email, mailbox_kind
@@ -41,6 +43,7 @@ from transforms.person_names import (
     PersonName,
     compare_names,
     name_block_keys,
+    name_query_keys,
     parse_person_name,
     surname_keys,
 )
@@ -50,10 +53,14 @@ from transforms.records import Contact, Lead
 Identity = tuple[str, str]
 NAMES_KEPT = 5
 # A blocking key shared by this many contacts says too little to be worth
-# comparing with each: it takes no more members and finds no candidates (a
-# common name's key fills up as the book grows; the name with the company
-# still narrows it), so matching stays flat per lead however big the book is.
-BLOCK_LIMIT = 50
+# comparing with each: it takes no more members and finds no candidates. Five
+# namesakes (a surname and first name, or a surname at one firm) are already
+# more than the name can tell apart without a phone or an email, and comparing
+# with each would only fill the review queue; a common name's key fills up as
+# the book grows, so a lead meets about as many candidates at a million
+# contacts as at ten thousand. The full name with its patronymic, the surname
+# with the company and the phone line still narrow a common name.
+BLOCK_LIMIT = 5
 SAME, DIFFERENT, OPEN = "same", "different", "open"
 
 
@@ -174,27 +181,48 @@ def lookups_of(lead: Lead, rules: IdentityRules) -> set[Identity]:
 
 
 def block_keys_of(lead: Lead, rules: IdentityRules) -> set[str]:
-    """Keys that put a lead beside the contacts it may belong to without an
-    identity in common: its name's keys, its surname with its company (when
-    the name alone is too common to block on), and its phone line without
-    the extension (the colleagues behind one switchboard)."""
-    keys = name_keys(parse_person_name(lead.name, rules), lead.company)
+    """The keys a lead files its contact under, to be found by a later lead
+    that shares no identity with it: its name's keys, its surname with its
+    company (for when the name alone is too common to block on), and its
+    phone line without the extension (the colleagues behind one switchboard)."""
+    return _keys(parse_person_name(lead.name, rules), lead.company, lead, name_block_keys)
+
+
+def query_keys_of(lead: Lead, rules: IdentityRules) -> set[str]:
+    """The keys to look up the contacts a lead may belong to (what
+    `block_keys_of` files them under)."""
+    return _keys(parse_person_name(lead.name, rules), lead.company, lead, name_query_keys)
+
+
+def member_block_keys(member: Member, rules: IdentityRules) -> set[str]:
+    return _member_keys(member, rules, name_block_keys)
+
+
+def member_query_keys(member: Member, rules: IdentityRules) -> set[str]:
+    return _member_keys(member, rules, name_query_keys)
+
+
+def _keys(name: PersonName, company: str, lead: Lead,
+          name_keys: Callable[[PersonName], set[str]]) -> set[str]:
+    keys = _name_keys(name, company, name_keys)
     if lead.phone_valid:
         keys.add(f"t:{lead.phone}")
     return keys
 
 
-def member_block_keys(member: Member, rules: IdentityRules) -> set[str]:
+def _member_keys(member: Member, rules: IdentityRules,
+                 name_keys: Callable[[PersonName], set[str]]) -> set[str]:
     keys: set[str] = set()
     for name in member.names:
-        keys |= name_keys(parse_person_name(name, rules), member.contact.company)
+        keys |= _name_keys(parse_person_name(name, rules), member.contact.company, name_keys)
     keys |= {f"t:{split_identity(value)[0]}" for kind, value in member.identities
              if kind == "phone"}
     return keys
 
 
-def name_keys(name: PersonName, company: str) -> set[str]:
-    keys = {f"n:{key}" for key in name_block_keys(name)}
+def _name_keys(name: PersonName, company: str,
+               name_keys: Callable[[PersonName], set[str]]) -> set[str]:
+    keys = {f"n:{key}" for key in name_keys(name)}
     firm = company_key(company) if company else ""
     if firm:
         keys |= {f"c:{surname}|{firm}" for surname in surname_keys(name)}
@@ -235,8 +263,11 @@ class ContactBook:
     new_shared: dict[Identity, str] = field(default_factory=dict)
     pairs: dict[frozenset[str], Pair] = field(default_factory=dict)
     _evidence: dict[str, Evidence] = field(default_factory=dict, repr=False)
-    _shared_cache: tuple[tuple[int, int], frozenset[str]] = field(
-        default=((0, -1), frozenset()), repr=False)
+    # the values of `shared`, kept up as it grows, and which dict and how much of it
+    _shared_values_of: tuple[int, int] = field(default=(0, 0), repr=False)
+    _shared_value_set: set[str] = field(default_factory=set, repr=False)
+    # the pairs each contact is in, so a merge finds the loser's without walking all
+    _pairs_of: dict[str, set[frozenset[str]]] = field(default_factory=dict, repr=False)
 
     @property
     def contacts(self) -> dict[str, Contact]:
@@ -325,7 +356,7 @@ class ContactBook:
         keys: set[str] = set()
         for identity in lookups_of(lead, self.rules):
             keys |= self.by_identity.get(identity, set())
-        for block in block_keys_of(lead, self.rules):
+        for block in query_keys_of(lead, self.rules):
             keys |= self.block_members(block)
         # an entry left behind by a contact merged or split away names no one now
         return sorted(key for key in keys if key in self.members)
@@ -350,13 +381,18 @@ class ContactBook:
         return compare(evidence, self.evidence_of(key), self.rules,
                        shared=self._shared_values())
 
-    def _shared_values(self) -> frozenset[str]:
-        # Built again only when `shared` changes (it only grows, or is replaced
-        # whole): rebuilding it for every comparison cost the size of the book.
-        version = (id(self.shared), len(self.shared))
-        if self._shared_cache[0] != version:
-            self._shared_cache = (version, frozenset(value for _, value in self.shared))
-        return self._shared_cache[1]
+    def _shared_values(self) -> AbstractSet[str]:
+        # Kept up as `shared` grows (a dict only added to, or replaced whole):
+        # building it again for each comparison or each new shared identity
+        # cost the size of the book.
+        source, seen = self._shared_values_of
+        if source != id(self.shared) or seen > len(self.shared):
+            self._shared_value_set = {value for _, value in self.shared}
+        elif seen < len(self.shared):
+            self._shared_value_set.update(
+                value for _, value in islice(reversed(self.shared), len(self.shared) - seen))
+        self._shared_values_of = (id(self.shared), len(self.shared))
+        return self._shared_value_set
 
     def lead_evidence(self, lead: Lead) -> Evidence:
         phone = phone_identity(lead.phone, lead.phone_extension) if lead.phone_valid else ""
@@ -403,6 +439,8 @@ class ContactBook:
             return
         a, b = sorted(pair)
         self.pairs[pair] = Pair(a, b, round(found.probability, 4), tuple(found.reasons))
+        for contact in pair:
+            self._pairs_of.setdefault(contact, set()).add(pair)
         self.decisions[pair] = OPEN
 
     def _note(self, member: Member, lead: Lead, given: dict[Identity, str]) -> None:
@@ -452,8 +490,8 @@ class ContactBook:
             self.by_identity.get(identity, set()).discard(loser_key)
         for key in loser.block_keys:
             self.by_block.get(key, set()).discard(loser_key)
-        for pair in [pair for pair in self.pairs if loser_key in pair]:
-            del self.pairs[pair]
+        for pair in self._pairs_of.pop(loser_key, set()):
+            self.pairs.pop(pair, None)
         self._evidence.pop(into, None)
         self._evidence.pop(loser_key, None)
         self._index(survivor)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -318,7 +319,7 @@ def combine_evidence(items: Iterable[Evidence]) -> Evidence:
 
 
 def compare(a: Evidence, b: Evidence, rules: IdentityRules,
-            shared: frozenset[str] = frozenset()) -> Comparison:
+            shared: AbstractSet[str] = frozenset()) -> Comparison:
     """How likely `a` and `b` are one person, and why.
 
     `shared` holds identities known to be used by several people (phone
@@ -359,7 +360,7 @@ def _field(name: str, level: str, odds: Odds | None, reason: str) -> FieldCompar
     return FieldComparison(name, level, odds.weight if odds else 0.0, reason if odds else "")
 
 
-def _phone(a: Evidence, b: Evidence, shared: frozenset[str]) -> FieldComparison:
+def _phone(a: Evidence, b: Evidence, shared: AbstractSet[str]) -> FieldComparison:
     if not (a.phones and b.phones):
         return _field("phone", PhoneLevel.MISSING, None, "")
     found: list[tuple[PhoneLevel, str]] = []
@@ -390,7 +391,7 @@ def _extensions(evidence: Evidence, number: str) -> set[str]:
 
 
 def _email(a: Evidence, b: Evidence, rules: IdentityRules,
-           shared: frozenset[str]) -> FieldComparison:
+           shared: AbstractSet[str]) -> FieldComparison:
     if not (a.emails and b.emails):
         return _field("email", EmailLevel.MISSING, None, "")
     found = [_same_mailbox(a, b, mailbox, rules, shared) for mailbox in sorted(a.emails & b.emails)]
@@ -401,7 +402,7 @@ def _email(a: Evidence, b: Evidence, rules: IdentityRules,
 
 
 def _same_mailbox(a: Evidence, b: Evidence, mailbox: str, rules: IdentityRules,
-                  shared: frozenset[str]) -> tuple[EmailLevel, str]:
+                  shared: AbstractSet[str]) -> tuple[EmailLevel, str]:
     local = mailbox.partition("@")[0]
     if mailbox in shared:
         return EmailLevel.SAME_SHARED, "shared mailbox"

@@ -188,19 +188,69 @@ def compare_names(a: PersonName | str, b: PersonName | str, rules: IdentityRules
 
 
 def name_block_keys(name: PersonName) -> set[str]:
-    """Keys for finding candidates: surname with each full first name it can
-    be, surname with each initial, and a vowel-blind surname with each initial
-    (for a typo in a vowel). Two spellings of one person share at least one
-    key; a first name alone or a surname alone gives none (too common)."""
+    """The keys a contact of this name is found by: the surname with each
+    full first name it can be and a vowel-blind surname with each (for a typo
+    in a vowel), and, for the names written only as initials, the surname with
+    each initial. A full name is also filed under its initials with a dot, for
+    a lead that gives only initials; a first name not on the list (maybe a
+    typo) under its initial as well. A first name alone or a surname alone
+    gives none (too common)."""
     keys: set[str] = set()
-    for reading in (name, name.other_reading):
-        if reading is None or not reading.surname_key:
-            continue
+    for reading in _surnamed_readings(name):
         surname, skeleton = reading.surname_key, _skeleton(reading.surname_key)
-        keys.update(f"{surname}|{first}" for first in reading.first_names)
-        keys.update(f"{surname}|{initial}" for initial in reading.first_initials)
-        keys.update(f"~{skeleton}|{initial}" for initial in reading.first_initials)
+        if reading.first_name:
+            keys.update(f"{surname}|{first}" for first in reading.first_names)
+            keys.update(f"~{skeleton}|{first}" for first in reading.first_names)
+            keys.update(f"{surname}|{initial}." for initial in reading.first_initials)
+            keys.update(_patronymic_keys(reading))
+            if not reading.first_known:
+                # maybe a typo: filed with the initials too, where full names look
+                keys.update(f"{surname}|{initial}" for initial in reading.first_initials)
+        else:
+            keys.update(f"{surname}|{initial}" for initial in reading.first_initials)
+            keys.update(f"~{skeleton}|{initial}" for initial in reading.first_initials)
     return keys
+
+
+def name_query_keys(name: PersonName) -> set[str]:
+    """The keys to look the contacts of this name up by (`name_block_keys`
+    are what they are filed under): a full name meets the same full names
+    and the names written as initials that fit it, not every namesake whose
+    first name starts with its letter (Иван Петров is not compared with Игорь
+    Петров); initials meet both. A first name not on the list may be a typo:
+    it meets the full names of its initial too. A store filed before full
+    names had their dotted initials keeps every name under its initials
+    without the dot, which is still looked up (`leadhub dedupe --rescan`
+    files them anew)."""
+    keys: set[str] = set()
+    for reading in _surnamed_readings(name):
+        surname, skeleton = reading.surname_key, _skeleton(reading.surname_key)
+        initials = reading.first_initials
+        keys.update(f"{surname}|{initial}" for initial in initials)
+        if reading.first_name:
+            keys.update(f"{surname}|{first}" for first in reading.first_names)
+            keys.update(f"~{skeleton}|{first}" for first in reading.first_names)
+            keys.update(_patronymic_keys(reading))
+            if not reading.first_known:
+                keys.update(f"{surname}|{initial}." for initial in initials)
+        else:
+            keys.update(f"~{skeleton}|{initial}" for initial in initials)
+            keys.update(f"{surname}|{initial}." for initial in initials)
+    return keys
+
+
+def _patronymic_keys(reading: PersonName) -> set[str]:
+    """The full name with its patronymic: still a small block when the name
+    without it is shared by too many to block on."""
+    if not reading.patronymic_key:
+        return set()
+    return {f"{reading.surname_key}|{first}|{reading.patronymic_key}"
+            for first in reading.first_names}
+
+
+def _surnamed_readings(name: PersonName) -> list[PersonName]:
+    return [reading for reading in (name, name.other_reading)
+            if reading is not None and reading.surname_key]
 
 
 def surname_keys(name: PersonName) -> set[str]:

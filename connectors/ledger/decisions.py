@@ -33,6 +33,7 @@ from transforms.dedupe import (
     contact_from_leads,
     identities_of,
     member_block_keys,
+    member_query_keys,
     new_contact_key,
 )
 from transforms.emails import canonical_email
@@ -270,8 +271,9 @@ class Decisions(LedgerBase):
     def _rescan_chunk(self, tx: Connection, rules: IdentityRules, keys: list[str], apply: bool,
                       seen_pairs: set[frozenset[str]]) -> list[Proposal]:
         mine = self._members(tx, keys)
+        looked_up = {member.key: member_query_keys(member, rules) for member in mine}
         book = self.load_book(tx, rules, {i for member in mine for i in member.identities},
-                              {key for member in mine for key in member.block_keys})
+                              {key for keys_of in looked_up.values() for key in keys_of})
         proposals: list[Proposal] = []
         for member in mine:
             if member.key not in book.members:
@@ -279,7 +281,7 @@ class Decisions(LedgerBase):
             candidates: set[str] = set()
             for identity in member.identities:
                 candidates |= book.by_identity.get(identity, set())
-            for key in member.block_keys:
+            for key in looked_up[member.key]:
                 candidates |= book.block_members(key)
             for other in sorted(candidates - {member.key}):
                 pair = frozenset((member.key, other))

@@ -43,7 +43,7 @@ def contact_of(number: int) -> str:
 def add_leads(store: Path, leads: list[Lead]) -> None:
     """Store leads as intake does: one contact per phone, leads linked to it."""
     from leadhub.settings import load_settings
-    from transforms.dedupe import block_keys_of, lookups_of
+    from transforms.dedupe import lookups_of, query_keys_of
 
     rules = load_settings().identity_rules()
     ledger = Ledger(store, create=True)
@@ -51,7 +51,7 @@ def add_leads(store: Path, leads: list[Lead]) -> None:
         with ledger.transaction() as tx:
             book = ledger.load_book(
                 tx, rules, (i for lead in leads for i in lookups_of(lead, rules)),
-                (k for lead in leads for k in block_keys_of(lead, rules)))
+                (k for lead in leads for k in query_keys_of(lead, rules)))
             seq = ledger.next_lead_seq(tx)
             for position, lead in enumerate(leads, start=seq):
                 resolution = book.add(lead)

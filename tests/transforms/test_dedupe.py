@@ -181,7 +181,7 @@ def test_a_full_block_takes_no_more_members(identity_rules, normalize_rules):
     result = book.add(_lead(normalize_rules, "a", 1, phone="89123456789", name="Иван Петров"))
     member = book.members[result.contact_key]
     assert "n:petrov|ivan" not in member.block_keys and member.block_keys
-    assert BLOCK_LIMIT >= 10
+    assert BLOCK_LIMIT > 1
 
 
 def _name_keys_of(lead, identity_rules):

@@ -5,6 +5,7 @@ from transforms.person_names import (
     compare_names,
     fold,
     name_block_keys,
+    name_query_keys,
     parse_person_name,
 )
 
@@ -162,6 +163,13 @@ def test_reasons_are_plain_words(first, second, reason, identity_rules):
     assert compare_names(first, second, identity_rules).reason == reason
 
 
+def _meet(first: str, second: str, rules) -> bool:
+    """Whichever comes first, the later name looks up a key the earlier is filed under."""
+    a, b = parse_person_name(first, rules), parse_person_name(second, rules)
+    return bool(name_query_keys(a) & name_block_keys(b)) and bool(
+        name_query_keys(b) & name_block_keys(a))
+
+
 @pytest.mark.parametrize(
     ("first", "second"),
     [
@@ -171,11 +179,12 @@ def test_reasons_are_plain_words(first, second, reason, identity_rules):
         pytest.param("Петрова А.", "Саша Петрова", id="initial-of-full-form"),
         pytest.param("Юлия Нестерова", "Юлия Несторова", id="vowel-typo-in-surname"),
         pytest.param("Журавлёва Ольга", "Olga Zhuravleva", id="yo-translit"),
+        pytest.param("Петров Иван Сергеевич", "Иван Петров", id="with-and-without-patronymic"),
+        pytest.param("Петров Иавн", "Иван Петров", id="typo-in-the-first-name"),
     ],
 )
 def test_two_spellings_of_one_person_share_a_block_key(first, second, identity_rules):
-    keys = name_block_keys(parse_person_name(first, identity_rules))
-    assert keys & name_block_keys(parse_person_name(second, identity_rules))
+    assert _meet(first, second, identity_rules)
 
 
 @pytest.mark.parametrize(
@@ -184,21 +193,30 @@ def test_two_spellings_of_one_person_share_a_block_key(first, second, identity_r
         pytest.param("Андрей Журавлёв", "Ольга Журавлёва", id="husband-and-wife"),
         pytest.param("Иван Петров", "Иван Сидоров", id="namesakes-of-first-name"),
         pytest.param("Игорь Смирнов", "Олег Смирнов", id="same-surname-other-initial"),
+        # the same initial is not enough between two full first names
+        pytest.param("Иван Петров", "Игорь Петров", id="same-surname-same-initial"),
     ],
 )
 def test_different_people_share_no_block_key(first, second, identity_rules):
-    keys = name_block_keys(parse_person_name(first, identity_rules))
-    assert not keys & name_block_keys(parse_person_name(second, identity_rules))
+    assert not _meet(first, second, identity_rules)
 
 
 def test_a_first_name_alone_gives_no_block_key(identity_rules):
-    assert name_block_keys(parse_person_name("Игорь", identity_rules)) == set()
+    name = parse_person_name("Игорь", identity_rules)
+    assert name_block_keys(name) == set() == name_query_keys(name)
+
+
+def test_the_patronymic_gives_a_key_of_its_own(identity_rules):
+    """When the name without it is too common to block on, the full name still is."""
+    with_it = parse_person_name("Петров Иван Сергеевич", identity_rules)
+    without = parse_person_name("Иван Петров", identity_rules)
+    own = (name_block_keys(with_it) & name_query_keys(with_it)) - name_block_keys(without)
+    assert own and all(key.count("|") == 2 for key in own)
 
 
 def test_an_unknown_name_in_either_order_is_one_person(identity_rules):
     assert compare_names("Ким Ен", "Ен Ким", identity_rules).level == NameLevel.EXACT
-    first = name_block_keys(parse_person_name("Ким Ен", identity_rules))
-    assert first & name_block_keys(parse_person_name("Ен Ким", identity_rules))
+    assert _meet("Ким Ен", "Ен Ким", identity_rules)
 
 
 def test_a_users_diminutive_joins_the_list(tmp_path):

@@ -330,3 +330,43 @@ def test_alerts_a_crash_left_unconfirmed_before_0003_are_not_replayed(store):
         ledger.close()
     assert query(store, "SELECT alert_id, state, given_up FROM alerts ORDER BY alert_id") == [
         ("a1", "failed", "unconfirmed"), ("a2", "pending", ""), ("a3", "pending", "")]
+
+
+def _person_lead(lead_id: str, phone: str = "", email: str = "", name: str = "Иван Петров"):
+    from leadhub.settings import load_settings
+    from transforms.normalize import normalize_lead
+    from transforms.records import ParsedLead
+
+    parsed = ParsedLead(lead_id=lead_id, channel="form", received_at=datetime(2026, 1, 1,
+                                                                              tzinfo=UTC),
+                        name=name, phones=[phone] if phone else [],
+                        emails=[email] if email else [])
+    return normalize_lead(parsed, load_settings().normalize_rules())
+
+
+def _book_for(ledger, lead):
+    from leadhub.settings import load_settings
+    from transforms.dedupe import lookups_of, query_keys_of
+
+    rules = load_settings().identity_rules()
+    with ledger.transaction() as tx:
+        return ledger.load_book(tx, rules, lookups_of(lead, rules), query_keys_of(lead, rules))
+
+
+def test_a_full_block_brings_none_of_its_contacts_into_the_book(ledger):
+    """A common name's key finds no one, in the store as in the book: a
+    batch does not read the namesakes only to leave them aside."""
+    from transforms.dedupe import BLOCK_LIMIT
+
+    namesakes = [_person_lead(f"l{n}", phone=f"+7 912 000-00-{n:02d}")
+                 for n in range(BLOCK_LIMIT)]
+    book = _book_for(ledger, namesakes[0])
+    for lead in namesakes:
+        book.add(lead)
+    with ledger.transaction() as tx:
+        ledger.save_book(tx, book)
+    assert len(book.members) == BLOCK_LIMIT  # namesakes with their own phones: people apart
+    by_email = _book_for(ledger, _person_lead("new", email="ivan@example.ru"))
+    assert by_email.members == {} and by_email.full_blocks
+    by_phone = _book_for(ledger, _person_lead("again", phone="+7 912 000-00-03"))
+    assert len(by_phone.members) == 1

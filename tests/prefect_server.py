@@ -103,11 +103,14 @@ class PrefectServer:
             raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
-    def start_worker(self, pool: str, extra_env: dict[str, str] | None = None
-                     ) -> subprocess.Popen:
+    def start_worker(self, pool: str, extra_env: dict[str, str] | None = None,
+                     limit: int | None = None) -> subprocess.Popen:
+        """A worker of the pool; `limit`: the most flow runs it runs at once (a
+        worker without one takes every scheduled run it sees)."""
         worker = subprocess.Popen(
             [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool,
-             "--type", "process", "--name", f"worker-{len(self.workers) + 1}"],
+             "--type", "process", "--name", f"worker-{len(self.workers) + 1}",
+             *(["--limit", str(limit)] if limit else [])],
             env={**self.env, **(extra_env or {})}, cwd=ROOT,
             stdout=self._log(f"worker-{len(self.workers) + 1}"), stderr=subprocess.STDOUT,
             start_new_session=True)
@@ -161,6 +164,14 @@ def children(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+def survives(server: PrefectServer, client, run_id) -> bool:
+    """Whether a live worker of `server` still runs this flow run (its process
+    is alive)."""
+    pid = (client.read_flow_run(run_id).infrastructure_pid or "").rpartition(":")[2]
+    return pid.isdigit() and any(int(pid) in children(worker.pid)
+                                 for worker in server.workers if worker.poll() is None)
 
 
 def kill_with_children(pid: int, sig: int) -> None:

@@ -54,8 +54,11 @@ class PrefectServer:
             "DO_NOT_TRACK": "1",
             "PREFECT_SERVER_UI_ENABLED": "false",
             "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
-            # a killed run's deployment slot comes back after the shortest lease
-            "PREFECT_SERVER_CONCURRENCY_INITIAL_DEPLOYMENT_LEASE_DURATION": "30",
+            # Prefect's default, not its shortest (30 s): a run's process must
+            # renew its deployment slot's first lease within this, and on a busy
+            # machine starting it can take longer; a run that misses it is
+            # terminated (Crashed). A run marked crashed gives its slot back at once.
+            "PREFECT_SERVER_CONCURRENCY_INITIAL_DEPLOYMENT_LEASE_DURATION": "300",
             "PREFECT_WORKER_QUERY_SECONDS": "1",
             "PREFECT_LOGGING_LEVEL": "WARNING",
         }

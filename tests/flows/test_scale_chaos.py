@@ -341,7 +341,8 @@ def test_four_workers_two_killed_lose_and_double_nothing_and_never_pass_airtable
             view.start("alerts")  # while the intake goes on
             view.until(lambda: all(view.finished(f"intake-{s}") for s in SOURCES),
                        "the intake runs ending")
-            intake_states = {s: view.state(view.latest[f"intake-{s}"]) for s in SOURCES}
+            intake_states = {s: client.read_flow_run(view.latest[f"intake-{s}"]).state
+                             for s in SOURCES}
             for _ in range(2):  # what came after the last alerts run; then nothing more
                 view.until(lambda: view.finished("alerts"), "the alerts run ending")
                 view.start("alerts")
@@ -360,7 +361,9 @@ def test_four_workers_two_killed_lose_and_double_nothing_and_never_pass_airtable
           f" alerts: {sum(review.values())} on quarantined items, {lead_alerts} on leads")
 
     assert len(kills) == KILLS and all(lost for _, _, lost in kills)
-    assert set(intake_states.values()) == {"COMPLETED"} and alert_states == "COMPLETED"
+    assert {state.type.value for state in intake_states.values()} == {"COMPLETED"}, {
+        source: (state.type.value, state.message) for source, state in intake_states.items()}
+    assert alert_states == "COMPLETED"
     assert counts == {
         "items": expected["items"], "items left": 0, "quarantined": expected["quarantined"],
         "leads": expected["leads"], "leads of one item twice": 0,

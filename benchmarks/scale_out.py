@@ -16,8 +16,8 @@
    `--batch` leads of the same people and newcomers; µs per item, wall and CPU
    of that process, and the ratio to the smallest store. A store of 1,000,000
    is the 100,000 one (made if not asked for) copied nine more times in SQL,
-   each copy with phones and mailboxes of its own (`clone_store`): ingesting
-   a million rows takes hours on two cores.
+   each copy with phones, mailboxes and companies of its own (`clone_store`):
+   ingesting a million rows takes hours on two cores.
 
 Run from the repository root (it starts PostgreSQL and a Prefect server):
     PYTHONPATH=. .venv/bin/python benchmarks/scale_out.py [--items 4000]
@@ -217,17 +217,42 @@ def filled_store(postgres, size: int, batch: int, folder: Path) -> tuple[str, Pa
     return store, after
 
 
-# A copy's values of its own: a phone's digits shifted, a mailbox prefixed,
-# every key suffixed. Names, companies and block keys of names stay: a bigger
-# book has more namesakes, as a real one does.
+# A copy's people of their own: a phone's digits shifted, a mailbox of its own,
+# a company (and its block key) with the copy's number, every key suffixed.
+# Names and their block keys stay: a bigger book has more namesakes, as a real
+# one does (in other firms, with other phones and mailboxes).
 def _phone(column: str, copy: int) -> str:
     return (f"CASE WHEN {column} ~ '^[+]7[0-9]{{10}}$' THEN '+7' || lpad(((substr({column}, 3)"
             f"::bigint + {copy} * 1234567) % 10000000000)::text, 10, '0')"
             f" WHEN {column} = '' THEN '' ELSE {column} || '~{copy}' END")
 
 
+FREE_MAIL = ("mail.ru", "yandex.ru", "ya.ru", "gmail.com", "rambler.ru", "bk.ru", "inbox.ru",
+             "list.ru", "yahoo.com", "outlook.com", "icloud.com")
+
+
 def _email(column: str, copy: int) -> str:
-    return f"CASE WHEN {column} = '' THEN '' ELSE 'c{copy}.' || {column} END"
+    """A mailbox of the copy's own, nothing like the original (the matcher
+    forgives typos and Gmail's dots): a hashed name, and a hashed domain unless
+    it is free mail; one original mailbox stays one (a shared one stays shared)."""
+    domain = f"split_part({column}, '@', 2)"
+    free = ", ".join(f"'{name}'" for name in FREE_MAIL)
+    return (f"CASE WHEN {column} = '' THEN '' ELSE 'u' || substr(md5({column} || '{copy}'), 1, 12)"
+            f" || '@' || CASE WHEN {domain} IN ({free}) THEN {domain}"
+            f" ELSE 'f' || substr(md5({domain} || '{copy}'), 1, 10) || '.ru' END END")
+
+
+def _identity(column: str, copy: int) -> str:
+    return f"CASE WHEN kind = 'phone' THEN {_phone(column, copy)} ELSE {_email(column, copy)} END"
+
+
+def _company(column: str, copy: int) -> str:
+    return f"CASE WHEN {column} = '' THEN '' ELSE {column} || ' {copy}' END"
+
+
+def _block_key(column: str, copy: int) -> str:
+    return (f"CASE WHEN {column} LIKE 't:%' THEN 't:' || {_phone(f'substr({column}, 3)', copy)}"
+            f" WHEN {column} LIKE 'c:%' THEN {column} || '|c{copy}' ELSE {column} END")
 
 
 def _key(column: str, copy: int) -> str:
@@ -243,17 +268,15 @@ def _copied(table: str, copy: int, max_seq: int) -> str:
                if not (column.primary_key and isinstance(column.type, Integer)
                        and column.autoincrement is not False and table != "leads")]
     changes = {
-        "contacts": {"contact_key": _key, "merged_into": _key, "phone": _phone, "email": _email},
-        "identities": {"contact_key": _key,
-                       "value": lambda c, k: f"CASE WHEN kind = 'phone' THEN {_phone(c, k)}"
-                                             f" ELSE {_email(c, k)} END"},
-        "shared_identities": {"value": lambda c, k: f"CASE WHEN kind = 'phone' THEN"
-                                                    f" {_phone(c, k)} ELSE {_email(c, k)} END"},
-        "block_keys": {"contact_key": _key,
-                       "key": lambda c, k: f"CASE WHEN {c} LIKE 't:%' THEN 't:' ||"
-                                           f" {_phone(f'substr({c}, 3)', k)} ELSE {c} END"},
+        "contacts": {"contact_key": _key, "merged_into": _key, "phone": _phone, "email": _email,
+                     "company": _company},
+        # as written: the copy's value (the matcher reads it too)
+        "identities": {"contact_key": _key, "value": _identity,
+                       "written": lambda c, k: _identity('"value"', k)},
+        "shared_identities": {"value": _identity},
+        "block_keys": {"contact_key": _key, "key": _block_key},
         "leads": {"lead_id": _key, "contact_key": _key, "first_contact_key": _key,
-                  "raw_item_id": _key, "phone": _phone, "email": _email,
+                  "raw_item_id": _key, "phone": _phone, "email": _email, "company": _company,
                   "seq": lambda c, k: f"{c} + {k * max_seq}"},
         "raw_items": {"item_id": _key, "lead_id": _key, "content_hash": _key},
         "lead_stages": {"lead_id": _key},

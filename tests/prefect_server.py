@@ -54,8 +54,11 @@ class PrefectServer:
             "DO_NOT_TRACK": "1",
             "PREFECT_SERVER_UI_ENABLED": "false",
             "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
-            # a killed run's deployment slot comes back after the shortest lease
-            "PREFECT_SERVER_CONCURRENCY_INITIAL_DEPLOYMENT_LEASE_DURATION": "30",
+            # Prefect's default, not its shortest (30 s): a run's process must
+            # renew its deployment slot's first lease within this, and on a busy
+            # machine starting it can take longer; a run that misses it is
+            # terminated (Crashed). A run marked crashed gives its slot back at once.
+            "PREFECT_SERVER_CONCURRENCY_INITIAL_DEPLOYMENT_LEASE_DURATION": "300",
             "PREFECT_WORKER_QUERY_SECONDS": "1",
             "PREFECT_LOGGING_LEVEL": "WARNING",
         }
@@ -103,11 +106,14 @@ class PrefectServer:
             raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
-    def start_worker(self, pool: str, extra_env: dict[str, str] | None = None
-                     ) -> subprocess.Popen:
+    def start_worker(self, pool: str, extra_env: dict[str, str] | None = None,
+                     limit: int | None = None) -> subprocess.Popen:
+        """A worker of the pool; `limit`: the most flow runs it runs at once (a
+        worker without one takes every scheduled run it sees)."""
         worker = subprocess.Popen(
             [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool,
-             "--type", "process", "--name", f"worker-{len(self.workers) + 1}"],
+             "--type", "process", "--name", f"worker-{len(self.workers) + 1}",
+             *(["--limit", str(limit)] if limit else [])],
             env={**self.env, **(extra_env or {})}, cwd=ROOT,
             stdout=self._log(f"worker-{len(self.workers) + 1}"), stderr=subprocess.STDOUT,
             start_new_session=True)
@@ -161,6 +167,14 @@ def children(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+def survives(server: PrefectServer, client, run_id) -> bool:
+    """Whether a live worker of `server` still runs this flow run (its process
+    is alive)."""
+    pid = (client.read_flow_run(run_id).infrastructure_pid or "").rpartition(":")[2]
+    return pid.isdigit() and any(int(pid) in children(worker.pid)
+                                 for worker in server.workers if worker.poll() is None)
 
 
 def kill_with_children(pid: int, sig: int) -> None:

@@ -1,4 +1,5 @@
-"""The intake flow with a mailbox: a real Dovecot on loopback."""
+"""The intake flow with a mailbox: a real Dovecot on loopback, into a store on
+each engine (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ from .helpers import snapshot
 WAIT = 300.0
 
 
-def _config(tmp_path: Path, server, **extra: str) -> Path:
+def _config(tmp_path: Path, server, store: str, **extra: str) -> Path:
     lines = [
-        "store: leadhub.db",
+        f"store: {store}",
         "sources:",
         "  - type: imap",
         "    name: sales",
@@ -55,33 +56,32 @@ def _steps(config: Path) -> None:
     process_pending(settings)
 
 
-def test_recreated_folder_gives_no_duplicate_leads(dovecot, tmp_path):
+def test_recreated_folder_gives_no_duplicate_leads(dovecot, tmp_path, store):
     dovecot.create_folder("sales", "Leads")
     dovecot.append_many("sales", "Leads", [make_message(i) for i in range(5)])
-    config = _config(tmp_path, dovecot, folders="[Leads]")
+    config = _config(tmp_path, dovecot, store, folders="[Leads]")
     _steps(config)
     dovecot.delete_folder("sales", "Leads")
     dovecot.create_folder("sales", "Leads")
     dovecot.append_many("sales", "Leads", [make_message(i) for i in range(3, 8)])
     _steps(config)
-    state = snapshot(tmp_path / "leadhub.db")
+    state = snapshot(store)
     assert len(state["leads"]) == 8  # messages 0..7, each once
     assert len(state["items"]) == 10  # every fetched message is kept
 
 
-def test_the_intake_reads_the_mailbox_and_records_its_health(dovecot, tmp_path):
+def test_the_intake_reads_the_mailbox_and_records_its_health(dovecot, tmp_path, store):
     dovecot.append_many("sales", "INBOX", [make_message(i) for i in range(20)])
-    stats = run_intake(load_settings(_config(tmp_path, dovecot)))
+    stats = run_intake(load_settings(_config(tmp_path, dovecot, store)))
     assert (stats["new_items"], stats["new_leads"]) == (20, 20)
-    [row] = query(tmp_path / "leadhub.db",
-                  "SELECT scope, last_success_at, failing_since FROM source_status")
+    [row] = query(store, "SELECT scope, last_success_at, failing_since FROM source_status")
     assert row[0] == "INBOX" and row[1] and row[2] is None
 
 
-def test_wrong_password_fails_the_run_with_one_line_and_status_shows_it(dovecot, tmp_path,
+def test_wrong_password_fails_the_run_with_one_line_and_status_shows_it(dovecot, tmp_path, store,
                                                                         monkeypatch):
     dovecot.append("sales", "INBOX", make_message(1))
-    config = _config(tmp_path, dovecot)
+    config = _config(tmp_path, dovecot, store)
     monkeypatch.setenv("LEADHUB_TEST_IMAP_PASSWORD", "wrong")
     runner = CliRunner()
     result = runner.invoke(app, ["run", "--config", str(config)])
@@ -90,12 +90,12 @@ def test_wrong_password_fails_the_run_with_one_line_and_status_shows_it(dovecot,
     assert "Traceback" not in result.stderr + result.stdout
     status = runner.invoke(app, ["status", "--config", str(config)], terminal_width=250)
     assert "failing" in status.stdout
-    assert query(tmp_path / "leadhub.db", "SELECT COUNT(*) FROM checkpoints") == [(0,)]
+    assert query(store, "SELECT COUNT(*) FROM checkpoints") == [(0,)]
 
 
-def test_serve_ingests_mail_announced_by_idle_within_seconds(dovecot, tmp_path, idle_entered,
-                                                             caplog):
-    config = _config(tmp_path, dovecot)
+def test_serve_ingests_mail_announced_by_idle_within_seconds(dovecot, tmp_path, store,
+                                                             idle_entered, caplog):
+    config = _config(tmp_path, dovecot, store)
     settings = load_settings(config)
     first_run_done = threading.Event()
     finished = []
@@ -122,5 +122,5 @@ def test_serve_ingests_mail_announced_by_idle_within_seconds(dovecot, tmp_path, 
         server.join(timeout=WAIT)
     assert len(finished) == 2
     assert "new mail announced; running the intake" in caplog.messages  # not the interval
-    leads = snapshot(tmp_path / "leadhub.db")["leads"]
+    leads = snapshot(store)["leads"]
     assert len(leads) == 1 and leads[0][7] == "+79120000042"

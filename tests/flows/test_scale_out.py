@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from tests.conditions import wait_until
-from tests.conftest import missing_server
 from tests.store import query
 
 pytestmark = pytest.mark.slow
@@ -52,20 +51,6 @@ def _config(folder, store: str):
     config = folder / "leadhub.yaml"
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return config
-
-
-@pytest.fixture
-def cluster(postgres, tmp_path):
-    from tests.prefect_server import PrefectServer, asyncpg_url
-
-    server = PrefectServer(asyncpg_url(postgres.new_database()))
-    try:
-        server.start()
-    except (RuntimeError, OSError) as error:
-        server.stop()
-        missing_server(f"a Prefect server cannot start here: {error}")
-    yield server
-    server.stop()
 
 
 def _counts(store: str) -> dict[str, int]:
@@ -120,7 +105,7 @@ def test_two_workers_share_one_store_and_a_killed_worker_loses_and_doubles_nothi
     from prefect.states import Crashed
 
     from connectors.ledger import Ledger
-    from tests.prefect_server import kill_with_children
+    from tests.prefect_server import kill_with_children, survives
 
     store = postgres.new_database()
     Ledger(store, create=True).close()  # `leadhub store migrate`, as the set-up does
@@ -143,7 +128,7 @@ def test_two_workers_share_one_store_and_a_killed_worker_loses_and_doubles_nothi
         # Prefect cannot tell a dead machine from a slow one; an operator (or
         # Prefect's heartbeat automation) marks the lost run crashed.
         lost = [run for run in runs.values() if _state(client, run) in ("RUNNING", "PENDING")
-                and not _survives(cluster, client, run)]
+                and not survives(cluster, client, run)]
         for run in lost:
             client.set_flow_run_state(run, Crashed(message="its worker was killed"))
         cluster.start_worker(POOL)  # the machine comes back
@@ -161,12 +146,3 @@ def test_two_workers_share_one_store_and_a_killed_worker_loses_and_doubles_nothi
     assert expected["leads"] == sum(count for _, count in ROWS.values())
     assert expected["contacts"] == 1400  # people 0..1399, many in two files
     assert any(row["what"] == "new_leads" for rows in summaries for row in rows)
-
-
-def _survives(cluster, client, run_id) -> bool:
-    """Whether a live worker still runs this flow run (its process is alive)."""
-    from tests.prefect_server import children
-
-    pid = (client.read_flow_run(run_id).infrastructure_pid or "").rpartition(":")[2]
-    return pid.isdigit() and any(int(pid) in children(worker.pid)
-                                 for worker in cluster.workers if worker.poll() is None)

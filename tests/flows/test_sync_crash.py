@@ -2,7 +2,7 @@
 of it is repaired by the next run, in Airtable and in Google Sheets: every
 field of every row ends as the store says, a person's edit stays theirs (made
 while the sync waited for its answer, too), and the next run's counts say what
-it did, not what the killed run had already done."""
+it did, not what the killed run had already done. On a store of each engine."""
 
 from __future__ import annotations
 
@@ -118,8 +118,7 @@ HELD_WRITE = {"airtable": 2, "sheets": 1}
 
 @pytest.mark.parametrize("phase", ["creating", "updating"])
 def test_a_sync_killed_after_its_write_landed_is_repaired_by_the_next_run(
-        bench, tmp_path, phase):
-    store = tmp_path / "leadhub.db"
+        bench, store, phase):
     seed(store, 30)
     settings = bench.prepare(store)
     if phase == "updating":
@@ -153,10 +152,8 @@ LATER_RUN_WRITES = 2
 
 
 @pytest.mark.parametrize("seed_number", [17], ids=lambda n: f"seed-{n}")
-def test_syncs_killed_at_random_writes_end_with_every_field_right(bench, tmp_path,
-                                                                 seed_number):
+def test_syncs_killed_at_random_writes_end_with_every_field_right(bench, store, seed_number):
     rng = random.Random(seed_number)
-    store = tmp_path / "leadhub.db"
     seed(store, 12)
     settings = bench.prepare(store)
     contacts, next_lead = 12, 1000

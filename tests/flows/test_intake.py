@@ -14,6 +14,7 @@ import pytest
 from connectors.files import FilesSource
 from connectors.ledger import Ledger
 from flows.intake import collect, process_pending, run_intake
+from leadhub.progress import listen
 from leadhub.settings import load_settings
 from tests.store import comparable, query, rows
 
@@ -321,3 +322,21 @@ def test_a_second_mail_reusing_a_message_id_is_a_lead_of_its_own(store, tmp_path
     assert (stats["new_leads"], stats["duplicate_items"]) == (3, 1)
     messages = sorted(row[0] for row in query(store, "SELECT message FROM leads"))
     assert messages == sorted({body for body in mails.values()})
+
+
+def test_reading_and_processing_report_a_rising_count_of_a_known_total(store, tmp_path):
+    leads = tmp_path / "leads.csv"
+    leads.write_text("Имя,Телефон\n" + "".join(f"Иван {n},+7913{n:07d}\n" for n in range(2500)),
+                     encoding="utf-8")
+    heard: list[tuple[str, int, int | None]] = []
+    stop = listen(lambda stage, done, total: heard.append((stage, done, total)))
+    try:
+        collect(FilesSource("files", [leads]), store)
+        process_pending(load_settings(store=store), batch_size=1000, workers=1)
+    finally:
+        stop()
+    assert [(done, total) for stage, done, total in heard if stage == "read"] == [
+        (1000, 2500), (2000, 2500), (2500, 2500)]
+    assert [(done, total) for stage, done, total in heard if stage == "process"] == [
+        (1000, 2500), (2000, 2500), (2500, 2500)]
+

@@ -273,6 +273,7 @@ def _record(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], rules: Inta
         batch.write_together()
         ledger.save_book(tx, book)
         batch.save_turn()
+    ledger.remember_book(book)
     stats["updated_contacts"] += len(book.changed & known_before)
     return stats
 

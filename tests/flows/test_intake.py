@@ -340,3 +340,40 @@ def test_reading_and_processing_report_a_rising_count_of_a_known_total(store, tm
     assert [(done, total) for stage, done, total in heard if stage == "process"] == [
         (1000, 2500), (2000, 2500), (2500, 2500)]
 
+
+def _owner_changed_after_batch(store, batch: int, owner: str):
+    """A `report` that, once batch `batch` is done, sets the owner of every
+    contact in the store as a person would in the CRM (another writer)."""
+    def report(stage: str, done: int, total: int | None = None) -> None:
+        if stage == "process" and done == batch:
+            other = Ledger(store)
+            try:
+                keys = [key for (key,) in query(store, "SELECT contact_key FROM contacts")]
+                other.save_people_values("sheets", "contacts",
+                                         {key: {"owner": owner} for key in keys})
+            finally:
+                other.close()
+    return report
+
+
+@pytest.mark.parametrize("changed", [False, True], ids=["nobody-else", "a-person-meanwhile"])
+def test_contacts_are_read_once_per_run_unless_someone_else_changed_them(
+        store, tmp_path, monkeypatch, changed):
+    # one row a batch: Ivan's contact, then a namesake who meets it in its
+    # block but stays apart (it is read, left unchanged), then Ivan again
+    leads = tmp_path / "leads.csv"
+    leads.write_text("Имя,Телефон,Дата\nИван Петров,+79131234567,2026-05-01\n"
+                     "Иван Петров,+79167654321,2026-05-02\nИван Петров,+79131234567,2026-05-03\n",
+                     encoding="utf-8")
+    read: list[list[str]] = []
+    real_members = Ledger._members
+    monkeypatch.setattr(Ledger, "_members", lambda self, tx, keys: (
+        read.append(list(keys)), real_members(self, tx, keys))[1])
+    if changed:
+        monkeypatch.setattr("flows.intake.report", _owner_changed_after_batch(store, 2, "Ольга"))
+    collect(FilesSource("files", [leads]), store)
+    process_pending(load_settings(store=store), batch_size=1, workers=1)
+    [ivan] = query(store, "SELECT contact_key FROM contacts WHERE phone = '+79131234567'")
+    assert sum(keys.count(ivan[0]) for keys in read) == (2 if changed else 1)
+    if changed:
+        assert query(store, "SELECT DISTINCT owner FROM contacts") == [("Ольга",)]

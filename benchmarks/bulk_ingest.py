@@ -260,6 +260,9 @@ WRITE_TIMES = {"updated_at", "ingested_at", "processed_at", "claimed_at", "claim
                "marked_at", "found_at", "merged_at", "last_success_at", "last_attempt_at"}
 # Tables about the run itself (its id, its times), not what it stored.
 RUN_TABLES = {"runs", "source_status", "alembic_version", "leadhub_schema"}
+# Checkpoints about the run, not what it stored: the contact generation counts
+# the transactions that took the contacts lock (how the code batched its work).
+RUN_CHECKPOINTS = "NOT (source = 'contacts' AND scope = 'generation')"
 
 
 def store_contents(store: Path) -> dict[str, list[tuple]]:
@@ -273,8 +276,11 @@ def store_contents(store: Path) -> dict[str, list[tuple]]:
         for table in tables:
             columns = [row[1] for row in connection.execute(f"PRAGMA table_info({table})")
                        if row[1] not in WRITE_TIMES and not (row[5] and row[2] == "INTEGER")]
+            if table == "raw_items":  # when the file was read: the run's own moment
+                columns.remove("received_at")
+            where = f" WHERE {RUN_CHECKPOINTS}" if table == "checkpoints" else ""
             contents[table] = sorted(connection.execute(
-                f"SELECT {', '.join(columns)} FROM {table}").fetchall(), key=repr)
+                f"SELECT {', '.join(columns)} FROM {table}{where}").fetchall(), key=repr)
     return contents
 
 

@@ -27,7 +27,7 @@ from leadhub.i18n import _
 from transforms.json_input import json_bytes
 from transforms.mail import looks_like_mail
 from transforms.records import RawItem, RawKind
-from transforms.tables import RowStream, Table, TableError, stream_lead_table
+from transforms.tables import Chunks, RowStream, Table, TableError, stream_lead_chunks
 from transforms.text import looks_binary
 
 MAIL_SUFFIXES = {".eml", ".msg.eml"}
@@ -36,6 +36,8 @@ FORM_SUFFIXES = {".json", ".jsonl", ".ndjson"}
 MBOX_SUFFIXES = {".mbox", ".mbx"}
 SUPPORTED = MAIL_SUFFIXES | TABLE_SUFFIXES | FORM_SUFFIXES | MBOX_SUFFIXES
 _READABLE = ".eml, .mbox, .csv, .tsv, .json, .jsonl or a maildir/folder"
+# The window a lead list is read in: the most of it held in memory at a time.
+READ_BYTES = 1 << 20
 
 
 def refused_inputs(paths: Iterable[Path]) -> list[str]:
@@ -138,16 +140,16 @@ class FilesSource:
             return [self._unreadable(path, f"cannot read the file ({error.strerror or error})")]
 
     def _file(self, path: Path) -> Collection[RawItem]:
+        suffix = _suffix(path)
+        if suffix in TABLE_SUFFIXES:
+            return self._table(path)
         data = path.read_bytes()
         if not data.strip():
             return [self._unreadable(path, "the file is empty", data)]
-        suffix = _suffix(path)
         if suffix in MAIL_SUFFIXES:
             return [self._item(path, 0, "email", data)]
         if suffix in MBOX_SUFFIXES:
             return self._mbox(path, data)
-        if suffix in TABLE_SUFFIXES:
-            return self._table(path, data)
         return self._forms(path, data)
 
     def _maildir(self, path: Path) -> list[RawItem]:
@@ -171,15 +173,20 @@ class FilesSource:
         finally:
             box.close()
 
-    def _table(self, path: Path, data: bytes) -> Collection[RawItem]:
+    def _table(self, path: Path) -> Collection[RawItem]:
+        """A lead list, read a window at a time each time its rows are used (a
+        refused one is kept whole in its one item, for review)."""
+        if _blank(path):
+            return [self._unreadable(path, "the file is empty", path.read_bytes())]
         delimiter = "\t" if _suffix(path) == ".tsv" else self.csv_delimiter
         try:
-            table = stream_lead_table(data, delimiter, self.csv_encoding)
+            table = stream_lead_chunks(_chunks_of(path), delimiter, self.csv_encoding)
         except TableError as error:
-            return [self._unreadable(path, str(error), data)]
+            return [self._unreadable(path, str(error), path.read_bytes())]
         except UnicodeDecodeError as error:
             return [self._unreadable(path, f"not {error.encoding} text (byte {error.start}: "
-                                     f"{error.reason}); set csv.encoding to the file's", data)]
+                                     f"{error.reason}); set csv.encoding to the file's",
+                                     path.read_bytes())]
         except LookupError:
             raise FatalError(f"csv.encoding {self.csv_encoding!r} in the config is not an "
                              "encoding LeadHub knows (try utf-8 or cp1251)") from None
@@ -273,6 +280,20 @@ def _kind_of(path: Path) -> RawKind:
 
 def _is_maildir(path: Path) -> bool:
     return (path / "cur").is_dir() and (path / "new").is_dir()
+
+
+def _chunks_of(path: Path) -> Chunks:
+    """The file's bytes from its start, READ_BYTES at a time, at each call."""
+    def chunks() -> Iterator[bytes]:
+        with path.open("rb") as handle:
+            yield from iter(lambda: handle.read(READ_BYTES), b"")
+
+    return chunks
+
+
+def _blank(path: Path) -> bool:
+    """Whether the file holds nothing but white space (read until it does not)."""
+    return all(not chunk.strip() for chunk in _chunks_of(path)())
 
 
 def _fingerprint(path: Path) -> str:

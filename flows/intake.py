@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -40,6 +40,8 @@ from transforms.owners import Assignment, choose_owner
 from transforms.records import Lead, ParseSkip, RawItem, Rejection
 
 PROCESS_BATCH = 1000
+# How often reading a source reports the items it stored.
+READ_REPORT_EVERY = 1000
 # Batches claimed at once: what the worker processes parse ahead of the writer.
 PROCESS_WINDOW = 16
 # How often a worker process looks whether the process it works for is alive.
@@ -78,14 +80,16 @@ def collect(source: Source, store: str | Path) -> Counter:
     ledger = Ledger(store, create=True)
     stats: Counter = Counter()
     try:
-        for done, batch in enumerate(source.batches(ledger.checkpoint), start=1):
-            added = ledger.store_raw_items(batch.items, checkpoint=batch.checkpoint)
+        for batch in source.batches(ledger.checkpoint):
+            before, total = stats["read"], stats["read"] + len(batch.items)
+            added = ledger.store_raw_items(_reported(batch.items, before, total),
+                                           checkpoint=batch.checkpoint)
             source.acknowledge(batch)
-            stats["read"] += len(batch.items)
+            stats["read"] = total
             stats["new_items"] += added
             logger.info("%s %s: %d items, %d new", source.name, batch.checkpoint[1],
                         len(batch.items), added)
-            report("read", done)
+            report("read", total, total)
     except (FatalError, TransientError) as error:
         for scope in source.scopes():
             ledger.record_failure(source.name, scope, str(error))
@@ -101,6 +105,15 @@ def collect(source: Source, store: str | Path) -> Counter:
     finally:
         ledger.close()
     return stats
+
+
+def _reported(items: Iterable[RawItem], before: int, total: int) -> Iterator[RawItem]:
+    """The items, reporting every READ_REPORT_EVERY how many of the `total`
+    read so far are stored (a bar with items/s and the time left)."""
+    for done, item in enumerate(items, start=before + 1):
+        yield item
+        if done % READ_REPORT_EVERY == 0:
+            report("read", done, total)
 
 
 def default_workers() -> int:
@@ -122,11 +135,14 @@ def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH,
     intake_rules = IntakeRules.of(settings)
     stats: Counter = Counter()
     try:
+        # what is left at the start: the bar's total (other processors may take some)
+        pending = ledger.item_counts().get("items_new", 0)
         with _Parser(rules, workers or default_workers()) as parse:
             while items := ledger.claim_pending(worker, batch_size * PROCESS_WINDOW):
                 for outcomes in parse(items, batch_size):
                     _record_batch(ledger, outcomes, stats, intake_rules, worker)
-                    report("process", stats["processed_items"])
+                    done = stats["processed_items"]
+                    report("process", done, max(done, pending))
         for reason, count in stats.items():
             if reason.startswith("reason:"):
                 logger.warning("%d item(s) %s", count, reason.removeprefix("reason:"))
@@ -257,6 +273,7 @@ def _record(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], rules: Inta
         batch.write_together()
         ledger.save_book(tx, book)
         batch.save_turn()
+    ledger.remember_book(book)
     stats["updated_contacts"] += len(book.changed & known_before)
     return stats
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from transforms.text import decode_text, looks_binary
+from transforms.text import cyrillic_letters, decode_text, looks_binary, russian_score
 
 _DELIMITERS = (",", ";", "\t")
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+_BINARY = ("not a CSV: the file holds binary data, not text (an .xlsx or another file "
+           "renamed to .csv?); in Excel use Save As → CSV UTF-8")
 # Python's csv module refuses a cell longer than this (its field_size_limit);
 # in a lead list it is nearly always a quote left open, which swallows the rest.
 MAX_CELL_CHARS = csv.field_size_limit()
@@ -65,13 +68,23 @@ def read_lead_table(
     return _contact_list([line[0].strip() for line in lines], used_encoding, used_delimiter)
 
 
+# The bytes of a file from its start, a window at a time, afresh at each call:
+# how a connector hands a file to `stream_lead_chunks` without reading it whole.
+Chunks = Callable[[], Iterable[bytes]]
+# What encoding detection and delimiter sniffing look at: the file's start.
+SAMPLE_BYTES = 64 * 1024
+_SNIFFED_LINES = 20
+# A line ends at \r\n, \r or \n, as Python's csv module reads a file opened with newline="".
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
 @dataclass(frozen=True)
 class RowStream:
     """A lead list read as it is used: its lines were checked once (so a file
     that is not a CSV is refused before any row is used), and its rows are
     made afresh each time they are iterated, never all held at once."""
 
-    text: str
+    lines: Callable[[], Iterator[str]]
     header: tuple[str, ...]
     count: int
     encoding: str
@@ -82,38 +95,137 @@ class RowStream:
         return self.count
 
     def __iter__(self) -> Iterator[dict[str, str]]:
-        lines = _filled_lines(self.text, self.delimiter)
+        lines = _filled_lines(self.lines(), self.delimiter)
         next(lines)
+        header = list(self.header)
         for line in lines:
-            yield _record(list(self.header), line)
+            yield _record(header, line)
 
 
 def stream_lead_table(
     data: bytes, delimiter: str | None = None, encoding: str | None = None
 ) -> RowStream | Table:
-    """`read_lead_table`, with the rows of a table of columns as a RowStream
-    (a single column of phones or emails is read as `read_lead_table` does)."""
-    text, used_encoding = _decode(data, encoding)
-    used_delimiter = delimiter or sniff_delimiter(text)
-    header, count = _checked(text, used_delimiter)
-    if len(header) < 2:
-        return read_lead_table(data, delimiter, encoding)
-    return RowStream(text, tuple(header), count, used_encoding, used_delimiter)
+    """`stream_lead_chunks` of bytes already in memory."""
+    return stream_lead_chunks(lambda: (data,), delimiter, encoding)
 
 
-def _checked(text: str, delimiter: str) -> tuple[list[str], int]:
+def stream_lead_chunks(
+    chunks: Chunks, delimiter: str | None = None, encoding: str | None = None
+) -> RowStream | Table:
+    """`read_lead_table` of a file given as `chunks`, with the rows of a table
+    of columns as a RowStream that reads them from the chunks again: only a
+    window of the file is held at a time. The encoding and delimiter are told
+    from the file's start (undeclared text that is UTF-8 there but not further
+    on is read as `decode_text` would: cp1251 or koi8-r). A single column of
+    phones or emails is read as `read_lead_table` does."""
+    sample = _sample(chunks)
+    for used_encoding, errors, guessed in _encodings(sample, chunks, encoding):
+        def lines(used_encoding: str = used_encoding, errors: str = errors) -> Iterator[str]:
+            return _text_lines(chunks(), used_encoding, errors)
+
+        try:
+            used_delimiter = delimiter or sniff_delimiter(
+                "".join(itertools.islice(lines(), _SNIFFED_LINES)))
+            header, count = _checked(lines(), used_delimiter)
+        except UnicodeDecodeError:
+            if guessed:
+                continue  # not UTF-8 after all: the next encoding
+            raise
+        if len(header) < 2:
+            return read_lead_table(b"".join(chunks()), delimiter, encoding)
+        return RowStream(lines, tuple(header), count, used_encoding, used_delimiter)
+    raise AssertionError("the last encoding tried is no guess")  # pragma: no cover
+
+
+def _sample(chunks: Chunks) -> bytes:
+    sample = b""
+    for chunk in chunks():
+        sample += chunk[:SAMPLE_BYTES - len(sample)]
+        if len(sample) >= SAMPLE_BYTES:
+            break
+    return sample
+
+
+def _encodings(sample: bytes, chunks: Chunks, encoding: str | None
+               ) -> Iterator[tuple[str, str, bool]]:
+    """The encodings to read the file in, with their error handling, best
+    first, the way `_decode` decodes a whole file; each says if it is a guess
+    that a refusal further on disproves (a file UTF-8 only at its start).
+    TableError for a binary file."""
+    wide = sample.startswith(_UTF16_BOMS) or codecs.lookup(encoding or "utf-8").name.startswith(
+        ("utf-16", "utf-32"))
+    if looks_binary(sample) and not wide:
+        raise TableError(_BINARY)
+    if encoding:
+        yield encoding, "strict", False
+    elif wide:  # Excel's "Unicode text"
+        yield "utf-16", "strict", False
+    elif sample.startswith(codecs.BOM_UTF8):
+        yield "utf-8-sig", "replace", False
+    else:
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(sample)
+        except UnicodeDecodeError:
+            yield _single_byte_russian(sample), "replace", False
+        else:
+            yield "utf-8", "strict", True
+            yield _single_byte_russian(sample, chunks), "replace", False
+
+
+def _single_byte_russian(sample: bytes, chunks: Chunks | None = None) -> str:
+    """cp1251 or koi8-r, whichever reads the file (its sample, or all its
+    `chunks`) as mostly lower-case Russian."""
+    def score(encoding: str) -> float:
+        if chunks is None:
+            return russian_score(sample.decode(encoding, "replace"))
+        letters = lower = 0
+        for chunk in chunks():
+            more, more_lower = cyrillic_letters(chunk.decode(encoding, "replace"))
+            letters, lower = letters + more, lower + more_lower
+        return lower / letters if letters else 0.0
+
+    return max(("cp1251", "koi8_r"), key=score)
+
+
+def _text_lines(chunks: Iterable[bytes], encoding: str, errors: str) -> Iterator[str]:
+    """The lines of a file given as chunks, decoded, each with its line end.
+    A decoding error says the byte of the file (not of its chunk) where it is."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors)
+    done = 0  # bytes given to the decoder
+    rest = ""
+    for chunk in itertools.chain(chunks, [None]):
+        waiting = len(decoder.getstate()[0])
+        try:
+            text = rest + decoder.decode(chunk or b"", final=chunk is None)
+        except UnicodeDecodeError as error:
+            at = done - waiting + error.start
+            raise UnicodeDecodeError(error.encoding, error.object, at,
+                                     at + error.end - error.start, error.reason) from None
+        done += len(chunk or b"")
+        # A \r at the end may be the first half of a \r\n in the next chunk.
+        end = len(text) - 1 if chunk is not None and text.endswith("\r") else len(text)
+        start = 0
+        for match in _LINE_END.finditer(text, 0, end):
+            yield text[start:match.end()]
+            start = match.end()
+        rest = text[start:]
+    if rest:
+        yield rest
+
+
+def _checked(lines: Iterable[str], delimiter: str) -> tuple[list[str], int]:
     """The header and the number of rows under it; TableError as `_read_lines`."""
-    lines = _filled_lines(text, delimiter)
+    filled = _filled_lines(lines, delimiter)
     try:
-        header = [cell.strip() for cell in next(lines)]
-        return header, sum(1 for _ in lines)
+        header = [cell.strip() for cell in next(filled)]
+        return header, sum(1 for _ in filled)
     except StopIteration:
         raise TableError("the file is empty: expected a header row and data rows") from None
 
 
-def _filled_lines(text: str, delimiter: str) -> Iterator[list[str]]:
+def _filled_lines(lines: Iterable[str], delimiter: str) -> Iterator[list[str]]:
     """The non-blank lines split into cells, the way `_read_lines` reads them."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(lines, delimiter=delimiter)
     row_start = 1
     try:
         for line in reader:
@@ -163,10 +275,7 @@ def _decode(data: bytes, encoding: str | None) -> tuple[str, str]:
     wide = data.startswith(_UTF16_BOMS) or codecs.lookup(encoding or "utf-8").name.startswith(
         ("utf-16", "utf-32"))
     if looks_binary(data) and not wide:
-        raise TableError(
-            "not a CSV: the file holds binary data, not text (an .xlsx or another file "
-            "renamed to .csv?); in Excel use Save As → CSV UTF-8"
-        )
+        raise TableError(_BINARY)
     if encoding:
         return data.decode(encoding), encoding
     if wide:  # Excel's "Unicode text"

@@ -35,7 +35,7 @@ def decode_text(data: bytes, declared: str | None = None) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
-    best = max(("cp1251", "koi8_r"), key=lambda enc: _russian_score(data.decode(enc, "replace")))
+    best = max(("cp1251", "koi8_r"), key=lambda enc: russian_score(data.decode(enc, "replace")))
     return data.decode(best, "replace"), best
 
 
@@ -63,14 +63,19 @@ def _known_encoding(name: str) -> str | None:
         return None
 
 
-def _russian_score(text: str) -> float:
-    cyrillic = len(_CYRILLIC.findall(text))
-    if not cyrillic:
-        return 0.0
-    return len(_LOWER_CYRILLIC.findall(text)) / cyrillic
+def russian_score(text: str) -> float:
+    """The share of lower case among the Cyrillic letters (0 with none): Russian
+    text read in the right single-byte encoding is mostly lower-case."""
+    cyrillic, lower = cyrillic_letters(text)
+    return lower / cyrillic if cyrillic else 0.0
+
+
+def cyrillic_letters(text: str) -> tuple[int, int]:
+    """How many Russian letters `text` has, and how many of them are lower-case."""
+    return len(_CYRILLIC.findall(text)), len(_LOWER_CYRILLIC.findall(text))
 
 
 def _looks_russian(text: str) -> bool:
     """A declared cp1251/koi8-r that yields mostly capitals was the other one."""
     cyrillic = len(_CYRILLIC.findall(text))
-    return cyrillic < 20 or _russian_score(text) >= 0.5
+    return cyrillic < 20 or russian_score(text) >= 0.5

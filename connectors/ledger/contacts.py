@@ -7,12 +7,13 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, Integer, String, cast, delete, func, insert, select, update
 
 from connectors.ledger.base import LedgerBase, chunks, now, upsert
 from connectors.ledger.database import lock
 from connectors.ledger.schema import (
     block_keys,
+    checkpoints,
     contact_merges,
     contacts,
     duplicate_pairs,
@@ -38,6 +39,11 @@ from transforms.records import Contact
 CONTACT_FIELDS = [f.name for f in fields(Contact)]
 # Contact matching and merging happen one batch at a time across all workers.
 CONTACTS_LOCK = "contacts"
+# The checkpoint (source, scope) that counts the transactions that may have
+# changed contacts: the store's contact generation.
+GENERATION = ("contacts", "generation")
+# The most members a ledger keeps from one batch to the next (a few KB each).
+KNOWN_MEMBERS = 100_000
 
 
 def corrections_of(stored: str) -> dict[str, dict]:
@@ -83,11 +89,96 @@ class _ContactRows:
                             for key in sorted(member.block_keys)]
 
 
+@dataclass
+class _KnownMembers:
+    """Live contacts as this ledger read them from the store, so that the next
+    batch need not read them again: the store's contacts at `generation`,
+    copied out to each book (a book changes its members; these stay as read).
+    Good while no one else has moved the generation on since."""
+
+    generation: int = -1
+    # the generation the current transaction leaves, once it commits
+    taken: int = -1
+    members: dict[str, Member] = field(default_factory=dict)
+    # read in the current transaction: kept once it commits (`remember_book`)
+    read: list[Member] = field(default_factory=list)
+
+    def fresh(self, before: int, after: int) -> None:
+        """The contacts lock is taken: the store was at `before` (at this
+        transaction's start), and is at `after` once it commits."""
+        if before != self.generation:
+            self.members.clear()
+            self.generation = before
+        self.taken, self.read = after, []
+
+    def copies(self, keys: list[str]) -> list[Member]:
+        found = []
+        for key in keys:
+            member = self.members.pop(key, None)
+            if member is not None:
+                self.members[key] = member  # the most recently used last
+                found.append(_copy(member))
+        return found
+
+    def committed(self, changed: set[str]) -> None:
+        """The transaction committed, changing these contacts: what else it
+        read is as the store has it at the generation it left."""
+        for member in self.read:
+            self.members[member.key] = member
+        for key in changed:
+            self.members.pop(key, None)
+        while len(self.members) > KNOWN_MEMBERS:
+            del self.members[next(iter(self.members))]
+        self.generation, self.read = self.taken, []
+
+
+def _copy(member: Member) -> Member:
+    return Member(_shallow(member.contact), {identity: _shallow(seen) for identity, seen in
+                                             member.identities.items()},
+                  set(member.block_keys), list(member.names), member.origin, member.owner,
+                  dict(member.corrected), dict(member.base))
+
+
+def _shallow(record: Contact | Sighting):
+    """A copy of a dataclass of plain values: `copy.copy` goes through the
+    pickling protocol, ten times slower, for every member of every batch."""
+    twin = object.__new__(type(record))
+    twin.__dict__.update(record.__dict__)
+    return twin
+
+
 class Contacts(LedgerBase):
+    _known: _KnownMembers | None = None
+
     def lock_contacts(self, tx: Connection) -> None:
         """Taken by every transaction that matches leads to contacts, so two
-        workers cannot each create a contact for one person."""
+        workers cannot each create a contact for one person. Whoever takes
+        it may change contacts: it moves the store's contact generation on."""
         lock(tx, CONTACTS_LOCK)
+        after = self.contacts_changed(tx)
+        self._known_members().fresh(after - 1, after)
+
+    def contacts_changed(self, tx: Connection) -> int:
+        """Move the store's contact generation on (one more, counted in the
+        store, so two transactions never both see the same one) and return it:
+        members kept from before it are read again."""
+        statement = upsert(tx, checkpoints).values(
+            source=GENERATION[0], scope=GENERATION[1], value="1", updated_at=now())
+        return int(tx.execute(statement.on_conflict_do_update(
+            index_elements=["source", "scope"],
+            set_={"value": cast(cast(checkpoints.c.value, Integer) + 1, String),
+                  "updated_at": statement.excluded.updated_at})
+            .returning(checkpoints.c.value)).scalar_one())
+
+    def remember_book(self, book: ContactBook) -> None:
+        """After the transaction that wrote `book` committed: the members it
+        loaded and left unchanged are still as the store has them."""
+        self._known_members().committed(book.changed | book.created | set(book.retired))
+
+    def _known_members(self) -> _KnownMembers:
+        if self._known is None:
+            self._known = _KnownMembers()
+        return self._known
 
     def load_book(self, tx: Connection, rules: IdentityRules, given: Iterable[Identity],
                   keys: Iterable[str] = (), contacts_named: Iterable[str] = ()) -> ContactBook:
@@ -115,7 +206,7 @@ class Contacts(LedgerBase):
             if key not in full:
                 owners.update(owners_of)
         book = ContactBook(rules, full_blocks=full)
-        members = self._members(tx, sorted(owners))
+        members = self._members_of(tx, sorted(owners))
         for member in members:
             book.load(member)
         every = set(given) | {identity for member in members for identity in member.identities}
@@ -144,6 +235,16 @@ class Contacts(LedgerBase):
                     select(duplicate_pairs.c.contact_a, duplicate_pairs.c.contact_b,
                            duplicate_pairs.c.state).where(column.in_(chunk)))})
         return found
+
+    def _members_of(self, tx: Connection, keys: list[str]) -> list[Member]:
+        """`_members`, those this ledger read in an earlier transaction of the
+        same generation (under the contacts lock) not read again."""
+        known = self._known_members()
+        found = known.copies(keys)
+        have = {member.key for member in found}
+        read = self._members(tx, [key for key in keys if key not in have])
+        known.read += [_copy(member) for member in read]
+        return sorted([*found, *read], key=lambda member: member.key)
 
     def _members(self, tx: Connection, keys: list[str]) -> list[Member]:
         members: dict[str, Member] = {}

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +80,11 @@ def locate(given: str | Path | StoreLocation) -> StoreLocation:
 # --- column types that behave the same on both engines ---------------------------
 
 
+@lru_cache(maxsize=1 << 16)
 def as_utc(value: datetime | str) -> datetime:
-    """A moment, from an aware datetime (a naive one is UTC) or ISO text, in UTC."""
+    """A moment, from an aware datetime (a naive one is UTC) or ISO text, in UTC.
+    Remembered: a bulk import reads and writes the same few moments (when the
+    file was read, each lead's date) hundreds of thousands of times."""
     moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(
         value, str) else value
     if moment.tzinfo is None:

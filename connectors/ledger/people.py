@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from connectors.ledger.base import LedgerBase, now, upsert
-from connectors.ledger.database import lock, to_decimal
+from connectors.ledger.database import to_decimal
 from connectors.ledger.schema import contacts, lead_stages, leads, sink_state, tasks
 from transforms.companies import split_company
 from transforms.dedupe import Member, Sighting
@@ -38,6 +38,8 @@ class People(LedgerBase):
         change in its stage history."""
         at = at or now()
         with self.transaction() as tx:
+            if kind == "contacts" and values:
+                self.contacts_changed(tx)  # a contact's owner, kept in matching's book too
             for key, people in values.items():
                 tx.execute(update(sink_state).where(
                     sink_state.c.sink == sink, sink_state.c.record_kind == kind,
@@ -106,7 +108,7 @@ class People(LedgerBase):
         kept. Returns how many contacts changed."""
         changed = 0
         with self.transaction() as tx:
-            lock(tx, "contacts")
+            self.lock_contacts(tx)
             for key, corrections in found.items():
                 contact_key = key if kind == "contacts" else tx.execute(
                     select(leads.c.contact_key).where(leads.c.lead_id == key)).scalar()

@@ -1,11 +1,13 @@
 import json
 import mailbox
 import random
+import tracemalloc
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
+from connectors import files
 from connectors.files import FilesSource, refused_inputs
 from leadhub.cli import lead_samples
 from leadhub.errors import FatalError
@@ -201,3 +203,39 @@ def test_bundled_samples_are_all_read():
     items = _items(FilesSource("files", lead_samples()))
     assert len(items) == 54
     assert {item.kind for item in items} == {"email", "form", "row"}
+
+
+def test_a_big_lead_list_is_read_in_a_window_not_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "READ_BYTES", 64 * 1024)
+    path = tmp_path / "big.csv"
+    row = "Иван Петров;8 912 345-67-89;" + "долгий комментарий " * 20 + "\n"
+    path.write_text("ФИО;Телефон;Комментарий\n" + row * 20_000, encoding="utf-8")
+    size = path.stat().st_size
+    tracemalloc.start()
+    try:
+        [batch] = FilesSource("files", [path]).batches(lambda s, scope: None)
+        rows = sum(1 for _ in batch.items)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (len(batch.items), rows) == (20_000, 20_000)
+    assert size > 10_000_000 and peak < size / 5, (size, peak)
+
+
+def test_a_lead_list_that_is_utf8_only_at_its_start_is_read_as_cp1251(tmp_path):
+    path = tmp_path / "late.csv"
+    filler = "Ivan,89123456789\n" * 5000  # past the sample the encoding is told from
+    path.write_bytes(b"Name,Phone\n" + filler.encode() + "Пётр,89031234567\n".encode("cp1251"))
+    items = _items(FilesSource("files", [path]))
+    assert json.loads(items[-1].payload) == {"Name": "Пётр", "Phone": "89031234567"}
+    assert items[-1].meta["encoding"] == "cp1251" and items[-1].meta["row"] == "5002"
+
+
+def test_a_bad_byte_far_into_a_declared_encoding_is_named_by_its_place(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "READ_BYTES", 1000)
+    path = tmp_path / "leads.csv"
+    start = b"Name,Phone\n" + b"Ivan,89123456789\n" * 300
+    path.write_bytes(start + b"\xff,1\n")
+    [item] = _items(FilesSource("files", [path], csv_encoding="utf-8"))
+    assert item.meta["unreadable"].startswith(f"leads.csv: not utf-8 text (byte {len(start)}:")
+    assert item.payload == path.read_bytes()

@@ -14,6 +14,7 @@ import pytest
 from connectors.files import FilesSource
 from connectors.ledger import Ledger
 from flows.intake import collect, process_pending, run_intake
+from leadhub.progress import listen
 from leadhub.settings import load_settings
 from tests.store import comparable, query, rows
 
@@ -321,3 +322,58 @@ def test_a_second_mail_reusing_a_message_id_is_a_lead_of_its_own(store, tmp_path
     assert (stats["new_leads"], stats["duplicate_items"]) == (3, 1)
     messages = sorted(row[0] for row in query(store, "SELECT message FROM leads"))
     assert messages == sorted({body for body in mails.values()})
+
+
+def test_reading_and_processing_report_a_rising_count_of_a_known_total(store, tmp_path):
+    leads = tmp_path / "leads.csv"
+    leads.write_text("Имя,Телефон\n" + "".join(f"Иван {n},+7913{n:07d}\n" for n in range(2500)),
+                     encoding="utf-8")
+    heard: list[tuple[str, int, int | None]] = []
+    stop = listen(lambda stage, done, total: heard.append((stage, done, total)))
+    try:
+        collect(FilesSource("files", [leads]), store)
+        process_pending(load_settings(store=store), batch_size=1000, workers=1)
+    finally:
+        stop()
+    assert [(done, total) for stage, done, total in heard if stage == "read"] == [
+        (1000, 2500), (2000, 2500), (2500, 2500)]
+    assert [(done, total) for stage, done, total in heard if stage == "process"] == [
+        (1000, 2500), (2000, 2500), (2500, 2500)]
+
+
+def _owner_changed_after_batch(store, batch: int, owner: str):
+    """A `report` that, once batch `batch` is done, sets the owner of every
+    contact in the store as a person would in the CRM (another writer)."""
+    def report(stage: str, done: int, total: int | None = None) -> None:
+        if stage == "process" and done == batch:
+            other = Ledger(store)
+            try:
+                keys = [key for (key,) in query(store, "SELECT contact_key FROM contacts")]
+                other.save_people_values("sheets", "contacts",
+                                         {key: {"owner": owner} for key in keys})
+            finally:
+                other.close()
+    return report
+
+
+@pytest.mark.parametrize("changed", [False, True], ids=["nobody-else", "a-person-meanwhile"])
+def test_contacts_are_read_once_per_run_unless_someone_else_changed_them(
+        store, tmp_path, monkeypatch, changed):
+    # one row a batch: Ivan's contact, then a namesake who meets it in its
+    # block but stays apart (it is read, left unchanged), then Ivan again
+    leads = tmp_path / "leads.csv"
+    leads.write_text("Имя,Телефон,Дата\nИван Петров,+79131234567,2026-05-01\n"
+                     "Иван Петров,+79167654321,2026-05-02\nИван Петров,+79131234567,2026-05-03\n",
+                     encoding="utf-8")
+    read: list[list[str]] = []
+    real_members = Ledger._members
+    monkeypatch.setattr(Ledger, "_members", lambda self, tx, keys: (
+        read.append(list(keys)), real_members(self, tx, keys))[1])
+    if changed:
+        monkeypatch.setattr("flows.intake.report", _owner_changed_after_batch(store, 2, "Ольга"))
+    collect(FilesSource("files", [leads]), store)
+    process_pending(load_settings(store=store), batch_size=1, workers=1)
+    [ivan] = query(store, "SELECT contact_key FROM contacts WHERE phone = '+79131234567'")
+    assert sum(keys.count(ivan[0]) for keys in read) == (2 if changed else 1)
+    if changed:
+        assert query(store, "SELECT DISTINCT owner FROM contacts") == [("Ольга",)]

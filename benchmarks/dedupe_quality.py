@@ -126,7 +126,8 @@ def leadhub_clusters(
         keys.append(book.add(lead).contact_key if isinstance(lead, Lead) else ("rejected", count))
         if on_matched is not None:
             on_matched(count)
-    return [_final_contact(key, book.merged_into) for key in keys]
+    merged_into = book.merged_into  # built once: the property builds it anew each time
+    return [_final_contact(key, merged_into) for key in keys]
 
 
 def _final_contact(key: Hashable, merged_into: dict[str, str]) -> Hashable:

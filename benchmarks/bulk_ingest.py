@@ -180,8 +180,7 @@ PROFILE_PARTS = (
      [("transforms/items.py", "lead_from_item")]),
     ("identity matching", [("transforms/dedupe.py", "resolve"),
                            ("transforms/dedupe.py", "apply"),
-                           ("transforms/dedupe.py", "lookups_of"),
-                           ("transforms/dedupe.py", "block_keys_of")]),
+                           ("transforms/dedupe.py", "lead_facts")]),
     ("store reads (claims, contact book)", [("connectors/ledger/items.py", "claim_pending"),
                                             ("connectors/ledger/contacts.py", "load_book")]),
     ("store writes (leads, contacts, marks)", [

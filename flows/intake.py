@@ -33,7 +33,7 @@ from connectors.ledger.leads import LeadRows
 from leadhub.errors import FatalError, TransientError
 from leadhub.progress import report
 from leadhub.settings import FilesSourceConfig, ImapSourceConfig, Settings
-from transforms.dedupe import ContactBook, Resolution, lookups_of, query_keys_of
+from transforms.dedupe import ContactBook, LeadFacts, Resolution, lead_facts
 from transforms.identity_rules import IdentityRules
 from transforms.items import lead_from_item
 from transforms.owners import Assignment, choose_owner
@@ -249,10 +249,14 @@ def _record(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], rules: Inta
         mine = ledger.still_mine(tx, [item.item_id for item, _ in outcomes], worker)
         outcomes = [pair for pair in outcomes if pair[0].item_id in mine]
         leads = [outcome for _, outcome in outcomes if isinstance(outcome, Lead)]
-        identity = rules.identity
+        # what matching needs of each lead alone, worked out once for the
+        # book's load and the match (in a worker process it cost more to
+        # bring back than to work out here)
+        facts = {item.item_id: lead_facts(outcome, rules.identity)
+                 for item, outcome in outcomes if isinstance(outcome, Lead)}
         book = ledger.load_book(
-            tx, identity, (i for lead in leads for i in lookups_of(lead, identity)),
-            (k for lead in leads for k in query_keys_of(lead, identity)),
+            tx, rules.identity, (i for each in facts.values() for i in each.lookups),
+            (k for each in facts.values() for k in each.query_keys),
             contacts_named=(lead.raw_source["contact"] for lead in leads
                             if lead.raw_source.get("contact")))
         known_before = set(book.members)
@@ -267,9 +271,9 @@ def _record(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], rules: Inta
             elif isinstance(outcome, Rejection):
                 batch.quarantine(item, outcome.reason)
             elif item.meta.get("crm_table") == "contacts":
-                batch.add_contact(item, outcome)
+                batch.add_contact(item, outcome, facts[item.item_id])
             else:
-                batch.add_lead(item, outcome)
+                batch.add_lead(item, outcome, facts[item.item_id])
         batch.write_together()
         ledger.save_book(tx, book)
         batch.save_turn()
@@ -317,14 +321,14 @@ class _Batch:
         except (DBAPIError, ValueError, OverflowError, UnicodeError) as error:
             raise _StoreRefused from error
 
-    def add_lead(self, item: RawItem, given: Lead) -> None:
+    def add_lead(self, item: RawItem, given: Lead, facts: LeadFacts) -> None:
         lead = self._as_new_inquiry(given)
         if lead is None:
             # The same inquiry again (a re-sent mail, a provider retry).
             self.mark(item.item_id, "processed", lead_id=given.lead_id)
             self.stats["duplicate_items"] += 1
             return
-        resolution = self._linked(item, lead) or self.book.resolve(lead)
+        resolution = self._linked(item, lead) or self.book.resolve(lead, facts)
         owner = self._owner(item, lead, resolution)
         if self.together and not item.meta.get("crm"):
             self._save(item, lead, resolution, owner, self.lead_rows)
@@ -343,7 +347,7 @@ class _Batch:
                                       f" {_first_line(error)})")
                 return
         self.fingerprints[lead.lead_id] = lead.fingerprint
-        self.book.apply(resolution, lead, owner=owner)
+        self.book.apply(resolution, lead, facts, owner=owner)
         self.seq += 1
         self.stats["new_leads"] += 1
         self.stats["typed_leads"] += bool(item.meta.get("crm"))
@@ -357,11 +361,11 @@ class _Batch:
                               self.seq, resolution.reason, origin=_origin(item),
                               owner=owner, stage=self.rules.first_stage, batch=rows)
 
-    def add_contact(self, item: RawItem, contact: Lead) -> None:
+    def add_contact(self, item: RawItem, contact: Lead, facts: LeadFacts) -> None:
         """A contact a person typed into the CRM: matched like a lead's, so a
         later mail from them finds it; it counts as no inquiry."""
         sink, remote_id = item.meta["crm"], item.meta["remote_id"]
-        resolution = self.book.resolve(contact)
+        resolution = self.book.resolve(contact, facts)
         if not resolution.is_new:
             row = self.ledger.remote_id_of(self.tx, sink, "contacts", resolution.contact_key)
             if row and row != remote_id:
@@ -372,7 +376,7 @@ class _Batch:
         with self.tx.begin_nested():
             self.ledger.adopt_row(self.tx, sink, "contacts", resolution.contact_key, remote_id)
             self.ledger.mark_item(self.tx, item.item_id, "processed")
-        self.book.apply(resolution, contact, counts=False, origin=_origin(item))
+        self.book.apply(resolution, contact, facts, counts=False, origin=_origin(item))
         self.stats["typed_contacts"] += 1
         self.stats["new_contacts"] += resolution.is_new
         self.stats["merged_contacts"] += len(resolution.merged)

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
@@ -36,6 +37,7 @@ from transforms.matching import (
     combine_evidence,
     company_key,
     compare,
+    evidence_from_lead,
     evidence_of,
 )
 from transforms.person_names import (
@@ -194,6 +196,24 @@ def query_keys_of(lead: Lead, rules: IdentityRules) -> set[str]:
     return _keys(parse_person_name(lead.name, rules), lead.company, lead, name_query_keys)
 
 
+@dataclass(frozen=True)
+class LeadFacts:
+    """What matching needs of a lead alone, worked out once: its identities,
+    what to look its contacts up by, the keys to file it under, its evidence."""
+
+    identities: Mapping[Identity, str]
+    lookups: frozenset[Identity]
+    query_keys: frozenset[str]
+    block_keys: frozenset[str]
+    evidence: Evidence
+
+
+def lead_facts(lead: Lead, rules: IdentityRules) -> LeadFacts:
+    return LeadFacts(identities_of(lead, rules), frozenset(lookups_of(lead, rules)),
+                     frozenset(query_keys_of(lead, rules)), frozenset(block_keys_of(lead, rules)),
+                     evidence_from_lead(lead, rules))
+
+
 def member_block_keys(member: Member, rules: IdentityRules) -> set[str]:
     return _member_keys(member, rules, name_block_keys)
 
@@ -204,7 +224,7 @@ def member_query_keys(member: Member, rules: IdentityRules) -> set[str]:
 
 def _keys(name: PersonName, company: str, lead: Lead,
           name_keys: Callable[[PersonName], set[str]]) -> set[str]:
-    keys = _name_keys(name, company, name_keys)
+    keys = set(_name_keys(name, company, name_keys))
     if lead.phone_valid:
         keys.add(f"t:{lead.phone}")
     return keys
@@ -220,13 +240,16 @@ def _member_keys(member: Member, rules: IdentityRules,
     return keys
 
 
+# A lead's keys are looked up for its batch's book and again to match it, and
+# the same name at the same firm recurs: worked out once (a few hundred bytes each).
+@lru_cache(maxsize=65536)
 def _name_keys(name: PersonName, company: str,
-               name_keys: Callable[[PersonName], set[str]]) -> set[str]:
+               name_keys: Callable[[PersonName], set[str]]) -> frozenset[str]:
     keys = {f"n:{key}" for key in name_keys(name)}
     firm = company_key(company) if company else ""
     if firm:
         keys |= {f"c:{surname}|{firm}" for surname in surname_keys(name)}
-    return keys
+    return frozenset(keys)
 
 
 def shared_reason(identity: Identity, rules: IdentityRules) -> str:
@@ -277,23 +300,29 @@ class ContactBook:
     def merged_into(self) -> dict[str, str]:
         return {merge.loser: merge.survivor for merge in self.merges}
 
-    def load(self, member: Member) -> None:
-        """Put a contact known elsewhere (the store) into the book, unchanged."""
+    def load(self, member: Member, evidence: Evidence | None = None) -> None:
+        """Put a contact known elsewhere (the store) into the book, unchanged,
+        with its evidence when that is known already."""
         self.members[member.key] = member
+        if evidence is not None:
+            self._evidence[member.key] = evidence
         self._index(member)
 
     def add(self, lead: Lead) -> Resolution:
-        return self.apply(self.resolve(lead), lead)
+        facts = lead_facts(lead, self.rules)
+        return self.apply(self.resolve(lead, facts), lead, facts)
 
     # --- deciding --------------------------------------------------------------
 
-    def resolve(self, lead: Lead) -> Resolution:
+    def resolve(self, lead: Lead, facts: LeadFacts | None = None) -> Resolution:
         """Which contact the lead belongs to, what it merges, what it shows to be
         shared, and what may be the same person, without changing the book
-        (the store writes the lead first, then `apply`)."""
-        evidence = self.lead_evidence(lead)
-        given = identities_of(lead, self.rules)
-        scored = [(key, self.compare_with(evidence, key)) for key in self._candidates(lead)]
+        (the store writes the lead first, then `apply`). `facts`: the lead's
+        (`lead_facts`), when worked out already."""
+        facts = facts or lead_facts(lead, self.rules)
+        given = facts.identities
+        scored = [(key, self.compare_with(facts.evidence, key))
+                  for key in self._candidates(facts)]
         matches = [(key, found) for key, found in scored if found.decision == "match"]
         shared = {identity: shared_reason(identity, self.rules)
                   for key, found in scored if not found.name.level.compatible
@@ -319,7 +348,7 @@ class ContactBook:
                           score=best.probability,
                           merged=[key for key in joined if key != survivor])
 
-    def _unmatched(self, lead: Lead, given: dict[Identity, str], shared: dict[Identity, str],
+    def _unmatched(self, lead: Lead, given: Mapping[Identity, str], shared: dict[Identity, str],
                    scored: list[tuple[str, Comparison]]) -> Resolution:
         """No candidate is surely the same person by the numbers. On a shared
         phone or mailbox the name tells the people behind it apart: the lead
@@ -352,11 +381,11 @@ class ContactBook:
             return True
         return compare_names(names_a[0], names_b[0], self.rules).level.compatible
 
-    def _candidates(self, lead: Lead) -> list[str]:
+    def _candidates(self, facts: LeadFacts) -> list[str]:
         keys: set[str] = set()
-        for identity in lookups_of(lead, self.rules):
+        for identity in facts.lookups:
             keys |= self.by_identity.get(identity, set())
-        for block in query_keys_of(lead, self.rules):
+        for block in facts.query_keys:
             keys |= self.block_members(block)
         # an entry left behind by a contact merged or split away names no one now
         return sorted(key for key in keys if key in self.members)
@@ -365,7 +394,7 @@ class ContactBook:
         """The contacts a blocking key finds: none once it is full."""
         return set() if key in self.full_blocks else self.by_block.get(key, set())
 
-    def _common(self, given: dict[Identity, str], key: str) -> list[Identity]:
+    def _common(self, given: Mapping[Identity, str], key: str) -> list[Identity]:
         """The lead's identities that this contact has too (a phone given
         without extension counts against the same line's extensions)."""
         member = self.members[key]
@@ -394,10 +423,10 @@ class ContactBook:
         self._shared_values_of = (id(self.shared), len(self.shared))
         return self._shared_value_set
 
-    def lead_evidence(self, lead: Lead) -> Evidence:
-        phone = phone_identity(lead.phone, lead.phone_extension) if lead.phone_valid else ""
-        return evidence_of(self.rules, name=lead.name, phones=[phone], emails=[lead.email],
-                           company=lead.company, city=lead.city)
+    def known_evidence(self, key: str) -> Evidence | None:
+        """A member's evidence if the book has worked it out (and the member
+        has not changed since)."""
+        return self._evidence.get(key)
 
     def evidence_of(self, key: str) -> Evidence:
         if key not in self._evidence:
@@ -406,11 +435,12 @@ class ContactBook:
 
     # --- applying -----------------------------------------------------------------
 
-    def apply(self, resolution: Resolution, lead: Lead, *, counts: bool = True,
-              origin: str = "", owner: str = "") -> Resolution:
-        """`counts`: the lead is an inquiry (a contact a person typed is not);
-        `origin`, `owner`: a new contact's."""
-        given = identities_of(lead, self.rules)
+    def apply(self, resolution: Resolution, lead: Lead, facts: LeadFacts | None = None, *,
+              counts: bool = True, origin: str = "", owner: str = "") -> Resolution:
+        """`facts`: the lead's, when worked out already; `counts`: the lead is
+        an inquiry (a contact a person typed is not); `origin`, `owner`: a new
+        contact's."""
+        facts = facts or lead_facts(lead, self.rules)
         key = resolution.contact_key
         for other in resolution.merged:
             self._merge(other, into=key, reason=resolution.reason, score=resolution.score)
@@ -421,7 +451,7 @@ class ContactBook:
         own = apply_lead(member.own_values(), lead, leads=1 if counts else 0)
         member.base = {name: getattr(own, name) for name in member.corrected}
         member.contact = member.with_corrections(own)
-        self._note(member, lead, given)
+        self._note(member, lead, facts)
         self.changed.add(key)
         for identity, why in resolution.shared.items():
             self.shared.setdefault(identity, why)
@@ -443,8 +473,8 @@ class ContactBook:
             self._pairs_of.setdefault(contact, set()).add(pair)
         self.decisions[pair] = OPEN
 
-    def _note(self, member: Member, lead: Lead, given: dict[Identity, str]) -> None:
-        for identity, written in given.items():
+    def _note(self, member: Member, lead: Lead, facts: LeadFacts) -> None:
+        for identity, written in facts.identities.items():
             if identity in member.identities:
                 member.identities[identity].seen_again(lead.received_at, lead.lead_id, written)
             else:
@@ -453,7 +483,7 @@ class ContactBook:
         if lead.name:
             member.names = [lead.name] + [n for n in member.names if n != lead.name]
             del member.names[NAMES_KEPT:]
-        member.block_keys |= {key for key in block_keys_of(lead, self.rules)
+        member.block_keys |= {key for key in facts.block_keys
                               if key not in self.full_blocks or key in member.block_keys}
         self._evidence.pop(member.key, None)
         self._index(member)

@@ -33,6 +33,7 @@ from transforms.dedupe import (
     Sighting,
 )
 from transforms.identity_rules import IdentityRules
+from transforms.matching import Evidence
 from transforms.phones import split_identity
 from transforms.records import Contact
 
@@ -91,45 +92,56 @@ class _ContactRows:
 
 @dataclass
 class _KnownMembers:
-    """Live contacts as this ledger read them from the store, so that the next
-    batch need not read them again: the store's contacts at `generation`,
-    copied out to each book (a book changes its members; these stay as read).
-    Good while no one else has moved the generation on since."""
+    """Live contacts as the store has them at `generation`, kept by this ledger
+    so that the next batch need not read them again: those a batch read, and
+    those it wrote (the book's members once its transaction committed). Each
+    book gets copies (a book changes its members; these stay as committed),
+    with their evidence for matching. Good while no one else has moved the
+    generation on since."""
 
     generation: int = -1
     # the generation the current transaction leaves, once it commits
     taken: int = -1
     members: dict[str, Member] = field(default_factory=dict)
-    # read in the current transaction: kept once it commits (`remember_book`)
-    read: list[Member] = field(default_factory=list)
+    evidence: dict[str, Evidence] = field(default_factory=dict)
 
     def fresh(self, before: int, after: int) -> None:
         """The contacts lock is taken: the store was at `before` (at this
         transaction's start), and is at `after` once it commits."""
         if before != self.generation:
             self.members.clear()
+            self.evidence.clear()
             self.generation = before
-        self.taken, self.read = after, []
+        self.taken = after
 
-    def copies(self, keys: list[str]) -> list[Member]:
+    def copies(self, keys: list[str]) -> list[tuple[Member, Evidence | None]]:
         found = []
         for key in keys:
             member = self.members.pop(key, None)
             if member is not None:
                 self.members[key] = member  # the most recently used last
-                found.append(_copy(member))
+                found.append((_copy(member), self.evidence.get(key)))
         return found
 
-    def committed(self, changed: set[str]) -> None:
-        """The transaction committed, changing these contacts: what else it
-        read is as the store has it at the generation it left."""
-        for member in self.read:
-            self.members[member.key] = member
-        for key in changed:
+    def committed(self, book: ContactBook) -> None:
+        """The transaction that wrote `book` committed: its members are what
+        the store has at the generation it left (the book is done with them)."""
+        for key in book.retired:
             self.members.pop(key, None)
+            self.evidence.pop(key, None)
+        for key, member in book.members.items():
+            self.members.pop(key, None)
+            self.members[key] = member
+            evidence = book.known_evidence(key)
+            if evidence is None:
+                self.evidence.pop(key, None)
+            else:
+                self.evidence[key] = evidence
         while len(self.members) > KNOWN_MEMBERS:
-            del self.members[next(iter(self.members))]
-        self.generation, self.read = self.taken, []
+            oldest = next(iter(self.members))
+            del self.members[oldest]
+            self.evidence.pop(oldest, None)
+        self.generation = self.taken
 
 
 def _copy(member: Member) -> Member:
@@ -171,9 +183,9 @@ class Contacts(LedgerBase):
             .returning(checkpoints.c.value)).scalar_one())
 
     def remember_book(self, book: ContactBook) -> None:
-        """After the transaction that wrote `book` committed: the members it
-        loaded and left unchanged are still as the store has them."""
-        self._known_members().committed(book.changed | book.created | set(book.retired))
+        """After the transaction that wrote `book` committed: its members, the
+        ones it loaded and the ones it wrote, are as the store has them."""
+        self._known_members().committed(book)
 
     def _known_members(self) -> _KnownMembers:
         if self._known is None:
@@ -206,9 +218,10 @@ class Contacts(LedgerBase):
             if key not in full:
                 owners.update(owners_of)
         book = ContactBook(rules, full_blocks=full)
-        members = self._members_of(tx, sorted(owners))
-        for member in members:
-            book.load(member)
+        members = []
+        for member, evidence in self._members_of(tx, sorted(owners)):
+            book.load(member, evidence)
+            members.append(member)
         every = set(given) | {identity for member in members for identity in member.identities}
         book.shared = self._shared(tx, every)
         book.decisions = self._decisions(tx, [member.key for member in members])
@@ -236,15 +249,16 @@ class Contacts(LedgerBase):
                            duplicate_pairs.c.state).where(column.in_(chunk)))})
         return found
 
-    def _members_of(self, tx: Connection, keys: list[str]) -> list[Member]:
-        """`_members`, those this ledger read in an earlier transaction of the
-        same generation (under the contacts lock) not read again."""
-        known = self._known_members()
-        found = known.copies(keys)
-        have = {member.key for member in found}
-        read = self._members(tx, [key for key in keys if key not in have])
-        known.read += [_copy(member) for member in read]
-        return sorted([*found, *read], key=lambda member: member.key)
+    def _members_of(self, tx: Connection, keys: list[str]
+                    ) -> list[tuple[Member, Evidence | None]]:
+        """`_members` with their evidence when known, those this ledger kept
+        from an earlier transaction of the same generation (under the contacts
+        lock) not read again."""
+        found = self._known_members().copies(keys)
+        have = {member.key for member, _ in found}
+        found += [(member, None) for member in
+                  self._members(tx, [key for key in keys if key not in have])]
+        return sorted(found, key=lambda pair: pair[0].key)
 
     def _members(self, tx: Connection, keys: list[str]) -> list[Member]:
         members: dict[str, Member] = {}

@@ -52,7 +52,8 @@ raw_items = Table(
     CheckConstraint("state IN ('new', 'processed', 'skipped', 'quarantined')",
                     name="raw_items_state_known"),
 )
-Index("raw_items_state", raw_items.c.state, raw_items.c.received_at)
+# item_id too: a claim takes the oldest in (received_at, item_id) order from the index
+Index("raw_items_state", raw_items.c.state, raw_items.c.received_at, raw_items.c.item_id)
 Index("raw_items_content", raw_items.c.source, raw_items.c.content_hash,
       raw_items.c.received_at)
 

@@ -17,9 +17,8 @@ from transforms.form_posts import FormRules, parse_form_item
 from transforms.json_input import (
     BROKEN_CHARACTERS,
     JsonInputError,
-    load_json,
+    load_clean_json,
     replace_lone_surrogates,
-    without_lone_surrogates,
 )
 from transforms.mail import MailRules, parse_email
 from transforms.normalize import NormalizeRules, normalize_lead
@@ -57,7 +56,7 @@ def parse_item(
             fallback_time=item.received_at,
         )
     try:
-        record, broken = without_lone_surrogates(load_json(item.payload))
+        record, broken = load_clean_json(item.payload)
     except JsonInputError as error:
         return Rejection(str(error))
     if not isinstance(record, dict):

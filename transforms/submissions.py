@@ -8,9 +8,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
 
 from transforms.emails import normalize_email
-from transforms.fields import FieldMap
+from transforms.fields import LABEL_CACHE, FieldMap
 from transforms.normalize import content_fingerprint
 from transforms.phones import find_phones
 from transforms.records import Channel, ParsedLead
@@ -128,10 +129,13 @@ def parse_datetime(text: str, tz: tzinfo = UTC) -> tuple[datetime | None, bool]:
 
 def _map(pairs: list[tuple[str, str]], field_map: FieldMap) -> tuple[dict, dict]:
     """Nested labels are tried whole and by their last part (`contact.phone`)."""
-    return field_map.map_pairs(
-        (label if field_map.field_for(label) else _last_part(label), value)
-        for label, value in pairs
-    )
+    return field_map.map_pairs((_label_in(field_map, label), value) for label, value in pairs)
+
+
+@lru_cache(maxsize=LABEL_CACHE)
+def _label_in(field_map: FieldMap, label: str) -> str:
+    """The label as mapped: whole when the map knows it, else its last part."""
+    return label if field_map.field_for(label) else _last_part(label)
 
 
 def _last_part(label: str) -> str:

@@ -96,6 +96,10 @@ def json_bytes(value: object) -> bytes:
         return json.dumps(value, ensure_ascii=True).encode()
 
 
+def has_lone_surrogate(text: str) -> bool:
+    return _LONE_SURROGATE.search(text) is not None
+
+
 def replace_lone_surrogates(text: str) -> str:
     """Half of a character (a surrogate without its pair) becomes U+FFFD."""
     return _LONE_SURROGATE.sub("\ufffd", text)

@@ -40,9 +40,11 @@ def load_clean_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> tuple
     or its escape is not walked, as nothing in it can need replacing."""
     text = _text_of(data)
     value = _parsed(text, max_depth)
-    if _MAYBE_SURROGATE.search(text) is None:
-        return value, False
-    return without_lone_surrogates(value)
+    if "\\u" in text:
+        maybe = _MAYBE_SURROGATE.search(text) is not None
+    else:  # no escape: only the text's own characters, and UTF-8 bytes decode to none
+        maybe = not isinstance(data, bytes) and has_lone_surrogate(text)
+    return without_lone_surrogates(value) if maybe else (value, False)
 
 
 def _text_of(data: bytes | str) -> str:

@@ -55,3 +55,9 @@ def test_depth_limit_with_and_without_the_bracket_count(depth):
                 load_json(text)
         else:
             assert load_json(text) == json.loads(text)
+
+
+@pytest.mark.parametrize("text", ['{"name": "a\ud800"}', '{"name": "a\udc00", "b": "\\u00e9"}',
+                                  '{"name": "\\u00e9 plain"}'])
+def test_characters_of_a_str_are_looked_at_with_or_without_escapes(text):
+    assert load_clean_json(text) == without_lone_surrogates(load_json(text))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from operator import attrgetter
 
 from transforms.crm_rows import invalid_phone_reason, parse_crm_row
 from transforms.form_posts import FormRules, parse_form_item
@@ -31,6 +32,7 @@ from transforms.submissions import SubmissionRules, parse_submission
 _MAX_ERROR_CHARS = 300
 _TEXT_FIELDS = ("lead_id", "name", "phone", "phone_display", "email", "company", "legal_form",
                 "position", "city", "source", "subject", "message")
+_text_fields = attrgetter(*_TEXT_FIELDS)
 
 
 def parse_item(
@@ -129,8 +131,8 @@ def _storable(outcome: Lead | ParseSkip | Rejection, item: RawItem) -> Lead | Pa
 def _has_broken_text(lead: Lead) -> bool:
     """Whether any text `_storable` cleans holds a lone surrogate (looked for
     in one string: joining keeps every code point as it is)."""
-    return has_lone_surrogate("".join([*(getattr(lead, name) for name in _TEXT_FIELDS),
-                                       *lead.raw_source.values(), *lead.warnings]))
+    return has_lone_surrogate("".join([*_text_fields(lead), *lead.raw_source.values(),
+                                       *lead.warnings]))
 
 
 def _real_moment(moment: datetime) -> bool:

@@ -16,8 +16,6 @@ COMPANY_CACHE = 1 << 16
 
 def split_company(text: str, legal_forms: Mapping[str, Sequence[str]]) -> tuple[str, str]:
     """«ООО "Ромашка"» -> (`Ромашка`, `ООО`); `Acme, Inc.` -> (`Acme`, `Inc`)."""
-    if not text or text.isspace():
-        return "", ""
     return _split(text, _patterns(legal_forms))
 
 
@@ -31,6 +29,8 @@ class _Forms:
 @lru_cache(maxsize=COMPANY_CACHE)
 def _split(text: str, forms: _Forms) -> tuple[str, str]:
     name = " ".join(text.split())
+    if not name:
+        return "", ""
     for canonical, leading, trailing in forms.patterns:
         match = leading.match(name) or trailing.match(name)
         if match:

@@ -35,8 +35,8 @@ def test_legal_form_moves_out_of_the_name(written, name, legal_form, settings):
                                      "Acme, Inc.", "«Ромашка»", "Ромашка"])
 def test_cached_split_is_the_computed_one_for_each_mapping(written):
     for legal_forms in ({"ООО": ["ООО"], "Inc": ["Inc", "Inc."]}, {"ИП": ["ИП"]}):
-        expected = _split.__wrapped__(written, _patterns(legal_forms)) if written.strip() else (
-            "", "")
+        expected = _split.__wrapped__(written, _patterns(legal_forms))
+        assert expected == ("", "") or written.strip()
         assert split_company(written, legal_forms) == expected
         assert split_company(written, legal_forms) == expected
 

@@ -4,17 +4,34 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 _QUOTES = "«»\"“”„'‘’`"
 _PAIRS = {"«": "»", '"': '"', "“": "”", "„": "“", "'": "'"}
 
 
+# The same companies recur all through an import: each spelling is split once.
+COMPANY_CACHE = 1 << 16
+
+
 def split_company(text: str, legal_forms: Mapping[str, Sequence[str]]) -> tuple[str, str]:
     """«ООО "Ромашка"» -> (`Ромашка`, `ООО`); `Acme, Inc.` -> (`Acme`, `Inc`)."""
+    return _split(text, _patterns(legal_forms))
+
+
+class _Forms:
+    """One mapping's compiled patterns, hashed by identity as a cache key."""
+
+    def __init__(self, patterns: list[tuple[str, re.Pattern, re.Pattern]]):
+        self.patterns = patterns
+
+
+@lru_cache(maxsize=COMPANY_CACHE)
+def _split(text: str, forms: _Forms) -> tuple[str, str]:
     name = " ".join(text.split())
     if not name:
         return "", ""
-    for canonical, leading, trailing in _patterns(legal_forms):
+    for canonical, leading, trailing in forms.patterns:
         match = leading.match(name) or trailing.match(name)
         if match:
             return _strip_quotes(match.group(1)), canonical
@@ -22,13 +39,13 @@ def split_company(text: str, legal_forms: Mapping[str, Sequence[str]]) -> tuple[
 
 
 # Compiled once per legal-forms mapping (the config's), not once per lead.
-_compiled: dict[int, tuple[Mapping, list[tuple[str, re.Pattern, re.Pattern]]]] = {}
+_compiled: dict[int, tuple[Mapping, _Forms]] = {}
 
 
-def _patterns(legal_forms: Mapping[str, Sequence[str]]) -> list[tuple[str, re.Pattern, re.Pattern]]:
+def _patterns(legal_forms: Mapping[str, Sequence[str]]) -> _Forms:
     cached = _compiled.get(id(legal_forms))
     if cached is None or cached[0] is not legal_forms:
-        cached = (legal_forms, [_form_patterns(c, s) for c, s in legal_forms.items()])
+        cached = (legal_forms, _Forms([_form_patterns(c, s) for c, s in legal_forms.items()]))
         _compiled[id(legal_forms)] = cached
     return cached[1]
 

@@ -142,6 +142,7 @@ def email_domain_typo(domain: str, rules: IdentityRules) -> str:
     return slips.pop() if len(meant) == 1 and len(slips) == 1 else ""
 
 
+@lru_cache(maxsize=EMAIL_CACHE)
 def mailbox_kind(address: str, rules: IdentityRules) -> MailboxKind:
     """`info@`, `sales-msk@`, `zakaz@`: role; `zhuravlevy@`, `semya.petrovyh@`:
     family; anything else: personal."""
@@ -157,7 +158,7 @@ def mailbox_kind(address: str, rules: IdentityRules) -> MailboxKind:
     family = index.family
     if any(token in family or _PLURAL_SURNAME.fullmatch(token) for token in tokens):
         return "family"
-    if any(len(word) >= 5 and word in local for word in family):
+    if any(word in local for word in index.long_family):
         return "family"
     return "personal"
 
@@ -193,6 +194,8 @@ class _ProviderIndex:
     typo_targets: tuple[str, ...]
     roles: frozenset[str]
     family: frozenset[str]
+    # the family words long enough to be looked for inside a local part
+    long_family: tuple[str, ...]
 
 
 @lru_cache(maxsize=8)
@@ -203,10 +206,12 @@ def _providers(rules: IdentityRules) -> _ProviderIndex:
     known = frozenset(d.lower() for d in rules.provider_domains) | set(main) | set(
         d.lower() for d in rules.email_aliases)
     targets = tuple(sorted(d for d in known if len(d) >= _SHORTEST_TYPO_TARGET))
+    family = frozenset(word.lower() for word in rules.family_mailboxes)
     return _ProviderIndex(
         main=main, known=known, typo_targets=targets,
         roles=frozenset(word.lower() for word in rules.role_mailboxes),
-        family=frozenset(word.lower() for word in rules.family_mailboxes),
+        family=family,
+        long_family=tuple(word for word in family if len(word) >= 5),
     )
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 
 _NOISE = re.compile(r"[\s_.:*()\[\]\-–—/\\?!«»\"]+")
 # Fields holding part of a person's name (`Имя` + `Фамилия`, First + Last
 # name): joined into `name` in the order the form or file has them.
 NAME_PARTS = ("first_name", "middle_name", "last_name")
+# A file's headers and a form's labels recur on every row: each is keyed once.
+LABEL_CACHE = 1 << 14
 
 
+@lru_cache(maxsize=LABEL_CACHE)
 def label_key(label: str) -> str:
     """`E-mail:`, `e_mail` and ` EMAIL ` all give `email`."""
     return _NOISE.sub("", label.strip().lower().replace("ё", "е"))

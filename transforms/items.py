@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC
+from datetime import UTC, datetime
+from operator import attrgetter
 
 from transforms.crm_rows import invalid_phone_reason, parse_crm_row
 from transforms.form_posts import FormRules, parse_form_item
 from transforms.json_input import (
     BROKEN_CHARACTERS,
     JsonInputError,
-    load_json,
+    has_lone_surrogate,
+    load_clean_json,
     replace_lone_surrogates,
-    without_lone_surrogates,
 )
 from transforms.mail import MailRules, parse_email
 from transforms.normalize import NormalizeRules, normalize_lead
@@ -31,6 +32,7 @@ from transforms.submissions import SubmissionRules, parse_submission
 _MAX_ERROR_CHARS = 300
 _TEXT_FIELDS = ("lead_id", "name", "phone", "phone_display", "email", "company", "legal_form",
                 "position", "city", "source", "subject", "message")
+_text_fields = attrgetter(*_TEXT_FIELDS)
 
 
 def parse_item(
@@ -57,7 +59,7 @@ def parse_item(
             fallback_time=item.received_at,
         )
     try:
-        record, broken = without_lone_surrogates(load_json(item.payload))
+        record, broken = load_clean_json(item.payload)
     except JsonInputError as error:
         return Rejection(str(error))
     if not isinstance(record, dict):
@@ -107,7 +109,11 @@ def _storable(outcome: Lead | ParseSkip | Rejection, item: RawItem) -> Lead | Pa
     surrogate that reached the text some other way) becomes U+FFFD, and a time
     that cannot be converted to UTC becomes the item's own."""
     if not isinstance(outcome, Lead):
+        if not has_lone_surrogate(outcome.reason):
+            return outcome
         return replace(outcome, reason=replace_lone_surrogates(outcome.reason))
+    if not _has_broken_text(outcome) and _real_moment(outcome.received_at):
+        return outcome  # nearly every lead: nothing to make storable
     changes = {name: replace_lone_surrogates(getattr(outcome, name)) for name in _TEXT_FIELDS}
     changes["raw_source"] = {key: replace_lone_surrogates(value)
                              for key, value in outcome.raw_source.items()}
@@ -115,10 +121,23 @@ def _storable(outcome: Lead | ParseSkip | Rejection, item: RawItem) -> Lead | Pa
     if any(changes[name] != getattr(outcome, name) for name in changes):
         warnings.append(BROKEN_CHARACTERS)
     changes["received_at"] = outcome.received_at
-    try:
-        outcome.received_at.astimezone(UTC)
-    except (OverflowError, ValueError):
+    if not _real_moment(outcome.received_at):
         warnings.append(f"received time {outcome.received_at.isoformat()} is not a real moment; "
                         "the time the item was received is used")
         changes["received_at"] = item.received_at
     return replace(outcome, **changes, warnings=warnings)
+
+
+def _has_broken_text(lead: Lead) -> bool:
+    """Whether any text `_storable` cleans holds a lone surrogate (looked for
+    in one string: joining keeps every code point as it is)."""
+    return has_lone_surrogate("".join([*_text_fields(lead), *lead.raw_source.values(),
+                                       *lead.warnings]))
+
+
+def _real_moment(moment: datetime) -> bool:
+    try:
+        moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return False
+    return True

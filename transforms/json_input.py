@@ -20,6 +20,9 @@ import sys
 MAX_JSON_DEPTH = 32
 _DIGITS_LIMIT = sys.get_int_max_str_digits() or 4300
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Where a decoded value can get a lone surrogate from: the character itself,
+# or a `\uD800`-`\uDFFF` escape (a pair decodes whole, but is looked at too).
+_MAYBE_SURROGATE = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
 BROKEN_CHARACTERS = "broken characters (half of a character pair) were replaced by \ufffd"
 
 
@@ -29,10 +32,29 @@ class JsonInputError(ValueError):
 
 def load_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> object:
     """Parse UTF-8 JSON (a BOM allowed), nested at most `max_depth` deep."""
+    return _parsed(_text_of(data), max_depth)
+
+
+def load_clean_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> tuple[object, bool]:
+    """`without_lone_surrogates(load_json(data))`; a text without a surrogate
+    or its escape is not walked, as nothing in it can need replacing."""
+    text = _text_of(data)
+    value = _parsed(text, max_depth)
+    if "\\u" in text:
+        maybe = _MAYBE_SURROGATE.search(text) is not None
+    else:  # no escape: only the text's own characters, and UTF-8 bytes decode to none
+        maybe = not isinstance(data, bytes) and has_lone_surrogate(text)
+    return without_lone_surrogates(value) if maybe else (value, False)
+
+
+def _text_of(data: bytes | str) -> str:
     try:
-        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+        return data.decode("utf-8-sig") if isinstance(data, bytes) else data
     except UnicodeDecodeError as error:
         raise JsonInputError(f"not UTF-8 text (byte {error.start})") from None
+
+
+def _parsed(text: str, max_depth: int) -> object:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
@@ -42,6 +64,8 @@ def load_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> object:
             f"a number in the JSON has more than {_DIGITS_LIMIT} digits") from None
     except RecursionError:
         raise JsonInputError(f"JSON nested too deep; at most {max_depth} levels") from None
+    if text.count("{") + text.count("[") <= max_depth:
+        return value  # each level opens with one of them: it cannot nest deeper
     depth = json_depth(value)
     if depth > max_depth:
         raise JsonInputError(f"JSON nested {depth} levels deep; at most {max_depth}")
@@ -72,6 +96,10 @@ def json_bytes(value: object) -> bytes:
         return json.dumps(value, ensure_ascii=False).encode()
     except UnicodeEncodeError:
         return json.dumps(value, ensure_ascii=True).encode()
+
+
+def has_lone_surrogate(text: str) -> bool:
+    return _LONE_SURROGATE.search(text) is not None
 
 
 def replace_lone_surrogates(text: str) -> str:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _PARTICLES = {"оглы", "кызы", "van", "von", "de", "der", "da", "di", "la", "le", "bin", "ibn"}
 _NOT_A_NAME = re.compile(r"[@\d<>]")
+# Repeat customers write their names again and again: each spelling is read once.
+NAME_CACHE = 1 << 16
 
 
+@lru_cache(maxsize=NAME_CACHE)
 def normalize_name(text: str) -> str:
     """`  иван   ПЕТРОВ ` -> `Иван Петров`; `McDonald` stays as written."""
     words = " ".join(text.replace('"', " ").split()).strip(" ,;")

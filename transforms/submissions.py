@@ -8,9 +8,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
 
 from transforms.emails import normalize_email
-from transforms.fields import FieldMap
+from transforms.fields import LABEL_CACHE, FieldMap
 from transforms.normalize import content_fingerprint
 from transforms.phones import find_phones
 from transforms.records import Channel, ParsedLead
@@ -35,6 +36,8 @@ _DATE_FORMATS = (
     "%Y-%m-%d",
     "%m/%d/%Y %H:%M:%S",
 )
+# json.dumps(..., ensure_ascii=False) without making an encoder for every row.
+_JSON = json.JSONEncoder(ensure_ascii=False)
 # `contact.phone`, `q3_name[first]`: the last part names the field.
 _NESTED_LABEL = re.compile(r"[.\[\]]+")
 
@@ -51,7 +54,9 @@ def flatten(record: Mapping[str, object], prefix: str = "") -> list[tuple[str, s
     pairs: list[tuple[str, str]] = []
     for key, value in record.items():
         label = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
+        if type(value) is str:  # nearly every value: no need to ask what else it is
+            pairs.append((label, value))
+        elif isinstance(value, Mapping):
             pairs += flatten(value, label)
         elif isinstance(value, list):
             pairs.append((label, ", ".join(str(v) for v in value if v not in (None, ""))))
@@ -69,11 +74,12 @@ def parse_submission(
 ) -> ParsedLead:
     """A web-form post (channel `form`) or an imported row (channel `import`)."""
     pairs = flatten(record)
+    in_order = sorted(pairs)
     fields, unknown = _map(pairs, rules.fields)
     form = fields.get("form", default_form)
     received_at, readable = parse_datetime(fields.get("received_at", ""), rules.tz)
     lead = ParsedLead(
-        lead_id=_lead_id(channel, form, fields.get("submission_id", ""), pairs),
+        lead_id=_lead_id(channel, form, fields.get("submission_id", ""), in_order),
         channel=channel,
         received_at=received_at or fallback_time or datetime.now(UTC),
         name=fields.get("name", ""),
@@ -86,7 +92,7 @@ def parse_submission(
         kind=channel,
         raw_source={key: fields[key] for key in _SOURCE_KEYS if fields.get(key)},
         unrecognised=list(unknown),
-        fingerprint=content_fingerprint(f"{label}={value}" for label, value in sorted(pairs)),
+        fingerprint=content_fingerprint(f"{label}={value}" for label, value in in_order),
     )
     if not readable:
         lead.warnings.append(
@@ -128,10 +134,13 @@ def parse_datetime(text: str, tz: tzinfo = UTC) -> tuple[datetime | None, bool]:
 
 def _map(pairs: list[tuple[str, str]], field_map: FieldMap) -> tuple[dict, dict]:
     """Nested labels are tried whole and by their last part (`contact.phone`)."""
-    return field_map.map_pairs(
-        (label if field_map.field_for(label) else _last_part(label), value)
-        for label, value in pairs
-    )
+    return field_map.map_pairs((_label_in(field_map, label), value) for label, value in pairs)
+
+
+@lru_cache(maxsize=LABEL_CACHE)
+def _label_in(field_map: FieldMap, label: str) -> str:
+    """The label as mapped: whole when the map knows it, else its last part."""
+    return label if field_map.field_for(label) else _last_part(label)
 
 
 def _last_part(label: str) -> str:
@@ -144,9 +153,9 @@ def _phones(text: str, region: str) -> list[str]:
     return find_phones(text, region) or [text]
 
 
-def _lead_id(channel: Channel, form: str, submission_id: str, pairs: list) -> str:
+def _lead_id(channel: Channel, form: str, submission_id: str, sorted_pairs: list) -> str:
     if submission_id and channel == "form":
         return f"form:{form or 'form'}:{submission_id}"
-    digest = hashlib.sha256(json.dumps(sorted(pairs), ensure_ascii=False).encode()).hexdigest()
+    digest = hashlib.sha256(_JSON.encode(sorted_pairs).encode()).hexdigest()
     prefix = f"form:{form or 'form'}" if channel == "form" else "import"
     return f"{prefix}:{digest[:24]}"

@@ -1,6 +1,6 @@
 import pytest
 
-from transforms.companies import split_company
+from transforms.companies import _patterns, _split, split_company
 
 
 @pytest.mark.parametrize(
@@ -29,3 +29,18 @@ from transforms.companies import split_company
 )
 def test_legal_form_moves_out_of_the_name(written, name, legal_form, settings):
     assert split_company(written, settings.legal_forms) == (name, legal_form)
+
+
+@pytest.mark.parametrize("written", ["", " ", "\u00a0\t", "ООО «Ромашка»", "  ооо   ромашка ",
+                                     "Acme, Inc.", "«Ромашка»", "Ромашка"])
+def test_cached_split_is_the_computed_one_for_each_mapping(written):
+    for legal_forms in ({"ООО": ["ООО"], "Inc": ["Inc", "Inc."]}, {"ИП": ["ИП"]}):
+        expected = _split.__wrapped__(written, _patterns(legal_forms))
+        assert expected == ("", "") or written.strip()
+        assert split_company(written, legal_forms) == expected
+        assert split_company(written, legal_forms) == expected
+
+
+def test_a_mapping_is_not_answered_from_another_mappings_cache():
+    assert split_company("ООО Ромашка", {"ООО": ["ООО"]}) == ("Ромашка", "ООО")
+    assert split_company("ООО Ромашка", {"АО": ["АО"]}) == ("ООО Ромашка", "")

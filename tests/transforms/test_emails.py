@@ -1,8 +1,10 @@
 import random
+import re
 
 import pytest
 
 from transforms.emails import (
+    _PLURAL_SURNAME,
     canonical_email,
     email_domain_typo,
     find_emails,
@@ -138,6 +140,33 @@ def test_only_obvious_typos_of_mail_services_are_corrected(domain, meant, identi
 )
 def test_mailbox_kind(address, kind, identity_rules):
     assert mailbox_kind(address, identity_rules) == kind
+
+
+def _mailbox_kind_as_written(address, rules):
+    """`mailbox_kind` read straight from the rules, without its cache or index."""
+    roles = {word.lower() for word in rules.role_mailboxes}
+    family = {word.lower() for word in rules.family_mailboxes}
+    local = address.strip().lower().rpartition("@")[0].partition("+")[0]
+    tokens = [token for token in re.split(r"[._+\-\d]+", local) if token]
+    if local in roles or (any(token in roles for token in tokens) and all(
+            token in roles or len(token) <= 3 for token in tokens)):
+        return "role"
+    if any(token in family or _PLURAL_SURNAME.fullmatch(token) for token in tokens):
+        return "family"
+    if any(len(word) >= 5 and word in local for word in family):
+        return "family"
+    return "personal"
+
+
+def test_cached_mailbox_kind_is_the_one_read_from_the_rules(identity_rules):
+    rng = random.Random(16)
+    words = [*identity_rules.role_mailboxes[:20], *identity_rules.family_mailboxes[:20],
+             "ivan", "petrova", "ivanovy", "msk", "2", "zhuravskie", "a", "Семья", ""]
+    for _ in range(3000):
+        local = rng.choice(".-_+").join(rng.choice(words) for _ in range(rng.randint(1, 3)))
+        address = f" {local.upper() if rng.random() < 0.2 else local}@mail.ru"
+        expected = _mailbox_kind_as_written(address, identity_rules)
+        assert mailbox_kind(address, identity_rules) == expected, address
 
 
 def test_a_users_role_mailbox_adds_to_the_built_in_ones(tmp_path):

@@ -56,3 +56,15 @@ def test_name_parts_are_joined(settings, pairs, name):
     known, _ = settings.field_map().map_pairs(pairs)
     assert known["name"] == name
     assert not {"first_name", "middle_name", "last_name"} & known.keys()
+
+
+@pytest.mark.parametrize("label", [" E_Mail: ", "Ёлка", "ЁЛКА", "q3_name[first]", "«Имя»",
+                                   "Phone—Number?", "", "  ", "a\\b/c"])
+def test_cached_label_key_is_the_computed_one(label):
+    assert label_key(label) == label_key.__wrapped__(label)
+    assert label_key(label) == label_key(label)
+
+
+def test_each_field_map_answers_from_its_own_aliases():
+    first, second = FieldMap({"phone": ["Контакт"]}), FieldMap({"email": ["Контакт"]})
+    assert [first.field_for("контакт:"), second.field_for("контакт:")] == ["phone", "email"]

@@ -5,7 +5,7 @@ item never fails the batch it is processed in."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -125,3 +125,38 @@ def test_random_bytes_never_raise(outcome_of, kind):
             data.insert(rng.randrange(len(data) + 1), rng.randrange(256))
         outcome = outcome_of(_item(kind, bytes(data)))
         assert isinstance(outcome, Lead | ParseSkip | Rejection)
+
+
+def _lead(**changes) -> Lead:
+    fields = dict(lead_id="import:1", channel="import", received_at=RECEIVED, name="Иван",
+                  phone="+79123456789", phone_display="+7 (912) 345-67-89", phone_valid=True,
+                  email="ivan@mail.ru", company="Ромашка", legal_form="ООО", position="",
+                  city="", source="Сайт", source_matched=True, raw_source={"source": "Сайт"},
+                  subject="", message="Перезвоните", warnings=["no name"])
+    return Lead(**{**fields, **changes})
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        pytest.param(_lead(), id="clean-lead"),
+        pytest.param(_lead(name="Ив\ud800ан"), id="surrogate-in-a-field"),
+        pytest.param(_lead(message="\udfff"), id="surrogate-in-the-message"),
+        pytest.param(_lead(raw_source={"utm_source": "vk\ud83d"}), id="surrogate-in-raw-source"),
+        pytest.param(_lead(raw_source={"\ud800": "vk"}), id="surrogate-in-a-raw-source-key"),
+        pytest.param(_lead(warnings=["phone '\ud800' is not a valid number"]),
+                     id="surrogate-in-a-warning"),
+        pytest.param(_lead(received_at=datetime(9999, 12, 31, 23, 59,
+                                                tzinfo=timezone(-timedelta(hours=12)))),
+                     id="time-past-the-last-moment"),
+        pytest.param(Rejection("no phone"), id="rejection"),
+        pytest.param(Rejection("no phone (\ud800)"), id="rejection-with-a-surrogate"),
+        pytest.param(ParseSkip("auto-reply"), id="skip"),
+    ],
+)
+def test_storable_fast_path_gives_what_the_full_cleaning_gives(outcome, monkeypatch):
+    item = _item("row", b"{}")
+    quick = items_module._storable(outcome, item)
+    monkeypatch.setattr(items_module, "_has_broken_text", lambda lead: True)
+    monkeypatch.setattr(items_module, "has_lone_surrogate", lambda text: True)
+    assert quick == items_module._storable(outcome, item)

@@ -18,3 +18,10 @@ from transforms.names import normalize_name
 )
 def test_names(written, expected):
     assert normalize_name(written) == expected
+
+
+@pytest.mark.parametrize("written", ["  иван   ПЕТРОВ ", "McDonald", "ivan@mail.ru", "", " , ",
+                                     'Анна "Маша" оглы', "ёЖИК"])
+def test_cached_name_is_the_computed_one(written):
+    assert normalize_name(written) == normalize_name.__wrapped__(written)
+    assert normalize_name(written) == normalize_name.__wrapped__(written)

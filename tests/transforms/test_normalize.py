@@ -1,6 +1,9 @@
+import hashlib
 from datetime import UTC, datetime
 
-from transforms.normalize import normalize_lead
+import pytest
+
+from transforms.normalize import content_fingerprint, normalize_lead
 from transforms.records import Lead, ParsedLead, Rejection
 
 
@@ -95,3 +98,12 @@ def test_the_parsers_warnings_come_first(normalize_rules):
     lead = normalize_lead(_parsed(phones=["89123456789"], warnings=["the Date header ..."]),
                           normalize_rules)
     assert lead.warnings == ["the Date header ...", "no name"]
+
+
+@pytest.mark.parametrize("parts", [[], [""], ["a", "b"], ["Имя=Иван", "\ud800", "😀", "x\x1fy"]],
+                         ids=["none", "one-empty", "two", "cyrillic-surrogate-separator"])
+def test_fingerprint_is_the_digest_of_the_parts_one_by_one(parts):
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\x1f")
+    assert content_fingerprint(iter(parts)) == digest.hexdigest()[:32]

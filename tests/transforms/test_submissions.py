@@ -1,8 +1,19 @@
+import hashlib
+import json
 from datetime import UTC, datetime
 
 import pytest
 
-from transforms.submissions import flatten, parse_datetime, parse_submission
+from transforms.fields import FieldMap
+from transforms.submissions import (
+    _JSON,
+    _label_in,
+    _last_part,
+    _lead_id,
+    flatten,
+    parse_datetime,
+    parse_submission,
+)
 
 
 def test_tilda_style_post(submission_rules):
@@ -136,3 +147,19 @@ def test_the_same_fields_in_another_order_have_one_fingerprint(submission_rules)
     again = parse_submission({"phone": "89991234567", "name": "Igor"}, "form", submission_rules)
     other = parse_submission({"name": "Igor", "phone": "89991234568"}, "form", submission_rules)
     assert first.fingerprint == again.fingerprint != other.fingerprint
+
+
+@pytest.mark.parametrize("label", ["phone", "contact.phone", "q3_name[first]", "contact.unknown",
+                                   "[email]", "a..b[]", "Телефон", "form.data.Комментарий"])
+def test_a_label_is_mapped_as_computed_for_each_field_map(label):
+    maps = [FieldMap({"phone": ["телефон"], "first_name": ["first"]}), FieldMap({"email": []})]
+    for field_map in maps:
+        direct = label if field_map.field_for(label) else _last_part(label)
+        assert _label_in(field_map, label) == direct
+
+
+def test_lead_id_encodes_as_json_dumps_does():
+    pairs = sorted([("Имя", 'Иван "Ваня"'), ("Телефон", "8\t912"), ("x", "😀\\")])
+    digest = hashlib.sha256(json.dumps(pairs, ensure_ascii=False).encode()).hexdigest()
+    assert _lead_id("import", "", "", pairs) == f"import:{digest[:24]}"
+    assert _JSON.encode([("x", "\ud800")]) == json.dumps([("x", "\ud800")], ensure_ascii=False)

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, bindparam, exc, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, exc, func, null, or_, select, update
 
-from connectors.ledger.base import LedgerBase, chunks, now, upsert
+from connectors.ledger.base import Bulk, LedgerBase, chunks, now, upsert
 from connectors.ledger.database import as_utc, lock_all
 from connectors.ledger.schema import raw_items
 from transforms.records import RawItem
@@ -59,19 +59,24 @@ def _submission_locks(item: RawItem, content_hash: str) -> tuple[str, str]:
     return (f"submission:{item.source}:{content_hash}", f"submission-id:{item.item_id}")
 
 
-_MARK = (update(raw_items).where(raw_items.c.item_id == bindparam("marked_id"))
-         .values(state=bindparam("state"), reason=bindparam("reason"),
-                 lead_id=bindparam("lead_id"), processed_at=bindparam("processed_at"),
-                 claimed_by=None, claimed_at=None))
+_MARK = Bulk(lambda tx, keys: (
+    update(raw_items).where(raw_items.c.item_id == bindparam("marked_id"))
+    .values(state=bindparam("state"), reason=bindparam("reason"),
+            lead_id=bindparam("lead_id"), processed_at=bindparam("processed_at"),
+            claimed_by=null(), claimed_at=null())))
+# New items: one that is there already (another writer's) is left as it is.
+_INSERT = Bulk(lambda tx, keys: upsert(tx, raw_items).on_conflict_do_nothing(
+    index_elements=["item_id"]))
 
 
-def _item_row(item: RawItem, item_id: str, content_hash: str) -> dict:
+def _item_row(item: RawItem, item_id: str, content_hash: str,
+              ingested_at: datetime | None = None) -> dict:
     return {
         "item_id": item_id, "source": item.source, "kind": item.kind,
         "received_at": item.received_at, "payload": item.payload,
         "content_hash": content_hash,
         "meta": json.dumps(item.meta, ensure_ascii=False, sort_keys=True),
-        "ingested_at": now(),
+        "ingested_at": ingested_at or now(),
     }
 
 
@@ -146,7 +151,7 @@ class RawItems(LedgerBase):
             _revision_id(item.item_id, content_hash)
             for item, content_hash in zip(items, hashes, strict=True)
             if known.get(item.item_id, content_hash) != content_hash])
-        new = []
+        new, stamp = [], now()
         for item, content_hash in zip(items, hashes, strict=True):
             item_id = item.item_id
             if item_id in known and "@" not in item_id and known[item_id] != content_hash:
@@ -156,10 +161,8 @@ class RawItems(LedgerBase):
             if item_id in known:
                 continue
             known[item_id] = content_hash
-            new.append(_item_row(item, item_id, content_hash))
-        if new:
-            tx.execute(upsert(tx, raw_items).on_conflict_do_nothing(
-                index_elements=["item_id"]), new)
+            new.append(_item_row(item, item_id, content_hash, stamp))
+        _INSERT.execute(tx, new)
         return len(new)
 
     def _stored_hashes(self, tx: Connection, item_ids: list[str]) -> dict[str, str]:
@@ -222,18 +225,16 @@ class RawItems(LedgerBase):
         of its ids, one of its contents, one insert): each statement is a
         round trip, and on SQLite each gives up the GIL and waits to get it back."""
         seen = self._stored_like(tx, items, hashes, window)
-        outcomes, rows = [], []
+        outcomes, rows, stamp = [], [], now()
         for item, content_hash in zip(items, hashes, strict=True):
             earlier = seen.repeat_of(item, content_hash, window)
             if earlier is not None:
                 outcomes.append((earlier, True))
                 continue
             seen.add(item, content_hash)
-            rows.append(_item_row(item, item.item_id, content_hash))
+            rows.append(_item_row(item, item.item_id, content_hash, stamp))
             outcomes.append((item.item_id, False))
-        if rows:
-            tx.execute(upsert(tx, raw_items).on_conflict_do_nothing(
-                index_elements=["item_id"]), rows)
+        _INSERT.execute(tx, rows)
         return outcomes
 
     def _stored_like(self, tx: Connection, items: Sequence[RawItem], hashes: list[str],
@@ -346,8 +347,7 @@ class RawItems(LedgerBase):
             batch.append(mark)
 
     def mark_items(self, tx: Connection, marks: list[dict]) -> None:
-        if marks:
-            tx.execute(_MARK, marks)
+        _MARK.execute(tx, marks)
 
     def requeue(self, states: tuple[str, ...] = ("quarantined",)) -> int:
         """Mark items to be processed again (replay after a config fix)."""

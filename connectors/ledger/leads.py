@@ -7,9 +7,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, func, select
 
-from connectors.ledger.base import LedgerBase, chunks
+from connectors.ledger.base import Bulk, LedgerBase, chunks
 from connectors.ledger.schema import lead_stages, leads
 from transforms.records import Lead
+
+_INSERT_LEADS = Bulk(lambda tx, keys: leads.insert())
+_INSERT_STAGES = Bulk(lambda tx, keys: lead_stages.insert())
 
 
 @dataclass
@@ -61,17 +64,15 @@ class Leads(LedgerBase):
             phone_display=lead.phone_display, phone_valid=lead.phone_valid, email=lead.email,
             company=lead.company, legal_form=lead.legal_form, position=lead.position,
             city=lead.city, subject=lead.subject, message=lead.message,
-            warnings=json.dumps(lead.warnings, ensure_ascii=False),
+            warnings="[]" if lead.warnings == [] else json.dumps(lead.warnings, ensure_ascii=False),
             fingerprint=lead.fingerprint))
         if batch is None:
             self.save_leads(tx, rows)
 
     def save_leads(self, tx: Connection, rows: LeadRows) -> None:
         """A batch's leads and their first stages, one prepared statement each."""
-        if rows.stages:
-            tx.execute(lead_stages.insert(), rows.stages)
-        if rows.leads:
-            tx.execute(leads.insert(), rows.leads)
+        _INSERT_STAGES.execute(tx, rows.stages)
+        _INSERT_LEADS.execute(tx, rows.leads)
 
     def lead_count(self) -> int:
         return self.scalar(select(func.count()).select_from(leads))

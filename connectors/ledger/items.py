@@ -170,7 +170,7 @@ class RawItems(LedgerBase):
         for chunk in chunks(item_ids):
             found.update((item_id, content_hash) for item_id, content_hash in tx.execute(
                 select(raw_items.c.item_id, raw_items.c.content_hash)
-                .where(raw_items.c.item_id.in_(chunk))))
+                .where(raw_items.c.item_id.in_(chunk))).all())
         return found
 
     def _insert_item(self, tx: Connection, item: RawItem, item_id: str, content_hash: str) -> int:
@@ -244,8 +244,8 @@ class RawItems(LedgerBase):
         seen = _Seen()
         ids = list(dict.fromkeys(item.item_id for item in items))
         for chunk in chunks(ids):
-            seen.ids |= set(tx.execute(select(raw_items.c.item_id)
-                                       .where(raw_items.c.item_id.in_(chunk))).scalars())
+            seen.ids.update(tx.execute(select(raw_items.c.item_id)
+                                       .where(raw_items.c.item_id.in_(chunk))).scalars().all())
         since = min(item.received_at for item in items) - window
         sources = list(dict.fromkeys(item.source for item in items))
         for chunk in chunks(sorted(set(hashes))):
@@ -253,7 +253,7 @@ class RawItems(LedgerBase):
                                          raw_items.c.content_hash, raw_items.c.received_at)
                                   .where(raw_items.c.source.in_(sources),
                                          raw_items.c.content_hash.in_(chunk),
-                                         raw_items.c.received_at >= since)):
+                                         raw_items.c.received_at >= since)).all():
                 seen.contents[(row.source, row.content_hash)].append(
                     (row.received_at, row.item_id))
         return seen
@@ -303,7 +303,7 @@ class RawItems(LedgerBase):
             .with_for_update(skip_locked=True)
         )
         with self.transaction() as tx:
-            taken = [row.item_id for row in tx.execute(candidates)
+            taken = [row.item_id for row in tx.execute(candidates).all()
                      if row.claimed_by == worker
                      or _claim_is_void(row.claimed_by, row.claimed_at, at)][:limit]
             items = []
@@ -333,7 +333,7 @@ class RawItems(LedgerBase):
             if worker is not None:
                 query = query.where(or_(raw_items.c.claimed_by == worker,
                                         raw_items.c.claimed_by.is_(None)))
-            found |= set(tx.execute(query).scalars())
+            found.update(tx.execute(query).scalars().all())
         return found
 
     def mark_item(self, tx: Connection, item_id: str, state: str, reason: str = "",

@@ -41,7 +41,8 @@ class Leads(LedgerBase):
         found: dict[str, str] = {}
         for chunk in chunks(sorted(set(lead_ids))):
             found.update((lead_id, fingerprint) for lead_id, fingerprint in tx.execute(
-                select(leads.c.lead_id, leads.c.fingerprint).where(leads.c.lead_id.in_(chunk))))
+                select(leads.c.lead_id, leads.c.fingerprint).where(leads.c.lead_id.in_(chunk))
+            ).all())
         return found
 
     def save_lead(self, tx: Connection, lead: Lead, contact_key: str, item_id: str, seq: int,

@@ -119,6 +119,11 @@ def _batches(items: Iterable[RawItem], size: int) -> Iterator[list[RawItem]]:
         yield batch
 
 
+# What a claim hands back: the columns a RawItem is made of.
+_ITEM_COLUMNS = (raw_items.c.item_id, raw_items.c.source, raw_items.c.kind, raw_items.c.payload,
+                 raw_items.c.received_at, raw_items.c.meta)
+
+
 def _row_to_item(row) -> RawItem:
     return RawItem(item_id=row["item_id"], source=row["source"], kind=row["kind"],
                    payload=row["payload"], received_at=row["received_at"],
@@ -308,10 +313,10 @@ class RawItems(LedgerBase):
                      or _claim_is_void(row.claimed_by, row.claimed_at, at)][:limit]
             items = []
             for chunk in chunks(taken):
-                tx.execute(update(raw_items).where(raw_items.c.item_id.in_(chunk))
-                           .values(claimed_by=worker, claimed_at=at))
-                items += tx.execute(select(raw_items).where(raw_items.c.item_id.in_(chunk))
-                                    ).mappings().all()
+                # the claimed rows come back from the update itself: no read-back
+                items += tx.execute(update(raw_items).where(raw_items.c.item_id.in_(chunk))
+                                    .values(claimed_by=worker, claimed_at=at)
+                                    .returning(*_ITEM_COLUMNS)).mappings().all()
         items.sort(key=lambda row: (row["received_at"], row["item_id"]))
         return [_row_to_item(row) for row in items]
 

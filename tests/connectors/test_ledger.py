@@ -171,6 +171,17 @@ def test_two_workers_never_claim_the_same_item(ledger):
     assert [i.received_at for i in first] == sorted(i.received_at for i in first)
 
 
+def test_a_claimed_item_is_the_item_stored(ledger):
+    stored = [RawItem(f"file:a:{n}", "files", "csv", bytes([n, 0, 255]), moment,
+                      {"row": n, "файл": "лиды.csv"})
+              for n, moment in enumerate([datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+                                          datetime(2026, 1, 1, 9, tzinfo=ZoneInfo("Asia/Omsk"))])]
+    ledger.store_raw_items(stored)
+    claimed = ledger.claim_pending(new_worker_id(), 10)
+    assert claimed == [replace(item, received_at=as_utc(item.received_at))
+                       for item in reversed(stored)]  # oldest first
+
+
 def test_claims_of_a_dead_worker_are_taken_over(ledger):
     ledger.store_raw_items([_item("file:a:1")])
     ledger.claim_pending("this-host-is-elsewhere:1:x", 10)

@@ -55,6 +55,16 @@ def test_a_new_sqlite_store_is_wal(tmp_path):
     assert query(str(tmp_path / "a.db"), "PRAGMA journal_mode") == [("wal",)]
 
 
+def test_a_sqlite_store_syncs_every_commit_and_keeps_a_large_page_cache(tmp_path):
+    ledger = Ledger(tmp_path / "a.db", create=True)
+    with ledger.reading() as connection:
+        pragma = connection.exec_driver_sql
+        # FULL (2): a commit is on disk when it returns, even across a power loss
+        assert pragma("PRAGMA synchronous").scalar() == 2
+        assert pragma("PRAGMA cache_size").scalar() == -32768  # KiB
+    ledger.close()
+
+
 def test_reopening_does_not_migrate_again(store):
     Ledger(store, create=True).close()
     again = Ledger(store)

@@ -11,15 +11,15 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import bindparam, create_engine, insert, update
 
 from connectors.ledger import Ledger, locate, new_worker_id
-from connectors.ledger.base import Bulk
+from connectors.ledger.base import Bulk, upsert
 from connectors.ledger.database import VERSION_TABLE, as_utc, moment_text
 from connectors.ledger.items import _item_row
 from connectors.ledger.leads import LeadRows
 from connectors.ledger.legacy import SCRIPTS
 from connectors.ledger.migrate import HEAD, head_revision
-from connectors.ledger.schema import lead_stages, leads, metadata, raw_items
+from connectors.ledger.schema import identities, lead_stages, leads, metadata, raw_items
 from leadhub.errors import FatalError
-from tests.store import query
+from tests.store import comparable, query
 from transforms.records import RawItem
 
 
@@ -300,6 +300,37 @@ def test_bulk_written_items_and_marks_are_stored_as_sqlalchemy_stores_them(ledge
     assert stored == _stored(store, "raw_items", "item_id", "file:b:", skip=1)
     assert {row[6:8] for row in stored} == {("quarantined", "нет телефона")}
     assert {row[11:] for row in stored} == {(None, None)}  # claimed by, claimed at
+
+
+def _identities_upsert(tx, keys):
+    statement = upsert(tx, identities)
+    return statement.on_conflict_do_update(
+        index_elements=["contact_key", "kind", "value"],
+        set_={name: statement.excluded[name] for name in keys
+              if name not in ("contact_key", "kind", "value")})
+
+
+def test_a_bulk_upsert_updates_what_is_there_and_adds_what_is_not(ledger, store):
+    """An INSERT ... ON CONFLICT DO UPDATE through Bulk (what contacts are
+    written with) ends as the same statement through `execute` ends."""
+    first = [{"contact_key": f"{prefix}1", "kind": "phone", "value": "+79123456789",
+              "written": "8 912 345-67-89", "first_seen": GIVEN_MOMENTS[0],
+              "last_seen": GIVEN_MOMENTS[0], "seen_in": "l1", "active": True}
+             for prefix in "ab"]
+    again = [{**row, "last_seen": GIVEN_MOMENTS[1], "active": False} for row in first] + [
+        {**row, "value": "i@x.ru", "kind": "email"} for row in first]
+    bulk = Bulk(_identities_upsert)
+    with ledger.transaction() as tx:
+        bulk.execute(tx, first[:1])
+        bulk.execute(tx, [row for row in again if row["contact_key"] == "a1"])
+        tx.execute(_identities_upsert(tx, tuple(first[1])), first[1:])
+        tx.execute(_identities_upsert(tx, tuple(first[1])),
+                   [row for row in again if row["contact_key"] == "b1"])
+    stored = query(store, "SELECT contact_key, kind, value, written, first_seen, last_seen,"
+                          " seen_in, active FROM identities ORDER BY contact_key, kind")
+    assert len(stored) == 4
+    assert [row[1:] for row in stored[:2]] == [row[1:] for row in stored[2:]]
+    assert comparable(stored[1][5]) == "2026-05-19T21:30:00+00:00"  # phone: updated
 
 
 @pytest.mark.parametrize("given", GIVEN_MOMENTS, ids=["utc", "moscow", "naive", "text"])

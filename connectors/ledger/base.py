@@ -98,7 +98,8 @@ class Bulk:
     `build(tx, keys)` makes the statement for rows with these keys; every
     parameter it has must be one of them (write a constant into the
     statement, such as `null()`, rather than as a bound value). Errors are
-    SQLAlchemy's, as with `execute`."""
+    the ones `execute` raises: a value a column's type refuses is a
+    StatementError, what the database refuses a DBAPIError."""
 
     def __init__(self, build: Callable[[Connection, tuple[str, ...]], Executable]):
         self.build = build
@@ -113,7 +114,13 @@ class Bulk:
         compiled = self._compiled.get(cache_key)
         if compiled is None:
             compiled = self._compiled[cache_key] = self._compile(tx, keys)
-        tx.exec_driver_sql(compiled.sql, compiled.parameters(rows))
+        try:
+            parameters = compiled.parameters(rows)
+        except Exception as error:
+            # what `execute` raises for a value its column's type refuses
+            raise exc.StatementError(f"({type(error).__module__}.{type(error).__name__}) {error}",
+                                     compiled.sql, None, error, ismulti=True) from None
+        tx.exec_driver_sql(compiled.sql, parameters)
 
     def _compile(self, tx: Connection, keys: tuple[str, ...]) -> _Compiled:
         dialect = tx.dialect

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import bindparam, create_engine, insert, update
+from sqlalchemy import bindparam, create_engine, exc, insert, update
 
 from connectors.ledger import Ledger, locate, new_worker_id
 from connectors.ledger.base import Bulk, upsert
@@ -337,6 +337,21 @@ def test_a_bulk_upsert_updates_what_is_there_and_adds_what_is_not(ledger, store)
 def test_a_moment_is_kept_as_the_same_text_however_often_it_is_written(given):
     assert moment_text(given) == moment_text(given) == as_utc(given).isoformat()
     assert moment_text(given) in ("2026-05-19T21:30:15+00:00", "2026-05-19T21:30:00+00:00")
+
+
+def test_a_value_its_column_refuses_fails_a_bulk_write_as_it_fails_execute(ledger):
+    """The same error, so that whoever falls back to writing rows one by one
+    (a web-form group) still does."""
+    row = {**_lead_row("a1", 1, "not a moment", True)}
+    errors = []
+    for write in (lambda tx: Bulk(lambda tx, keys: insert(leads)).execute(tx, [row, row]),
+                  lambda tx: tx.execute(insert(leads), [row, row])):
+        with pytest.raises(exc.StatementError) as raised, ledger.transaction() as tx:
+            write(tx)
+        errors.append(raised.value)
+    assert [type(error) for error in errors] == [exc.StatementError] * 2
+    assert [type(error.orig) for error in errors] == [ValueError] * 2
+    assert ledger.lead_count() == 0
 
 
 def test_a_bulk_write_refuses_a_parameter_its_rows_do_not_have(ledger):

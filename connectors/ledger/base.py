@@ -3,9 +3,11 @@ upserts that read the same on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,101 @@ def upsert(connection: Connection, table: Table):
 
         return insert(table)
     return sqlite.insert(table)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A statement as one dialect's driver takes it, and how a row becomes its
+    parameters: the values in the statement's order, each through the bind
+    processor SQLAlchemy gives its column (where it gives one)."""
+
+    sql: str
+    names: tuple[str, ...]  # the parameters as the driver names them
+    values: Callable[[Mapping[str, Any]], tuple]  # a row's values, in that order
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+    positional: bool
+
+    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list:
+        values, processors, names = self.values, self.processors, self.names
+        converted = []
+        for row in rows:
+            given = values(row)
+            if processors:
+                given = list(given)
+                for index, process in processors:
+                    given[index] = process(given[index])
+            converted.append(tuple(given) if self.positional
+                             else dict(zip(names, given, strict=True)))
+        return converted
+
+
+def _values_of(keys: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple]:
+    """A row's values at these keys, as a tuple, in one C call."""
+    get = itemgetter(*keys)
+    if len(keys) > 1:
+        return get
+
+    def one(row: Mapping[str, Any]) -> tuple:
+        return (get(row),)
+
+    return one
+
+
+class Bulk:
+    """An INSERT or UPDATE written for many rows at once (one executemany),
+    compiled once per dialect, its rows turned into the driver's parameters
+    in one pass. Each value goes through the same bind processor SQLAlchemy
+    would apply (so the store holds the same values), without the per-row
+    bookkeeping of `Connection.execute` (a parameter dict and a list per row,
+    the compiled-cache look-up, for every statement of every batch).
+
+    `build(tx, keys)` makes the statement for rows with these keys; every
+    parameter it has must be one of them (write a constant into the
+    statement, such as `null()`, rather than as a bound value). Errors are
+    the ones `execute` raises: a value a column's type refuses is a
+    StatementError, what the database refuses a DBAPIError."""
+
+    def __init__(self, build: Callable[[Connection, tuple[str, ...]], Executable]):
+        self.build = build
+        self._compiled: dict[tuple[str, str, tuple[str, ...]], _Compiled] = {}
+
+    def execute(self, tx: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        keys = tuple(rows[0])
+        dialect = tx.dialect
+        cache_key = (dialect.name, dialect.paramstyle, keys)
+        compiled = self._compiled.get(cache_key)
+        if compiled is None:
+            compiled = self._compiled[cache_key] = self._compile(tx, keys)
+        try:
+            parameters = compiled.parameters(rows)
+        except Exception as error:
+            # what `execute` raises for a value its column's type refuses
+            raise exc.StatementError(f"({type(error).__module__}.{type(error).__name__}) {error}",
+                                     compiled.sql, None, error, ismulti=True) from None
+        tx.exec_driver_sql(compiled.sql, parameters)
+
+    def _compile(self, tx: Connection, keys: tuple[str, ...]) -> _Compiled:
+        dialect = tx.dialect
+        compiled = self.build(tx, keys).compile(dialect=dialect, column_keys=list(keys),
+                                                for_executemany=True)
+        if compiled.literal_execute_params or compiled.post_compile_params:
+            raise ValueError("a bulk write cannot expand parameters (IN lists)")
+        names = tuple(compiled.positiontup if compiled.positional
+                      else dict.fromkeys(compiled.bind_names.values()))
+        missing = [name for name in names if name not in keys]
+        if missing:
+            raise ValueError(f"bulk write: parameters {missing} are not row keys {keys}")
+        processors = []
+        for index, name in enumerate(names):
+            bind = compiled.binds[name]
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                processors.append((index, process))
+        escaped = compiled.escaped_bind_names
+        return _Compiled(compiled.string, tuple(escaped.get(name, name) for name in names),
+                         _values_of(names), tuple(processors), compiled.positional)
 
 
 class LedgerBase:

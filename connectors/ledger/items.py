@@ -13,9 +13,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, bindparam, exc, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, exc, func, null, or_, select, update
 
-from connectors.ledger.base import LedgerBase, chunks, now, upsert
+from connectors.ledger.base import Bulk, LedgerBase, chunks, now, upsert
 from connectors.ledger.database import as_utc, lock_all
 from connectors.ledger.schema import raw_items
 from transforms.records import RawItem
@@ -59,19 +59,24 @@ def _submission_locks(item: RawItem, content_hash: str) -> tuple[str, str]:
     return (f"submission:{item.source}:{content_hash}", f"submission-id:{item.item_id}")
 
 
-_MARK = (update(raw_items).where(raw_items.c.item_id == bindparam("marked_id"))
-         .values(state=bindparam("state"), reason=bindparam("reason"),
-                 lead_id=bindparam("lead_id"), processed_at=bindparam("processed_at"),
-                 claimed_by=None, claimed_at=None))
+_MARK = Bulk(lambda tx, keys: (
+    update(raw_items).where(raw_items.c.item_id == bindparam("marked_id"))
+    .values(state=bindparam("state"), reason=bindparam("reason"),
+            lead_id=bindparam("lead_id"), processed_at=bindparam("processed_at"),
+            claimed_by=null(), claimed_at=null())))
+# New items: one that is there already (another writer's) is left as it is.
+_INSERT = Bulk(lambda tx, keys: upsert(tx, raw_items).on_conflict_do_nothing(
+    index_elements=["item_id"]))
 
 
-def _item_row(item: RawItem, item_id: str, content_hash: str) -> dict:
+def _item_row(item: RawItem, item_id: str, content_hash: str,
+              ingested_at: datetime | None = None) -> dict:
     return {
         "item_id": item_id, "source": item.source, "kind": item.kind,
         "received_at": item.received_at, "payload": item.payload,
         "content_hash": content_hash,
         "meta": json.dumps(item.meta, ensure_ascii=False, sort_keys=True),
-        "ingested_at": now(),
+        "ingested_at": ingested_at or now(),
     }
 
 
@@ -114,6 +119,11 @@ def _batches(items: Iterable[RawItem], size: int) -> Iterator[list[RawItem]]:
         yield batch
 
 
+# What a claim hands back: the columns a RawItem is made of.
+_ITEM_COLUMNS = (raw_items.c.item_id, raw_items.c.source, raw_items.c.kind, raw_items.c.payload,
+                 raw_items.c.received_at, raw_items.c.meta)
+
+
 def _row_to_item(row) -> RawItem:
     return RawItem(item_id=row["item_id"], source=row["source"], kind=row["kind"],
                    payload=row["payload"], received_at=row["received_at"],
@@ -146,7 +156,7 @@ class RawItems(LedgerBase):
             _revision_id(item.item_id, content_hash)
             for item, content_hash in zip(items, hashes, strict=True)
             if known.get(item.item_id, content_hash) != content_hash])
-        new = []
+        new, stamp = [], now()
         for item, content_hash in zip(items, hashes, strict=True):
             item_id = item.item_id
             if item_id in known and "@" not in item_id and known[item_id] != content_hash:
@@ -156,10 +166,8 @@ class RawItems(LedgerBase):
             if item_id in known:
                 continue
             known[item_id] = content_hash
-            new.append(_item_row(item, item_id, content_hash))
-        if new:
-            tx.execute(upsert(tx, raw_items).on_conflict_do_nothing(
-                index_elements=["item_id"]), new)
+            new.append(_item_row(item, item_id, content_hash, stamp))
+        _INSERT.execute(tx, new)
         return len(new)
 
     def _stored_hashes(self, tx: Connection, item_ids: list[str]) -> dict[str, str]:
@@ -167,7 +175,7 @@ class RawItems(LedgerBase):
         for chunk in chunks(item_ids):
             found.update((item_id, content_hash) for item_id, content_hash in tx.execute(
                 select(raw_items.c.item_id, raw_items.c.content_hash)
-                .where(raw_items.c.item_id.in_(chunk))))
+                .where(raw_items.c.item_id.in_(chunk))).all())
         return found
 
     def _insert_item(self, tx: Connection, item: RawItem, item_id: str, content_hash: str) -> int:
@@ -222,18 +230,16 @@ class RawItems(LedgerBase):
         of its ids, one of its contents, one insert): each statement is a
         round trip, and on SQLite each gives up the GIL and waits to get it back."""
         seen = self._stored_like(tx, items, hashes, window)
-        outcomes, rows = [], []
+        outcomes, rows, stamp = [], [], now()
         for item, content_hash in zip(items, hashes, strict=True):
             earlier = seen.repeat_of(item, content_hash, window)
             if earlier is not None:
                 outcomes.append((earlier, True))
                 continue
             seen.add(item, content_hash)
-            rows.append(_item_row(item, item.item_id, content_hash))
+            rows.append(_item_row(item, item.item_id, content_hash, stamp))
             outcomes.append((item.item_id, False))
-        if rows:
-            tx.execute(upsert(tx, raw_items).on_conflict_do_nothing(
-                index_elements=["item_id"]), rows)
+        _INSERT.execute(tx, rows)
         return outcomes
 
     def _stored_like(self, tx: Connection, items: Sequence[RawItem], hashes: list[str],
@@ -243,8 +249,8 @@ class RawItems(LedgerBase):
         seen = _Seen()
         ids = list(dict.fromkeys(item.item_id for item in items))
         for chunk in chunks(ids):
-            seen.ids |= set(tx.execute(select(raw_items.c.item_id)
-                                       .where(raw_items.c.item_id.in_(chunk))).scalars())
+            seen.ids.update(tx.execute(select(raw_items.c.item_id)
+                                       .where(raw_items.c.item_id.in_(chunk))).scalars().all())
         since = min(item.received_at for item in items) - window
         sources = list(dict.fromkeys(item.source for item in items))
         for chunk in chunks(sorted(set(hashes))):
@@ -252,7 +258,7 @@ class RawItems(LedgerBase):
                                          raw_items.c.content_hash, raw_items.c.received_at)
                                   .where(raw_items.c.source.in_(sources),
                                          raw_items.c.content_hash.in_(chunk),
-                                         raw_items.c.received_at >= since)):
+                                         raw_items.c.received_at >= since)).all():
                 seen.contents[(row.source, row.content_hash)].append(
                     (row.received_at, row.item_id))
         return seen
@@ -302,15 +308,15 @@ class RawItems(LedgerBase):
             .with_for_update(skip_locked=True)
         )
         with self.transaction() as tx:
-            taken = [row.item_id for row in tx.execute(candidates)
+            taken = [row.item_id for row in tx.execute(candidates).all()
                      if row.claimed_by == worker
                      or _claim_is_void(row.claimed_by, row.claimed_at, at)][:limit]
             items = []
             for chunk in chunks(taken):
-                tx.execute(update(raw_items).where(raw_items.c.item_id.in_(chunk))
-                           .values(claimed_by=worker, claimed_at=at))
-                items += tx.execute(select(raw_items).where(raw_items.c.item_id.in_(chunk))
-                                    ).mappings().all()
+                # the claimed rows come back from the update itself: no read-back
+                items += tx.execute(update(raw_items).where(raw_items.c.item_id.in_(chunk))
+                                    .values(claimed_by=worker, claimed_at=at)
+                                    .returning(*_ITEM_COLUMNS)).mappings().all()
         items.sort(key=lambda row: (row["received_at"], row["item_id"]))
         return [_row_to_item(row) for row in items]
 
@@ -332,7 +338,7 @@ class RawItems(LedgerBase):
             if worker is not None:
                 query = query.where(or_(raw_items.c.claimed_by == worker,
                                         raw_items.c.claimed_by.is_(None)))
-            found |= set(tx.execute(query).scalars())
+            found.update(tx.execute(query).scalars().all())
         return found
 
     def mark_item(self, tx: Connection, item_id: str, state: str, reason: str = "",
@@ -346,8 +352,7 @@ class RawItems(LedgerBase):
             batch.append(mark)
 
     def mark_items(self, tx: Connection, marks: list[dict]) -> None:
-        if marks:
-            tx.execute(_MARK, marks)
+        _MARK.execute(tx, marks)
 
     def requeue(self, states: tuple[str, ...] = ("quarantined",)) -> int:
         """Mark items to be processed again (replay after a config fix)."""

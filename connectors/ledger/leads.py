@@ -7,9 +7,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, func, select
 
-from connectors.ledger.base import LedgerBase, chunks
+from connectors.ledger.base import Bulk, LedgerBase, chunks
 from connectors.ledger.schema import lead_stages, leads
 from transforms.records import Lead
+
+_INSERT_LEADS = Bulk(lambda tx, keys: leads.insert())
+_INSERT_STAGES = Bulk(lambda tx, keys: lead_stages.insert())
 
 
 @dataclass
@@ -38,7 +41,8 @@ class Leads(LedgerBase):
         found: dict[str, str] = {}
         for chunk in chunks(sorted(set(lead_ids))):
             found.update((lead_id, fingerprint) for lead_id, fingerprint in tx.execute(
-                select(leads.c.lead_id, leads.c.fingerprint).where(leads.c.lead_id.in_(chunk))))
+                select(leads.c.lead_id, leads.c.fingerprint).where(leads.c.lead_id.in_(chunk))
+            ).all())
         return found
 
     def save_lead(self, tx: Connection, lead: Lead, contact_key: str, item_id: str, seq: int,
@@ -61,17 +65,15 @@ class Leads(LedgerBase):
             phone_display=lead.phone_display, phone_valid=lead.phone_valid, email=lead.email,
             company=lead.company, legal_form=lead.legal_form, position=lead.position,
             city=lead.city, subject=lead.subject, message=lead.message,
-            warnings=json.dumps(lead.warnings, ensure_ascii=False),
+            warnings="[]" if lead.warnings == [] else json.dumps(lead.warnings, ensure_ascii=False),
             fingerprint=lead.fingerprint))
         if batch is None:
             self.save_leads(tx, rows)
 
     def save_leads(self, tx: Connection, rows: LeadRows) -> None:
         """A batch's leads and their first stages, one prepared statement each."""
-        if rows.stages:
-            tx.execute(lead_stages.insert(), rows.stages)
-        if rows.leads:
-            tx.execute(leads.insert(), rows.leads)
+        _INSERT_STAGES.execute(tx, rows.stages)
+        _INSERT_LEADS.execute(tx, rows.leads)
 
     def lead_count(self) -> int:
         return self.scalar(select(func.count()).select_from(leads))

@@ -1,4 +1,6 @@
+import hashlib
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -6,15 +8,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import bindparam, create_engine, exc, insert, update
 
 from connectors.ledger import Ledger, locate, new_worker_id
-from connectors.ledger.database import VERSION_TABLE
+from connectors.ledger.base import Bulk, upsert
+from connectors.ledger.database import VERSION_TABLE, as_utc, moment_text
+from connectors.ledger.items import _item_row
+from connectors.ledger.leads import LeadRows
 from connectors.ledger.legacy import SCRIPTS
 from connectors.ledger.migrate import HEAD, head_revision
-from connectors.ledger.schema import metadata
+from connectors.ledger.schema import identities, lead_stages, leads, metadata, raw_items
 from leadhub.errors import FatalError
-from tests.store import query
+from tests.store import comparable, query
 from transforms.records import RawItem
 
 
@@ -48,6 +53,16 @@ def test_a_new_store_has_exactly_the_schema_the_queries_use(ledger):
 def test_a_new_sqlite_store_is_wal(tmp_path):
     Ledger(tmp_path / "a.db", create=True).close()
     assert query(str(tmp_path / "a.db"), "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_a_sqlite_store_syncs_every_commit_and_keeps_a_large_page_cache(tmp_path):
+    ledger = Ledger(tmp_path / "a.db", create=True)
+    with ledger.reading() as connection:
+        pragma = connection.exec_driver_sql
+        # FULL (2): a commit is on disk when it returns, even across a power loss
+        assert pragma("PRAGMA synchronous").scalar() == 2
+        assert pragma("PRAGMA cache_size").scalar() == -32768  # KiB
+    ledger.close()
 
 
 def test_reopening_does_not_migrate_again(store):
@@ -166,6 +181,17 @@ def test_two_workers_never_claim_the_same_item(ledger):
     assert [i.received_at for i in first] == sorted(i.received_at for i in first)
 
 
+def test_a_claimed_item_is_the_item_stored(ledger):
+    stored = [RawItem(f"file:a:{n}", "files", "csv", bytes([n, 0, 255]), moment,
+                      {"row": n, "файл": "лиды.csv"})
+              for n, moment in enumerate([datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+                                          datetime(2026, 1, 1, 9, tzinfo=ZoneInfo("Asia/Omsk"))])]
+    ledger.store_raw_items(stored)
+    claimed = ledger.claim_pending(new_worker_id(), 10)
+    assert claimed == [replace(item, received_at=as_utc(item.received_at))
+                       for item in reversed(stored)]  # oldest first
+
+
 def test_claims_of_a_dead_worker_are_taken_over(ledger):
     ledger.store_raw_items([_item("file:a:1")])
     ledger.claim_pending("this-host-is-elsewhere:1:x", 10)
@@ -191,6 +217,148 @@ def test_moments_compare_as_moments_whatever_zone_they_are_given_in(ledger):
     may_20_moscow = datetime(2026, 5, 20, tzinfo=ZoneInfo("Europe/Moscow"))
     assert [row["item_id"] for row in ledger.export_review_items(may_20_moscow)] == ["file:a:1"]
     assert [row["received_at"] for row in ledger.export_review_items()] == [evening_utc]
+
+
+# Moments as callers hand them over: aware in UTC with microseconds, aware in
+# another zone, naive (UTC), ISO text; and none.
+GIVEN_MOMENTS = [datetime(2026, 5, 19, 21, 30, 15, 999, tzinfo=UTC),
+                 datetime(2026, 5, 20, 0, 30, tzinfo=ZoneInfo("Europe/Moscow")),
+                 datetime(2026, 5, 19, 21, 30), "2026-05-19T21:30:00Z"]
+
+
+def _stored(store, table: str, key: str, prefix: str, skip: int) -> list[tuple]:
+    """Every column but the first `skip` of the rows whose key starts with
+    `prefix`, in key order, as the driver returns them (not normalised: the
+    text "1" and the integer 1 differ)."""
+    rows = query(store, f"SELECT * FROM {table} WHERE {key} LIKE :prefix ORDER BY {key}",
+                 prefix=prefix + "%")
+    return [row[skip:] for row in rows]
+
+
+def _lead_row(lead_id: str, seq: int, received_at, valid: bool) -> dict:
+    return dict(origin="", owner="", stage="Новый", lead_id=lead_id, seq=seq,
+                contact_key="c1", first_contact_key="c1", match_reason="телефон",
+                raw_item_id="file:a:1", received_at=received_at, channel="import",
+                source="Сайт", source_matched=valid, raw_source='{"utm_source": "ya"}',
+                name="Игорь", phone="+79123456789", phone_extension="12",
+                phone_display="+7 (912) 345-67-89", phone_valid=valid, email="i@x.ru",
+                company="Ромашка", legal_form="ООО", position="", city="Пермь",
+                subject="", message="Перезвоните", warnings="[]", fingerprint="ab")
+
+
+def test_bulk_written_leads_are_stored_as_sqlalchemy_stores_them(ledger, store):
+    """The bulk path (compiled once, values converted in one pass) and a plain
+    `execute` of the same rows leave the same values, on either engine."""
+    given = [(moment, valid) for moment in GIVEN_MOMENTS for valid in (True, False)]
+    bulk, plain = LeadRows(), LeadRows()
+    for n, (moment, valid) in enumerate(given):
+        bulk.leads.append(_lead_row(f"a{n:02}", n + 1, moment, valid))
+        plain.leads.append(_lead_row(f"b{n:02}", n + 101, moment, valid))
+        bulk.stages.append({"lead_id": f"a{n:02}", "stage": "Новый", "changed_at": moment,
+                            "changed_by": "leadhub"})
+        plain.stages.append({**bulk.stages[-1], "lead_id": f"b{n:02}"})
+    with ledger.transaction() as tx:
+        ledger.save_leads(tx, bulk)
+        tx.execute(insert(leads), plain.leads)
+        tx.execute(insert(lead_stages), plain.stages)
+    stored = _stored(store, "leads", "lead_id", "a", skip=2)  # without id and position
+    assert len(stored) == len(given)
+    assert stored == _stored(store, "leads", "lead_id", "b", skip=2)
+    stages = query(store, "SELECT lead_id, stage, reason, changed_at, changed_by"
+                          " FROM lead_stages ORDER BY lead_id")
+    assert [row[1:] for row in stages if row[0].startswith("a")] == [
+        row[1:] for row in stages if row[0].startswith("b")]
+
+
+def test_bulk_written_items_and_marks_are_stored_as_sqlalchemy_stores_them(ledger, store):
+    items = [RawItem(f"file:a:{n}", "files", "csv", bytes([n, 0, 255]) + "Я".encode(), moment,
+                     {"row": n, "файл": "лиды.csv"}) for n, moment in enumerate(GIVEN_MOMENTS)]
+    twins = [replace(item, item_id=item.item_id.replace(":a:", ":b:")) for item in items]
+    assert ledger.store_raw_items(items) == len(items)
+    stamp = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    with ledger.transaction() as tx:
+        tx.execute(insert(raw_items), [
+            _item_row(item, item.item_id, hashlib.sha256(item.payload).hexdigest(), stamp)
+            for item in twins])
+        tx.execute(update(raw_items).values(ingested_at=stamp))
+    assert _stored(store, "raw_items", "item_id", "file:a:", skip=1) == _stored(
+        store, "raw_items", "item_id", "file:b:", skip=1)
+    ledger.claim_pending("w:1:x", 100)  # marking takes the claims off
+    marks = [{"marked_id": item.item_id, "state": "quarantined", "reason": "нет телефона",
+              "lead_id": None, "processed_at": moment}
+             for item, moment in zip(items, GIVEN_MOMENTS, strict=True)]
+    with ledger.transaction() as tx:
+        ledger.mark_items(tx, marks)
+        tx.execute(update(raw_items).where(raw_items.c.item_id == bindparam("marked_id"))
+                   .values(state=bindparam("state"), reason=bindparam("reason"),
+                           lead_id=bindparam("lead_id"),
+                           processed_at=bindparam("processed_at"), claimed_by=None,
+                           claimed_at=None),
+                   [{**mark, "marked_id": twin.item_id}
+                    for mark, twin in zip(marks, twins, strict=True)])
+    stored = _stored(store, "raw_items", "item_id", "file:a:", skip=1)
+    assert stored == _stored(store, "raw_items", "item_id", "file:b:", skip=1)
+    assert {row[6:8] for row in stored} == {("quarantined", "нет телефона")}
+    assert {row[11:] for row in stored} == {(None, None)}  # claimed by, claimed at
+
+
+def _identities_upsert(tx, keys):
+    statement = upsert(tx, identities)
+    return statement.on_conflict_do_update(
+        index_elements=["contact_key", "kind", "value"],
+        set_={name: statement.excluded[name] for name in keys
+              if name not in ("contact_key", "kind", "value")})
+
+
+def test_a_bulk_upsert_updates_what_is_there_and_adds_what_is_not(ledger, store):
+    """An INSERT ... ON CONFLICT DO UPDATE through Bulk (what contacts are
+    written with) ends as the same statement through `execute` ends."""
+    first = [{"contact_key": f"{prefix}1", "kind": "phone", "value": "+79123456789",
+              "written": "8 912 345-67-89", "first_seen": GIVEN_MOMENTS[0],
+              "last_seen": GIVEN_MOMENTS[0], "seen_in": "l1", "active": True}
+             for prefix in "ab"]
+    again = [{**row, "last_seen": GIVEN_MOMENTS[1], "active": False} for row in first] + [
+        {**row, "value": "i@x.ru", "kind": "email"} for row in first]
+    bulk = Bulk(_identities_upsert)
+    with ledger.transaction() as tx:
+        bulk.execute(tx, first[:1])
+        bulk.execute(tx, [row for row in again if row["contact_key"] == "a1"])
+        tx.execute(_identities_upsert(tx, tuple(first[1])), first[1:])
+        tx.execute(_identities_upsert(tx, tuple(first[1])),
+                   [row for row in again if row["contact_key"] == "b1"])
+    stored = query(store, "SELECT contact_key, kind, value, written, first_seen, last_seen,"
+                          " seen_in, active FROM identities ORDER BY contact_key, kind")
+    assert len(stored) == 4
+    assert [row[1:] for row in stored[:2]] == [row[1:] for row in stored[2:]]
+    assert comparable(stored[1][5]) == "2026-05-19T21:30:00+00:00"  # phone: updated
+
+
+@pytest.mark.parametrize("given", GIVEN_MOMENTS, ids=["utc", "moscow", "naive", "text"])
+def test_a_moment_is_kept_as_the_same_text_however_often_it_is_written(given):
+    assert moment_text(given) == moment_text(given) == as_utc(given).isoformat()
+    assert moment_text(given) in ("2026-05-19T21:30:15+00:00", "2026-05-19T21:30:00+00:00")
+
+
+def test_a_value_its_column_refuses_fails_a_bulk_write_as_it_fails_execute(ledger):
+    """The same error, so that whoever falls back to writing rows one by one
+    (a web-form group) still does."""
+    row = {**_lead_row("a1", 1, "not a moment", True)}
+    errors = []
+    for write in (lambda tx: Bulk(lambda tx, keys: insert(leads)).execute(tx, [row, row]),
+                  lambda tx: tx.execute(insert(leads), [row, row])):
+        with pytest.raises(exc.StatementError) as raised, ledger.transaction() as tx:
+            write(tx)
+        errors.append(raised.value)
+    assert [type(error) for error in errors] == [exc.StatementError] * 2
+    assert [type(error.orig) for error in errors] == [ValueError] * 2
+    assert ledger.lead_count() == 0
+
+
+def test_a_bulk_write_refuses_a_parameter_its_rows_do_not_have(ledger):
+    wrong = Bulk(lambda tx, keys: update(raw_items).where(
+        raw_items.c.item_id == bindparam("marked_id")).values(state="new"))
+    with ledger.transaction() as tx, pytest.raises(ValueError, match="state"):
+        wrong.execute(tx, [{"marked_id": "file:a:1"}])
 
 
 def test_money_comes_back_exact(ledger):

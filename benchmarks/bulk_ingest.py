@@ -200,7 +200,10 @@ def profile_ingest(csv_path: Path, store: Path, pythonpath: Path | None, work: P
     for old in work.glob(store.name + "*"):
         old.unlink()
     env = dict(os.environ, PYTHONPATH=str(pythonpath)) if pythonpath else None
-    extra = [] if pythonpath else ["--workers", "1"]
+    # one process for both codes, or the baseline's parsing would run in
+    # worker processes the profiler does not see (a revision from before
+    # `--workers` cannot be profiled against)
+    extra = ["--workers", "1"]
     subprocess.run([sys.executable, "-m", "cProfile", "-o", str(stats), str(script), "ingest",
                     str(csv_path), "--db", str(store), "--quiet", *extra],
                    env=env, cwd=pythonpath or ROOT, check=True, capture_output=True)

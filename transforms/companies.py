@@ -6,6 +6,8 @@ import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
+from transforms.by_identity import ByIdentity
+
 _QUOTES = "«»\"“”„'‘’`"
 _PAIRS = {"«": "»", '"': '"', "“": "”", "„": "“", "'": "'"}
 
@@ -39,15 +41,9 @@ def _split(text: str, forms: _Forms) -> tuple[str, str]:
 
 
 # Compiled once per legal-forms mapping (the config's), not once per lead.
-_compiled: dict[int, tuple[Mapping, _Forms]] = {}
-
-
-def _patterns(legal_forms: Mapping[str, Sequence[str]]) -> _Forms:
-    cached = _compiled.get(id(legal_forms))
-    if cached is None or cached[0] is not legal_forms:
-        cached = (legal_forms, _Forms([_form_patterns(c, s) for c, s in legal_forms.items()]))
-        _compiled[id(legal_forms)] = cached
-    return cached[1]
+# each mapping's patterns, compiled once
+_patterns = ByIdentity(lambda legal_forms: _Forms(
+    [_form_patterns(c, s) for c, s in legal_forms.items()]))
 
 
 def _form_patterns(canonical: str, spellings: Sequence[str]) -> tuple[str, re.Pattern, re.Pattern]:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import lru_cache
 
+from transforms.by_identity import ByIdentity
+
 # The signals a rule may look at; DESIGN.md "Normalization rules".
 RULE_FIELDS = (
     "utm_source",
@@ -22,8 +24,6 @@ RULE_FIELDS = (
 # A few signal combinations (channel, the CSV's source column) recur all
 # through an import: each is categorized once.
 CATEGORY_CACHE = 1 << 14
-# Rule sets compiled at once; more means a caller makes new rules each time.
-_MAX_RULE_SETS = 8
 
 
 @dataclass(frozen=True)
@@ -76,20 +76,6 @@ def _matches_any(value: str, condition: _Condition) -> bool:
         fnmatchcase(value, glob) for glob in condition.globs)
 
 
-# Held with its rules, so that an id is never another object's.
-_compiled_sets: dict[int, tuple[Sequence, _Compiled]] = {}
-
-
-def _compiled(rules: Sequence[Mapping[str, object]]) -> _Compiled:
-    cached = _compiled_sets.get(id(rules))
-    if cached is None or cached[0] is not rules:
-        if len(_compiled_sets) >= _MAX_RULE_SETS:
-            _compiled_sets.clear()
-        cached = (rules, _compile(rules))
-        _compiled_sets[id(rules)] = cached
-    return cached[1]
-
-
 def _compile(rules: Sequence[Mapping[str, object]]) -> _Compiled:
     compiled, keys = [], {}
     for rule in rules:
@@ -98,6 +84,10 @@ def _compile(rules: Sequence[Mapping[str, object]]) -> _Compiled:
         keys.update(dict.fromkeys(c.key for c in conditions))
         compiled.append((rule, conditions))
     return _Compiled(tuple(compiled), tuple(keys))
+
+
+# each rules list compiled once
+_compiled = ByIdentity(_compile)
 
 
 def _condition(key: str, patterns: object) -> _Condition:

@@ -2083,6 +2083,10 @@ class FakeAirtable:
                 for record in found_table.records.values()
             ]
 
+    def record_count(self, base: str, table: str) -> int:
+        with self._lock:
+            return len(self._find_table(self._find_base(base), table).records)
+
     def person_edit(self, base: str, table: str, record_id: str, fields: dict) -> None:
         """Edit cells as a person does: the record's last-modified time moves."""
         with self._lock:

@@ -24,7 +24,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import StatementError
 
 from connectors import Source
 from connectors.files import FilesSource
@@ -318,7 +318,7 @@ class _Batch:
             with self.tx.begin_nested():
                 self.ledger.save_leads(self.tx, self.lead_rows)
                 self.ledger.mark_items(self.tx, self.marks)
-        except (DBAPIError, ValueError, OverflowError, UnicodeError) as error:
+        except (StatementError, ValueError, OverflowError, UnicodeError) as error:
             raise _StoreRefused from error
 
     def add_lead(self, item: RawItem, given: Lead, facts: LeadFacts) -> None:
@@ -342,7 +342,7 @@ class _Batch:
                     if item.meta.get("crm"):
                         self.ledger.adopt_row(self.tx, item.meta["crm"], "leads",
                                               lead.lead_id, item.meta["remote_id"])
-            except (DBAPIError, ValueError, OverflowError, UnicodeError) as error:
+            except (StatementError, ValueError, OverflowError, UnicodeError) as error:
                 self.quarantine(item, f"the store cannot keep it ({type(error).__name__}:"
                                       f" {_first_line(error)})")
                 return

@@ -229,8 +229,11 @@ def _record_batch(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], stats
     when the store refuses one of them, the batch is done again a row at a
     time, so that only the refused item is quarantined."""
     # Oldest inquiry first, whatever order the files came in: the contact key
-    # and the first-touch source then do not depend on file order.
-    outcomes.sort(key=lambda pair: (_when(pair), pair[0].item_id))
+    # and the first-touch source then do not depend on file order. Items of
+    # the same moment (a file's undated rows) stay in the order claimed, the
+    # order they were stored in: by item id, `…:10` came before `…:2`, and a
+    # row's contact depended on the batch size.
+    outcomes.sort(key=_when)
     try:
         stats.update(_record(ledger, outcomes, rules, worker, together=True))
     except _StoreRefused:

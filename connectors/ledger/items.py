@@ -69,15 +69,22 @@ _INSERT = Bulk(lambda tx, keys: upsert(tx, raw_items).on_conflict_do_nothing(
     index_elements=["item_id"]))
 
 
-def _item_row(item: RawItem, item_id: str, content_hash: str,
+def _item_row(item: RawItem, item_id: str, content_hash: str, arrival: int,
               ingested_at: datetime | None = None) -> dict:
     return {
         "item_id": item_id, "source": item.source, "kind": item.kind,
         "received_at": item.received_at, "payload": item.payload,
         "content_hash": content_hash,
         "meta": json.dumps(item.meta, ensure_ascii=False, sort_keys=True),
-        "ingested_at": ingested_at or now(),
+        "ingested_at": ingested_at or now(), "arrival": arrival,
     }
+
+
+def _next_arrival(tx: Connection) -> int:
+    """The number the next stored item gets in the order items are stored in.
+    SQLite has one writer at a time; two PostgreSQL transactions storing at
+    once may hand out the same numbers, and their items then go by item id."""
+    return (tx.execute(select(func.max(raw_items.c.arrival))).scalar() or 0) + 1
 
 
 @dataclass
@@ -141,13 +148,14 @@ class RawItems(LedgerBase):
         """
         added = 0
         with self.transaction() as tx:
+            arrival = _next_arrival(tx)
             for chunk in _batches(items, ITEM_BATCH):
-                added += self._insert_items(tx, chunk)
+                added += self._insert_items(tx, chunk, arrival + added)
             if checkpoint:
                 self._save_checkpoint(tx, *checkpoint)
         return added
 
-    def _insert_items(self, tx: Connection, items: list[RawItem]) -> int:
+    def _insert_items(self, tx: Connection, items: list[RawItem], arrival: int) -> int:
         """One chunk of items in one statement; what is stored already is read
         first, in one query, rather than after each row."""
         hashes = [hashlib.sha256(item.payload).hexdigest() for item in items]
@@ -166,7 +174,7 @@ class RawItems(LedgerBase):
             if item_id in known:
                 continue
             known[item_id] = content_hash
-            new.append(_item_row(item, item_id, content_hash, stamp))
+            new.append(_item_row(item, item_id, content_hash, arrival + len(new), stamp))
         _INSERT.execute(tx, new)
         return len(new)
 
@@ -179,7 +187,7 @@ class RawItems(LedgerBase):
         return found
 
     def _insert_item(self, tx: Connection, item: RawItem, item_id: str, content_hash: str) -> int:
-        values = _item_row(item, item_id, content_hash)
+        values = _item_row(item, item_id, content_hash, _next_arrival(tx))
         inserted = tx.execute(upsert(tx, raw_items).values(**values)
                               .on_conflict_do_nothing(index_elements=["item_id"])).rowcount
         if inserted or "@" in item_id:
@@ -230,14 +238,14 @@ class RawItems(LedgerBase):
         of its ids, one of its contents, one insert): each statement is a
         round trip, and on SQLite each gives up the GIL and waits to get it back."""
         seen = self._stored_like(tx, items, hashes, window)
-        outcomes, rows, stamp = [], [], now()
+        outcomes, rows, stamp, arrival = [], [], now(), _next_arrival(tx)
         for item, content_hash in zip(items, hashes, strict=True):
             earlier = seen.repeat_of(item, content_hash, window)
             if earlier is not None:
                 outcomes.append((earlier, True))
                 continue
             seen.add(item, content_hash)
-            rows.append(_item_row(item, item.item_id, content_hash, stamp))
+            rows.append(_item_row(item, item.item_id, content_hash, arrival + len(rows), stamp))
             outcomes.append((item.item_id, False))
         _INSERT.execute(tx, rows)
         return outcomes
@@ -292,7 +300,8 @@ class RawItems(LedgerBase):
     def pending_items(self, limit: int) -> list[RawItem]:
         """Items not processed yet, oldest first (whoever may hold them)."""
         rows = self.rows(select(raw_items).where(raw_items.c.state == "new")
-                         .order_by(raw_items.c.received_at, raw_items.c.item_id).limit(limit))
+                         .order_by(raw_items.c.received_at, raw_items.c.arrival,
+                                   raw_items.c.item_id).limit(limit))
         return [_row_to_item(row) for row in rows]
 
     def claim_pending(self, worker: str, limit: int, at: datetime | None = None) -> list[RawItem]:
@@ -303,7 +312,7 @@ class RawItems(LedgerBase):
         candidates = (
             select(raw_items.c.item_id, raw_items.c.claimed_by, raw_items.c.claimed_at)
             .where(raw_items.c.state == "new")
-            .order_by(raw_items.c.received_at, raw_items.c.item_id)
+            .order_by(raw_items.c.received_at, raw_items.c.arrival, raw_items.c.item_id)
             .limit(limit * 4)
             .with_for_update(skip_locked=True)
         )
@@ -316,8 +325,9 @@ class RawItems(LedgerBase):
                 # the claimed rows come back from the update itself: no read-back
                 items += tx.execute(update(raw_items).where(raw_items.c.item_id.in_(chunk))
                                     .values(claimed_by=worker, claimed_at=at)
-                                    .returning(*_ITEM_COLUMNS)).mappings().all()
-        items.sort(key=lambda row: (row["received_at"], row["item_id"]))
+                                    .returning(*_ITEM_COLUMNS, raw_items.c.arrival)
+                                    ).mappings().all()
+        items.sort(key=lambda row: (row["received_at"], row["arrival"], row["item_id"]))
         return [_row_to_item(row) for row in items]
 
     def release_claims(self, worker: str) -> None:

@@ -6,6 +6,7 @@ compares them), and upgrade a store from any earlier version in place.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -49,11 +50,18 @@ raw_items = Table(
     # claimed by a worker that died is taken again after a while)
     Column("claimed_by", String),
     Column("claimed_at", Moment),
+    # the order items were stored in (a file's rows in the file's order), so
+    # that a claim takes a file's rows in that order whatever the batch size;
+    # 0 for items stored before it was kept
+    Column("arrival", BigInteger, nullable=False, server_default="0"),
     CheckConstraint("state IN ('new', 'processed', 'skipped', 'quarantined')",
                     name="raw_items_state_known"),
 )
-# item_id too: a claim takes the oldest in (received_at, item_id) order from the index
-Index("raw_items_state", raw_items.c.state, raw_items.c.received_at, raw_items.c.item_id)
+# a claim takes the oldest in (received_at, arrival, item_id) order from the index
+Index("raw_items_state", raw_items.c.state, raw_items.c.received_at, raw_items.c.arrival,
+      raw_items.c.item_id)
+# the next arrival number is the largest one + 1
+Index("raw_items_arrival", raw_items.c.arrival)
 Index("raw_items_content", raw_items.c.source, raw_items.c.content_hash,
       raw_items.c.received_at)
 

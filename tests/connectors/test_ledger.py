@@ -181,6 +181,24 @@ def test_two_workers_never_claim_the_same_item(ledger):
     assert [i.received_at for i in first] == sorted(i.received_at for i in first)
 
 
+def test_items_of_one_moment_are_claimed_in_the_order_they_were_stored(ledger):
+    """A file's rows share one received_at, and their ids end in the row
+    number as text: claimed by id, row 10 came before row 2."""
+    first_file = [_item(f"file:a:{row}") for row in range(1, 13)]
+    ledger.store_raw_items(first_file)
+    ledger.store_raw_items([_item(f"file:b:{row}") for row in range(1, 4)]
+                           + [_item("file:a:1"), _item("file:a:5")])  # known: not again
+    ledger.store_submissions([_item("form:x:1", b"one"), _item("form:x:0", b"other")], 0)
+    worker, claimed = new_worker_id(), []
+    while batch := ledger.claim_pending(worker, 5):
+        claimed += [item.item_id for item in batch]
+        with ledger.transaction() as tx:
+            for item in batch:
+                ledger.mark_item(tx, item.item_id, "processed")
+    assert claimed == [*(f"file:a:{row}" for row in range(1, 13)),
+                       "file:b:1", "file:b:2", "file:b:3", "form:x:1", "form:x:0"]
+
+
 def test_a_claimed_item_is_the_item_stored(ledger):
     stored = [RawItem(f"file:a:{n}", "files", "csv", bytes([n, 0, 255]), moment,
                       {"row": n, "файл": "лиды.csv"})
@@ -278,8 +296,9 @@ def test_bulk_written_items_and_marks_are_stored_as_sqlalchemy_stores_them(ledge
     stamp = datetime(2026, 6, 1, 12, tzinfo=UTC)
     with ledger.transaction() as tx:
         tx.execute(insert(raw_items), [
-            _item_row(item, item.item_id, hashlib.sha256(item.payload).hexdigest(), stamp)
-            for item in twins])
+            _item_row(item, item.item_id, hashlib.sha256(item.payload).hexdigest(), arrival,
+                      stamp)
+            for arrival, item in enumerate(twins, start=1)])  # the numbers the first got
         tx.execute(update(raw_items).values(ingested_at=stamp))
     assert _stored(store, "raw_items", "item_id", "file:a:", skip=1) == _stored(
         store, "raw_items", "item_id", "file:b:", skip=1)
@@ -299,7 +318,7 @@ def test_bulk_written_items_and_marks_are_stored_as_sqlalchemy_stores_them(ledge
     stored = _stored(store, "raw_items", "item_id", "file:a:", skip=1)
     assert stored == _stored(store, "raw_items", "item_id", "file:b:", skip=1)
     assert {row[6:8] for row in stored} == {("quarantined", "нет телефона")}
-    assert {row[11:] for row in stored} == {(None, None)}  # claimed by, claimed at
+    assert {row[11:13] for row in stored} == {(None, None)}  # claimed by, claimed at
 
 
 def _identities_upsert(tx, keys):

@@ -19,6 +19,7 @@ import mailbox
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 from connectors import CheckpointReader
@@ -38,6 +39,8 @@ SUPPORTED = MAIL_SUFFIXES | TABLE_SUFFIXES | FORM_SUFFIXES | MBOX_SUFFIXES
 _READABLE = ".eml, .mbox, .csv, .tsv, .json, .jsonl or a maildir/folder"
 # The window a lead list is read in: the most of it held in memory at a time.
 READ_BYTES = 1 << 20
+# What tells a file's kind: its first bytes (text or binary, mail headers)
+HEAD_BYTES = 64 * 1024
 
 
 def refused_inputs(paths: Iterable[Path]) -> list[str]:
@@ -143,35 +146,42 @@ class FilesSource:
         suffix = _suffix(path)
         if suffix in TABLE_SUFFIXES:
             return self._table(path)
+        if _blank(path):
+            return [self._unreadable(path, "the file is empty", path.read_bytes())]
+        if suffix in MBOX_SUFFIXES:
+            return self._mbox(path)
+        if suffix in FORM_SUFFIXES and suffix != ".json":
+            return self._lines(path)
         data = path.read_bytes()
-        if not data.strip():
-            return [self._unreadable(path, "the file is empty", data)]
         if suffix in MAIL_SUFFIXES:
             return [self._item(path, 0, "email", data)]
-        if suffix in MBOX_SUFFIXES:
-            return self._mbox(path, data)
         return self._forms(path, data)
 
     def _maildir(self, path: Path) -> list[RawItem]:
         box = mailbox.Maildir(path, factory=None, create=False)
         return [self._item(path, key, "email", box.get_bytes(key)) for key in sorted(box.keys())]
 
-    def _mbox(self, path: Path, data: bytes) -> list[RawItem]:
-        if not data.lstrip().startswith(b"From "):
+    def _mbox(self, path: Path) -> Collection[RawItem]:
+        """An mail archive's messages, read one at a time as they are stored
+        (an archive of years is gigabytes)."""
+        head = _head(path)
+        if not head.startswith(b"From "):
             # Without the `From ` line mbox starts each message with, Python's
             # reader finds nothing: a single mail saved as .mbox is read as one.
-            if looks_like_mail(data.lstrip()):
-                return [self._item(path, 0, "email", data)]
+            if looks_like_mail(head):
+                return [self._item(path, 0, "email", path.read_bytes())]
             return [self._unreadable(path, "not an mbox file: it does not start with a "
-                                     "`From ` line, nor with a mail's headers", data)]
-        box = mailbox.mbox(path, factory=None, create=False)
-        try:
-            return [
-                self._item(path, index, "email", box.get_bytes(key))
-                for index, key in enumerate(box.keys())
-            ]
-        finally:
-            box.close()
+                                     "`From ` line, nor with a mail's headers",
+                                     path.read_bytes())]
+        return _MboxItems(self, path, _Place.of(path))
+
+    def _lines(self, path: Path) -> Collection[RawItem]:
+        """A JSON Lines log of form posts, one item a line, read a line at a
+        time as they are stored (a form service's whole log is big)."""
+        if looks_binary(_head(path, strip=False)):
+            return [self._unreadable(path, "not JSON: the file holds binary data, not text",
+                                     path.read_bytes())]
+        return _LineItems(self, path, _Place.of(path))
 
     def _table(self, path: Path) -> Collection[RawItem]:
         """A lead list, read a window at a time each time its rows are used (a
@@ -198,16 +208,13 @@ class FilesSource:
         if looks_binary(data):
             return [self._unreadable(path, "not JSON: the file holds binary data, not text",
                                      data)]
-        if _suffix(path) == ".json":
-            try:
-                parsed = json.loads(data.decode("utf-8-sig"))
-            except (UnicodeDecodeError, ValueError, RecursionError):
-                # Kept whole as one item: processing quarantines it with the reason.
-                return [self._item(path, 0, "form", data)]
-            records = parsed if isinstance(parsed, list) else [parsed]
-            payloads = [json_bytes(r) for r in records]
-        else:
-            payloads = [line for line in data.splitlines() if line.strip()]
+        try:
+            parsed = json.loads(data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            # Kept whole as one item: processing quarantines it with the reason.
+            return [self._item(path, 0, "form", data)]
+        records = parsed if isinstance(parsed, list) else [parsed]
+        payloads = [json_bytes(r) for r in records]
         return [self._item(path, n, "form", p) for n, p in enumerate(payloads, start=1)]
 
     def _unreadable(self, path: Path, reason: str, data: bytes = b"") -> RawItem:
@@ -258,6 +265,63 @@ class _TableItems:
 
 
 @dataclass(frozen=True)
+class _MboxItems:
+    """An mbox file's messages, each read from the file as it is stored: the
+    reader keeps only where each message starts."""
+
+    source: FilesSource
+    path: Path
+    place: _Place
+
+    @cached_property
+    def _count(self) -> int:
+        box = mailbox.mbox(self.path, factory=None, create=False)
+        try:
+            return len(box.keys())
+        finally:
+            box.close()
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[RawItem]:
+        box = mailbox.mbox(self.path, factory=None, create=False)
+        try:
+            for index, key in enumerate(box.keys()):
+                yield self.source._item(self.path, index, "email", box.get_bytes(key),
+                                        place=self.place)
+        finally:
+            box.close()
+
+
+@dataclass(frozen=True)
+class _LineItems:
+    """A JSON Lines file's non-blank lines, numbered from 1, read a line at a
+    time. A file's `\n` pieces hold all of its `\r`, `\n` and `\r\n` breaks,
+    so splitting each piece gives the lines the whole file's `splitlines` does."""
+
+    source: FilesSource
+    path: Path
+    place: _Place
+
+    def _payloads(self) -> Iterator[bytes]:
+        with self.path.open("rb") as handle:
+            for piece in handle:
+                yield from (line for line in piece.splitlines() if line.strip())
+
+    @cached_property
+    def _count(self) -> int:
+        return sum(1 for _ in self._payloads())
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[RawItem]:
+        for number, payload in enumerate(self._payloads(), start=1):
+            yield self.source._item(self.path, number, "form", payload, place=self.place)
+
+
+@dataclass(frozen=True)
 class _Place:
     """What every item of one file shares: the hash of its path."""
 
@@ -289,6 +353,17 @@ def _chunks_of(path: Path) -> Chunks:
             yield from iter(lambda: handle.read(READ_BYTES), b"")
 
     return chunks
+
+
+def _head(path: Path, size: int = HEAD_BYTES, strip: bool = True) -> bytes:
+    """The file's first `size` bytes, after the white space it starts with
+    when `strip` (read a window at a time, not whole)."""
+    head = b""
+    for chunk in _chunks_of(path)():
+        head = (head + chunk).lstrip() if strip else head + chunk
+        if len(head) >= size:
+            break
+    return head[:size]
 
 
 def _blank(path: Path) -> bool:

@@ -239,3 +239,44 @@ def test_a_bad_byte_far_into_a_declared_encoding_is_named_by_its_place(tmp_path,
     [item] = _items(FilesSource("files", [path], csv_encoding="utf-8"))
     assert item.meta["unreadable"].startswith(f"leads.csv: not utf-8 text (byte {len(start)}:")
     assert item.payload == path.read_bytes()
+
+
+def _peak_while_read(path: Path) -> tuple[int, int, int]:
+    """Items the file's batch says it has, items it gives, and the most memory
+    Python held meanwhile."""
+    tracemalloc.start()
+    try:
+        [batch] = FilesSource("files", [path]).batches(lambda s, scope: None)
+        count = len(batch.items)
+        given = sum(1 for _ in batch.items)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return count, given, peak
+
+
+def test_a_big_form_log_is_read_a_line_at_a_time_not_whole(tmp_path):
+    path = tmp_path / "posts.jsonl"
+    post = json.dumps({"name": "Иван Петров", "phone": "8 912 345-67-89",
+                       "comment": "долгий комментарий " * 20}, ensure_ascii=False)
+    # blank lines are skipped and not counted; \r\n and a lone \r end lines too
+    path.write_bytes(((post + "\n\n" + post + "\r\n" + post + "\r") * 10_000).encode())
+    size = path.stat().st_size
+    count, given, peak = _peak_while_read(path)
+    assert (count, given) == (30_000, 30_000)
+    assert size > 10_000_000 and peak < size / 5, (size, peak)
+    [batch] = FilesSource("files", [path]).batches(lambda s, scope: None)
+    items = list(batch.items)
+    assert [item.meta["row"] for item in items[:4]] == ["1", "2", "3", "4"]
+    assert {item.payload for item in items} == {post.encode()}
+
+
+def test_a_big_mail_archive_is_read_a_message_at_a_time_not_whole(tmp_path):
+    box = mailbox.mbox(tmp_path / "archive.mbox")
+    for number in range(2_000):
+        box.add(_mail(f"письмо {number} " + "x" * 6_000))
+    box.close()
+    size = (tmp_path / "archive.mbox").stat().st_size
+    count, given, peak = _peak_while_read(tmp_path / "archive.mbox")
+    assert (count, given) == (2_000, 2_000)
+    assert size > 10_000_000 and peak < size / 5, (size, peak)

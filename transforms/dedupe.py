@@ -285,6 +285,9 @@ class ContactBook:
     retired: dict[str, Member] = field(default_factory=dict)
     new_shared: dict[Identity, str] = field(default_factory=dict)
     pairs: dict[frozenset[str], Pair] = field(default_factory=dict)
+    # pairs found here whose contact a merge here then retired: the store keeps
+    # them closed ("merged"), as it closes such a pair a batch before wrote
+    closed_pairs: dict[frozenset[str], Pair] = field(default_factory=dict)
     _evidence: dict[str, Evidence] = field(default_factory=dict, repr=False)
     # the values of `shared`, kept up as it grows, and which dict and how much of it
     _shared_values_of: tuple[int, int] = field(default=(0, 0), repr=False)
@@ -521,7 +524,8 @@ class ContactBook:
         for key in loser.block_keys:
             self.by_block.get(key, set()).discard(loser_key)
         for pair in self._pairs_of.pop(loser_key, set()):
-            self.pairs.pop(pair, None)
+            if pair in self.pairs:
+                self.closed_pairs[pair] = self.pairs.pop(pair)
         self._evidence.pop(into, None)
         self._evidence.pop(loser_key, None)
         self._index(survivor)

@@ -300,6 +300,7 @@ class Contacts(LedgerBase):
                 kind=kind, value=value, reason=reason, marked_at=stamp)
                 .on_conflict_do_nothing(index_elements=["kind", "value"]))
         self._write_pairs(tx, list(book.pairs.values()), stamp)
+        self._write_closed_pairs(tx, list(book.closed_pairs.values()), stamp)
 
     def _write_merge(self, tx: Connection, book: ContactBook, merge: Merge, stamp) -> None:
         tx.execute(insert(contact_merges).values(
@@ -335,6 +336,16 @@ class Contacts(LedgerBase):
             {"contact_a": pair.a, "contact_b": pair.b, "score": pair.score,
              "reasons": json.dumps(list(pair.reasons), ensure_ascii=False), "state": OPEN,
              "found_at": stamp, "updated_at": stamp} for pair in pairs])
+
+    def _write_closed_pairs(self, tx: Connection, pairs: list[Pair], stamp) -> None:
+        """Pairs found and closed by a merge in one batch. One the store had
+        open is closed by the merge already (`_write_merge`): left as it is."""
+        if pairs:
+            tx.execute(upsert(tx, duplicate_pairs).on_conflict_do_nothing(
+                index_elements=["contact_a", "contact_b"]), [
+                {"contact_a": pair.a, "contact_b": pair.b, "score": pair.score,
+                 "reasons": json.dumps(list(pair.reasons), ensure_ascii=False),
+                 "state": "merged", "found_at": stamp, "updated_at": stamp} for pair in pairs])
 
     def _write_contact(self, tx: Connection, member: Member, stamp,
                        merged_into: str | None = None, new: bool = False) -> None:

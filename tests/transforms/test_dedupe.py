@@ -135,6 +135,21 @@ def test_name_and_company_without_a_common_identity_go_to_people(book, normalize
     assert 0.5 <= pair.score < 0.99 and any("company" in reason for reason in pair.reasons)
 
 
+def test_a_pair_a_merge_of_the_same_book_settles_is_kept_closed(book, normalize_rules):
+    """As the store closes a pair a batch before found: the same history
+    whether the pair and the merge fell in one batch or two."""
+    phone_only = book.add(_lead(normalize_rules, "a", 1, phone="89123456789",
+                                name="Нестерова Юлия", company="ООО «Вектор»"))
+    email_only = book.add(_lead(normalize_rules, "b", 2, email="y.nesterova@vector.ru",
+                                name="Юлия Нестерова", company="Вектор"))
+    [found] = book.pairs.values()
+    both = book.add(_lead(normalize_rules, "c", 3, phone="89123456789",
+                          email="y.nesterova@vector.ru", name="Юлия Нестерова"))
+    assert both.merged and {both.contact_key, *both.merged} == {
+        phone_only.contact_key, email_only.contact_key}
+    assert book.pairs == {} and list(book.closed_pairs.values()) == [found]
+
+
 def test_a_pair_people_kept_apart_is_never_merged_or_asked_again(book, normalize_rules):
     first = book.add(_lead(normalize_rules, "a", 1, phone="89123456789", name="Пётр Сидоров"))
     second = book.add(_lead(normalize_rules, "b", 2, email="petr@firm.ru", name="Пётр Сидоров"))

@@ -25,7 +25,7 @@ from pathlib import Path
 from connectors import CheckpointReader
 from leadhub.errors import FatalError
 from leadhub.i18n import _
-from transforms.json_input import json_bytes
+from transforms.json_input import json_bytes, json_values
 from transforms.mail import looks_like_mail
 from transforms.records import RawItem, RawKind
 from transforms.tables import Chunks, RowStream, Table, TableError, stream_lead_chunks
@@ -150,12 +150,14 @@ class FilesSource:
             return [self._unreadable(path, "the file is empty", path.read_bytes())]
         if suffix in MBOX_SUFFIXES:
             return self._mbox(path)
-        if suffix in FORM_SUFFIXES and suffix != ".json":
-            return self._lines(path)
-        data = path.read_bytes()
         if suffix in MAIL_SUFFIXES:
-            return [self._item(path, 0, "email", data)]
-        return self._forms(path, data)
+            return [self._item(path, 0, "email", path.read_bytes())]
+        if looks_binary(_head(path, strip=False)):
+            return [self._unreadable(path, "not JSON: the file holds binary data, not text",
+                                     path.read_bytes())]
+        if suffix == ".json":
+            return self._json(path)
+        return _LineItems(self, path, _Place.of(path))
 
     def _maildir(self, path: Path) -> list[RawItem]:
         box = mailbox.Maildir(path, factory=None, create=False)
@@ -174,14 +176,6 @@ class FilesSource:
                                      "`From ` line, nor with a mail's headers",
                                      path.read_bytes())]
         return _MboxItems(self, path, _Place.of(path))
-
-    def _lines(self, path: Path) -> Collection[RawItem]:
-        """A JSON Lines log of form posts, one item a line, read a line at a
-        time as they are stored (a form service's whole log is big)."""
-        if looks_binary(_head(path, strip=False)):
-            return [self._unreadable(path, "not JSON: the file holds binary data, not text",
-                                     path.read_bytes())]
-        return _LineItems(self, path, _Place.of(path))
 
     def _table(self, path: Path) -> Collection[RawItem]:
         """A lead list, read a window at a time each time its rows are used (a
@@ -204,18 +198,16 @@ class FilesSource:
             return _TableItems(self, path, table, _Place.of(path))
         return list(_TableItems(self, path, table, _Place.of(path)))
 
-    def _forms(self, path: Path, data: bytes) -> list[RawItem]:
-        if looks_binary(data):
-            return [self._unreadable(path, "not JSON: the file holds binary data, not text",
-                                     data)]
+    def _json(self, path: Path) -> Collection[RawItem]:
+        """A JSON export of form posts: an array's elements (or the one
+        object), read an element at a time as they are stored. A file that is
+        no JSON is kept whole as one item: processing quarantines it."""
+        items = _JsonItems(self, path, _Place.of(path))
         try:
-            parsed = json.loads(data.decode("utf-8-sig"))
+            len(items)  # reads it through once: the count, or the refusal
         except (UnicodeDecodeError, ValueError, RecursionError):
-            # Kept whole as one item: processing quarantines it with the reason.
-            return [self._item(path, 0, "form", data)]
-        records = parsed if isinstance(parsed, list) else [parsed]
-        payloads = [json_bytes(r) for r in records]
-        return [self._item(path, n, "form", p) for n, p in enumerate(payloads, start=1)]
+            return [self._item(path, 0, "form", path.read_bytes())]
+        return items
 
     def _unreadable(self, path: Path, reason: str, data: bytes = b"") -> RawItem:
         """The whole file as one item that processing quarantines with `reason`."""
@@ -292,6 +284,28 @@ class _MboxItems:
                                         place=self.place)
         finally:
             box.close()
+
+
+@dataclass(frozen=True)
+class _JsonItems:
+    """A JSON file's values (`json_values`), numbered from 1, each read from
+    the file as it is stored."""
+
+    source: FilesSource
+    path: Path
+    place: _Place
+
+    @cached_property
+    def _count(self) -> int:
+        return sum(1 for _ in json_values(_chunks_of(self.path)()))
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[RawItem]:
+        for number, value in enumerate(json_values(_chunks_of(self.path)()), start=1):
+            yield self.source._item(self.path, number, "form", json_bytes(value),
+                                    place=self.place)
 
 
 @dataclass(frozen=True)

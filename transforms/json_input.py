@@ -11,9 +11,11 @@ JSON but not encodable text).
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import sys
+from collections.abc import Iterable, Iterator
 
 # Real posts and exports nest a handful of levels (Typeform: about 7); deeper
 # is a bot, and recursive code reading it would hit Python's recursion limit.
@@ -70,6 +72,90 @@ def _parsed(text: str, max_depth: int) -> object:
     if depth > max_depth:
         raise JsonInputError(f"JSON nested {depth} levels deep; at most {max_depth}")
     return value
+
+
+# JSON's own white space (str.isspace knows more, which JSON refuses)
+_JSON_SPACE = frozenset(" \t\n\r")
+_DECODER = json.JSONDecoder()
+_AFTER_VALUE = _JSON_SPACE | {",", "]", "}"}
+
+
+def json_values(chunks: Iterable[bytes]) -> Iterator[object]:
+    """The values of a UTF-8 JSON document given as chunks of bytes, read a
+    value at a time: each element of a top-level array, else the one value.
+    The same values, and the same refusals, as `json.loads` of the whole
+    decoded text (JSONDecodeError or ValueError, RecursionError,
+    UnicodeDecodeError), only a refusal may come after some values."""
+    reader = _JsonReader(iter(chunks))
+    if reader.peek() != "[":
+        yield json.loads(reader.rest())
+        return
+    reader.pos += 1
+    if reader.peek() == "]":
+        reader.pos += 1
+    else:
+        while True:
+            yield reader.value()
+            after = reader.peek()
+            reader.pos += 1
+            if after == "]":
+                break
+            if after != ",":
+                raise json.JSONDecodeError("Expecting ',' delimiter", reader.buffer,
+                                           reader.pos - 1)
+            reader.peek()
+    if reader.peek() != "":
+        raise json.JSONDecodeError("Extra data", reader.buffer, reader.pos)
+
+
+class _JsonReader:
+    """Decoded text of the chunks, filled as the parse needs it."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self.chunks, self.decoder = chunks, codecs.getincrementaldecoder("utf-8-sig")()
+        self.buffer, self.pos, self.ended = "", 0, False
+
+    def fill(self) -> bool:
+        """More text; False at the end."""
+        if self.ended:
+            return False
+        for chunk in self.chunks:
+            text = self.decoder.decode(chunk)
+            if text:
+                # what is parsed already goes: the buffer holds what is not
+                self.buffer, self.pos = self.buffer[self.pos:] + text, 0
+                return True
+        self.buffer, self.pos = self.buffer[self.pos:] + self.decoder.decode(b"", final=True), 0
+        self.ended = True
+        return True
+
+    def peek(self) -> str:
+        """The next character after white space ("" at the end), not taken."""
+        while True:
+            while self.pos < len(self.buffer) and self.buffer[self.pos] in _JSON_SPACE:
+                self.pos += 1
+            if self.pos < len(self.buffer) or not self.fill():
+                return self.buffer[self.pos:self.pos + 1]
+
+    def value(self) -> object:
+        """The value at `pos`: decoded again with more text until what follows
+        it is read and can follow a value (`-2.5e` cut from `-2.5e-07` decodes
+        as -2.5), or the text ends."""
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self.buffer, self.pos)
+            except json.JSONDecodeError:
+                if self.fill():
+                    continue
+                raise
+            if (end < len(self.buffer) and self.buffer[end] in _AFTER_VALUE) or not self.fill():
+                self.pos = end
+                return value
+
+    def rest(self) -> str:
+        while self.fill():
+            pass
+        return self.buffer[self.pos:]
 
 
 def json_depth(value: object) -> int:

@@ -255,7 +255,8 @@ def _peak_while_read(path: Path) -> tuple[int, int, int]:
     return count, given, peak
 
 
-def test_a_big_form_log_is_read_a_line_at_a_time_not_whole(tmp_path):
+def test_a_big_form_log_is_read_a_line_at_a_time_not_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "READ_BYTES", 64 * 1024)  # the window, as a file of GBs sees it
     path = tmp_path / "posts.jsonl"
     post = json.dumps({"name": "Иван Петров", "phone": "8 912 345-67-89",
                        "comment": "долгий комментарий " * 20}, ensure_ascii=False)
@@ -271,7 +272,8 @@ def test_a_big_form_log_is_read_a_line_at_a_time_not_whole(tmp_path):
     assert {item.payload for item in items} == {post.encode()}
 
 
-def test_a_big_mail_archive_is_read_a_message_at_a_time_not_whole(tmp_path):
+def test_a_big_mail_archive_is_read_a_message_at_a_time_not_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "READ_BYTES", 64 * 1024)  # the window, as a file of GBs sees it
     box = mailbox.mbox(tmp_path / "archive.mbox")
     for number in range(2_000):
         box.add(_mail(f"письмо {number} " + "x" * 6_000))
@@ -280,3 +282,19 @@ def test_a_big_mail_archive_is_read_a_message_at_a_time_not_whole(tmp_path):
     count, given, peak = _peak_while_read(tmp_path / "archive.mbox")
     assert (count, given) == (2_000, 2_000)
     assert size > 10_000_000 and peak < size / 5, (size, peak)
+
+
+def test_a_big_json_export_is_read_an_element_at_a_time_not_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "READ_BYTES", 64 * 1024)  # the window, as a file of GBs sees it
+    path = tmp_path / "export.json"
+    post = {"name": "Иван Петров", "phone": "8 912 345-67-89",
+            "comment": "долгий комментарий " * 20, "score": -2.5e-07}
+    path.write_text(json.dumps([post] * 25_000, ensure_ascii=False, indent=1),
+                    encoding="utf-8")
+    size = path.stat().st_size
+    count, given, peak = _peak_while_read(path)
+    assert (count, given) == (25_000, 25_000)
+    assert size > 10_000_000 and peak < size / 5, (size, peak)
+    [batch] = FilesSource("files", [path]).batches(lambda s, scope: None)
+    first = next(iter(batch.items))
+    assert (first.meta["row"], json.loads(first.payload)) == ("1", post)

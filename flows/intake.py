@@ -264,7 +264,8 @@ def _record(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], rules: Inta
             tx, rules.identity, (i for each in facts.values() for i in each.lookups),
             (k for each in facts.values() for k in each.query_keys),
             contacts_named=(lead.raw_source["contact"] for lead in leads
-                            if lead.raw_source.get("contact")))
+                            if lead.raw_source.get("contact")),
+            filed=(k for each in facts.values() for k in each.block_keys))
         known_before = set(book.members)
         batch = _Batch(ledger, tx, book, stats, rules, ledger.next_lead_seq(tx), together,
                        [lead.lead_id for lead in leads])

@@ -278,6 +278,10 @@ class ContactBook:
     decisions: dict[frozenset[str], str] = field(default_factory=dict)
     # blocking keys that have as many contacts as they may hold
     full_blocks: set[str] = field(default_factory=set)
+    # contacts of the store a blocking key has that the book did not load
+    # (keys it only files leads under): they count towards its limit, so a key
+    # fills up at the same lead whatever the batches were
+    unseen_in_block: dict[str, int] = field(default_factory=dict)
     # what the store writes afterwards
     changed: set[str] = field(default_factory=set)
     created: set[str] = field(default_factory=set)
@@ -541,7 +545,7 @@ class ContactBook:
         for key in member.block_keys:
             members = self.by_block.setdefault(key, set())
             members.add(member.key)
-            if len(members) >= BLOCK_LIMIT:
+            if len(members) + self.unseen_in_block.get(key, 0) >= BLOCK_LIMIT:
                 self.full_blocks.add(key)
 
     def _free_key(self, lead_id: str) -> str:

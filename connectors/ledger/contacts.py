@@ -193,13 +193,17 @@ class Contacts(LedgerBase):
         return self._known
 
     def load_book(self, tx: Connection, rules: IdentityRules, given: Iterable[Identity],
-                  keys: Iterable[str] = (), contacts_named: Iterable[str] = ()) -> ContactBook:
+                  keys: Iterable[str] = (), contacts_named: Iterable[str] = (),
+                  filed: Iterable[str] = ()) -> ContactBook:
         """The live contacts that own any of these identities or blocking keys
         (and those named: a lead a person linked to its contact), with
         everything the book needs to match against them: their identities and
         keys, which identities are shared, people's decisions about pairs of
-        them, and which blocking keys are full."""
+        them, and which blocking keys are full. `filed`: the keys the batch's
+        leads are filed under, counted (not read) so that they fill up at
+        their limit."""
         given, keys = sorted(set(given)), sorted(set(keys))
+        sizes = self._block_sizes(tx, sorted(set(keys) | set(filed)))
         owners: set[str] = set(contacts_named)
         for kind in sorted({kind for kind, _ in given}):
             values = [value for each, value in given if each == kind]
@@ -210,24 +214,32 @@ class Contacts(LedgerBase):
         # A full block finds no candidates: its members are not loaded for it,
         # nor even read (counted in the store: a common surname with an initial
         # holds hundreds of contacts in a store of a million leads).
-        full: set[str] = set()
-        for chunk in chunks(keys):
-            sizes = dict(tx.execute(select(block_keys.c.key, func.count())
-                                    .where(block_keys.c.key.in_(chunk))
-                                    .group_by(block_keys.c.key)).all())
-            full |= {key for key, size in sizes.items() if size >= BLOCK_LIMIT}
-            for some in chunks([key for key, size in sizes.items() if size < BLOCK_LIMIT]):
-                owners.update(tx.execute(select(block_keys.c.contact_key)
-                                         .where(block_keys.c.key.in_(some))).scalars())
+        full = {key for key, size in sizes.items() if size >= BLOCK_LIMIT}
+        for some in chunks([key for key in keys if 0 < sizes.get(key, 0) < BLOCK_LIMIT]):
+            owners.update(tx.execute(select(block_keys.c.contact_key)
+                                     .where(block_keys.c.key.in_(some))).scalars())
         book = ContactBook(rules, full_blocks=full)
         members = []
         for member, evidence in self._members_of(tx, sorted(owners)):
             book.load(member, evidence)
             members.append(member)
+        book.unseen_in_block = {
+            key: size - len(book.by_block.get(key, ())) for key, size in sizes.items()
+            if key not in full and size > len(book.by_block.get(key, ()))}
         every = set(given) | {identity for member in members for identity in member.identities}
         book.shared = self._shared(tx, every)
         book.decisions = self._decisions(tx, [member.key for member in members])
         return book
+
+    def _block_sizes(self, tx: Connection, keys: list[str]) -> dict[str, int]:
+        """How many live contacts each blocking key has in the store (a key
+        with none is left out)."""
+        sizes: dict[str, int] = {}
+        for chunk in chunks(keys):
+            sizes.update(tx.execute(select(block_keys.c.key, func.count())
+                                    .where(block_keys.c.key.in_(chunk))
+                                    .group_by(block_keys.c.key)).all())
+        return sizes
 
     def _shared(self, tx: Connection, wanted: set[Identity]) -> dict[Identity, str]:
         found: dict[Identity, str] = {}

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import bindparam, create_engine, exc, insert, update
+from sqlalchemy import bindparam, create_engine, exc, insert, text, update
 
 from connectors.ledger import Ledger, locate, new_worker_id
 from connectors.ledger.base import Bulk, upsert
@@ -557,3 +557,34 @@ def test_a_full_block_brings_none_of_its_contacts_into_the_book(ledger):
     assert by_email.members == {} and by_email.full_blocks
     by_phone = _book_for(ledger, _person_lead("again", phone="+7 912 000-00-03"))
     assert len(by_phone.members) == 1
+
+
+def test_a_block_a_batch_only_files_leads_under_fills_up_at_its_limit(ledger):
+    """The batch reads none of the key's contacts (none of its leads looks
+    it up), but counts them: the key takes leads up to its limit and no
+    more, as it would had each lead come in a batch of its own."""
+    from leadhub.settings import load_settings
+    from transforms.dedupe import BLOCK_LIMIT, block_keys_of, lookups_of
+
+    rules = load_settings().identity_rules()
+    namesakes = [_person_lead(f"l{n}", phone=f"+7 912 000-00-{n:02d}")
+                 for n in range(BLOCK_LIMIT - 1)]
+    book = _book_for(ledger, namesakes[0])
+    for lead in namesakes:
+        book.add(lead)
+    with ledger.transaction() as tx:
+        ledger.save_book(tx, book)
+    later = [_person_lead(f"m{n}", phone=f"+7 913 000-00-{n:02d}") for n in range(2)]
+    shared = set.intersection(*(block_keys_of(lead, rules) for lead in [*namesakes, *later]))
+    assert shared  # the name's key: filed under, never a query key of these leads' book
+    with ledger.transaction() as tx:
+        book = ledger.load_book(tx, rules, [i for lead in later for i in lookups_of(lead, rules)],
+                                filed=[k for lead in later for k in block_keys_of(lead, rules)])
+        assert book.members == {}
+        for lead in later:
+            book.add(lead)
+        ledger.save_book(tx, book)
+    with ledger.transaction() as tx:
+        filed = {key: tx.execute(text("SELECT count(*) FROM block_keys WHERE key = :key"),
+                                 {"key": key}).scalar_one() for key in shared}
+    assert set(filed.values()) == {BLOCK_LIMIT}

@@ -141,7 +141,10 @@ def test_a_files_rows_end_on_the_same_contacts_whatever_the_batch_size(
             # a pair found and merged in one batch is kept closed, as when it
             # was found a batch before the merge
             "pairs": rows(where, "SELECT contact_a, contact_b, state FROM duplicate_pairs"
-                                 " ORDER BY contact_a, contact_b")}
+                                 " ORDER BY contact_a, contact_b"),
+            # a key fills up at the same lead (the store's contacts counted)
+            "block keys": rows(where, "SELECT key, contact_key FROM block_keys"
+                                      " ORDER BY key, contact_key")}
     assert len(people_of[7]["contacts"]) > 200 and people_of[7]["pairs"]
     assert people_of[7] == people_of[1000]
 

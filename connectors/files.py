@@ -257,71 +257,18 @@ class _TableItems:
 
 
 @dataclass(frozen=True)
-class _MboxItems:
-    """An mbox file's messages, each read from the file as it is stored: the
-    reader keeps only where each message starts."""
+class _StreamedItems:
+    """A file's items, each read from the file as it is stored: `len` reads
+    it through once (and remembers), iterating reads it again."""
 
     source: FilesSource
     path: Path
     place: _Place
-
-    @cached_property
-    def _count(self) -> int:
-        box = mailbox.mbox(self.path, factory=None, create=False)
-        try:
-            return len(box.keys())
-        finally:
-            box.close()
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __iter__(self) -> Iterator[RawItem]:
-        box = mailbox.mbox(self.path, factory=None, create=False)
-        try:
-            for index, key in enumerate(box.keys()):
-                yield self.source._item(self.path, index, "email", box.get_bytes(key),
-                                        place=self.place)
-        finally:
-            box.close()
-
-
-@dataclass(frozen=True)
-class _JsonItems:
-    """A JSON file's values (`json_values`), numbered from 1, each read from
-    the file as it is stored."""
-
-    source: FilesSource
-    path: Path
-    place: _Place
-
-    @cached_property
-    def _count(self) -> int:
-        return sum(1 for _ in json_values(_chunks_of(self.path)()))
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __iter__(self) -> Iterator[RawItem]:
-        for number, value in enumerate(json_values(_chunks_of(self.path)()), start=1):
-            yield self.source._item(self.path, number, "form", json_bytes(value),
-                                    place=self.place)
-
-
-@dataclass(frozen=True)
-class _LineItems:
-    """A JSON Lines file's non-blank lines, numbered from 1, read a line at a
-    time. A file's `\n` pieces hold all of its `\r`, `\n` and `\r\n` breaks,
-    so splitting each piece gives the lines the whole file's `splitlines` does."""
-
-    source: FilesSource
-    path: Path
-    place: _Place
+    kind: RawKind = "form"
+    first: int = 1  # the first item's number in its id
 
     def _payloads(self) -> Iterator[bytes]:
-        with self.path.open("rb") as handle:
-            for piece in handle:
-                yield from (line for line in piece.splitlines() if line.strip())
+        raise NotImplementedError
 
     @cached_property
     def _count(self) -> int:
@@ -331,8 +278,54 @@ class _LineItems:
         return self._count
 
     def __iter__(self) -> Iterator[RawItem]:
-        for number, payload in enumerate(self._payloads(), start=1):
-            yield self.source._item(self.path, number, "form", payload, place=self.place)
+        for number, payload in enumerate(self._payloads(), start=self.first):
+            yield self.source._item(self.path, number, self.kind, payload, place=self.place)
+
+
+@dataclass(frozen=True)
+class _MboxItems(_StreamedItems):
+    """An mbox file's messages, numbered from 0: the reader keeps only where
+    each message starts."""
+
+    kind: RawKind = "email"
+    first: int = 0
+
+    def _payloads(self) -> Iterator[bytes]:
+        box = mailbox.mbox(self.path, factory=None, create=False)
+        try:
+            for key in box.keys():
+                yield box.get_bytes(key)
+        finally:
+            box.close()
+
+    @cached_property
+    def _count(self) -> int:
+        # the messages' places only, not the messages
+        box = mailbox.mbox(self.path, factory=None, create=False)
+        try:
+            return len(box.keys())
+        finally:
+            box.close()
+
+
+@dataclass(frozen=True)
+class _JsonItems(_StreamedItems):
+    """A JSON file's values (`json_values`), numbered from 1."""
+
+    def _payloads(self) -> Iterator[bytes]:
+        return (json_bytes(value) for value in json_values(_chunks_of(self.path)()))
+
+
+@dataclass(frozen=True)
+class _LineItems(_StreamedItems):
+    """A JSON Lines file's non-blank lines, numbered from 1. A file's `\n`
+    pieces hold all of its `\r`, `\n` and `\r\n` breaks, so splitting each
+    piece gives the lines the whole file's `splitlines` does."""
+
+    def _payloads(self) -> Iterator[bytes]:
+        with self.path.open("rb") as handle:
+            for piece in handle:
+                yield from (line for line in piece.splitlines() if line.strip())
 
 
 @dataclass(frozen=True)

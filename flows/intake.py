@@ -40,7 +40,7 @@ from transforms.records import Lead, ParseSkip, RawItem, Rejection
 
 # Items a transaction processes: fewer commits and look-ups, and more of a
 # big store's index pages written once for several leads (a million-lead
-# store: 2,500 a batch cost 7% less CPU a lead than 1,000); a web post waiting
+# store: 2,500 a batch cost 10-13% less CPU a lead than 1,000); a web post waiting
 # for the SQLite write lock waits for one batch at most.
 PROCESS_BATCH = 2500
 # How often reading a source reports the items it stored.

@@ -103,7 +103,6 @@ def json_values(chunks: Iterable[bytes]) -> Iterator[object]:
             if after != ",":
                 raise json.JSONDecodeError("Expecting ',' delimiter", reader.buffer,
                                            reader.pos - 1)
-            reader.peek()
     if reader.peek() != "":
         raise json.JSONDecodeError("Extra data", reader.buffer, reader.pos)
 
@@ -141,6 +140,7 @@ class _JsonReader:
         """The value at `pos`: decoded again with more text until what follows
         it is read and can follow a value (`-2.5e` cut from `-2.5e-07` decodes
         as -2.5), or the text ends."""
+        self.peek()  # raw_decode takes no white space before the value
         while True:
             try:
                 value, end = _DECODER.raw_decode(self.buffer, self.pos)

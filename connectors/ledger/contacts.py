@@ -223,9 +223,9 @@ class Contacts(LedgerBase):
         for member, evidence in self._members_of(tx, sorted(owners)):
             book.load(member, evidence)
             members.append(member)
-        book.unseen_in_block = {
-            key: size - len(book.by_block.get(key, ())) for key, size in sizes.items()
-            if key not in full and size > len(book.by_block.get(key, ()))}
+        unseen = {key: size - len(book.by_block.get(key, ())) for key, size in sizes.items()
+                  if key not in full}
+        book.unseen_in_block = {key: count for key, count in unseen.items() if count > 0}
         every = set(given) | {identity for member in members for identity in member.identities}
         book.shared = self._shared(tx, every)
         book.decisions = self._decisions(tx, [member.key for member in members])

@@ -11,6 +11,7 @@ flows/deployments.py wraps them as Prefect flows for schedules and workers.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -29,6 +30,7 @@ from connectors import Source
 from connectors.files import FilesSource
 from connectors.ledger import Ledger, new_worker_id
 from connectors.ledger.leads import LeadRows
+from flows.batch_gc import after_batch, collected_per_batch
 from leadhub.errors import FatalError, TransientError
 from leadhub.progress import report
 from leadhub.settings import FilesSourceConfig, ImapSourceConfig, Settings
@@ -140,10 +142,11 @@ def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH,
     try:
         # what is left at the start: the bar's total (other processors may take some)
         pending = ledger.item_counts().get("items_new", 0)
-        with _Parser(rules, workers or default_workers()) as parse:
+        with collected_per_batch(), _Parser(rules, workers or default_workers()) as parse:
             while items := ledger.claim_pending(worker, batch_size * PROCESS_WINDOW):
                 for outcomes in parse(items, batch_size):
                     _record_batch(ledger, outcomes, stats, intake_rules, worker)
+                    after_batch()
                     done = stats["processed_items"]
                     report("process", done, max(done, pending))
         for reason, count in stats.items():
@@ -194,6 +197,8 @@ class _Parser:
 def _start_worker(rules: Rules, parent: int) -> None:
     global _worker_rules
     _worker_rules = rules
+    # a worker lives for one processing run: collected per batch (flows/batch_gc.py)
+    gc.disable()
     threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
 
 
@@ -206,7 +211,11 @@ def _end_with(parent: int) -> None:
 
 
 def _outcomes(items: list[RawItem], rules: Rules | None = None) -> list[Outcome]:
-    return [lead_from_item(item, *(rules or _worker_rules)) for item in items]
+    """A batch's outcomes: here (`rules` given), or in a worker process."""
+    outcomes = [lead_from_item(item, *(rules or _worker_rules)) for item in items]
+    if rules is None:
+        after_batch()
+    return outcomes
 
 
 Outcome = Lead | ParseSkip | Rejection

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields
 
 from sqlalchemy import Connection, Integer, String, cast, delete, func, insert, select, update
 
-from connectors.ledger.base import LedgerBase, chunks, now, upsert
+from connectors.ledger.base import Bulk, LedgerBase, chunks, now, upsert
 from connectors.ledger.database import lock
 from connectors.ledger.schema import (
     block_keys,
@@ -157,6 +157,25 @@ def _shallow(record: Contact | Sighting):
     twin = object.__new__(type(record))
     twin.__dict__.update(record.__dict__)
     return twin
+
+
+def _upsert(table, index: list[str], columns: Iterable[str]):
+    """INSERT ... ON CONFLICT (index) DO UPDATE SET these columns to the new row's."""
+    def build(tx: Connection, keys: tuple[str, ...]):
+        statement = upsert(tx, table)
+        return statement.on_conflict_do_update(
+            index_elements=index,
+            set_={name: statement.excluded[name] for name in (columns or keys)
+                  if name not in index})
+    return build
+
+
+_INSERT_CONTACTS = Bulk(lambda tx, keys: insert(contacts))
+_UPSERT_CONTACTS = Bulk(_upsert(contacts, ["contact_key"], ()))
+_UPSERT_IDENTITIES = Bulk(_upsert(identities, ["contact_key", "kind", "value"],
+                                  ("written", "first_seen", "last_seen", "seen_in", "active")))
+_ADD_BLOCK_KEYS = Bulk(lambda tx, keys: upsert(tx, block_keys).on_conflict_do_nothing(
+    index_elements=["key", "contact_key"]))
 
 
 class Contacts(LedgerBase):
@@ -366,27 +385,13 @@ class Contacts(LedgerBase):
         self._write_contacts(tx, rows)
 
     def _write_contacts(self, tx: Connection, rows: _ContactRows) -> None:
-        """Contacts with their identities and blocking keys, a statement each
-        for all of them (executemany)."""
-        if rows.new:
-            # a new contact's id must be free: an insert, never an overwrite
-            tx.execute(insert(contacts), rows.new)
-        if rows.known:
-            statement = upsert(tx, contacts)
-            tx.execute(statement.on_conflict_do_update(
-                index_elements=["contact_key"],
-                set_={name: statement.excluded[name] for name in rows.known[0]
-                      if name != "contact_key"}), rows.known)
-        if rows.identities:
-            statement = upsert(tx, identities)
-            tx.execute(statement.on_conflict_do_update(
-                index_elements=["contact_key", "kind", "value"],
-                set_={name: statement.excluded[name]
-                      for name in ("written", "first_seen", "last_seen", "seen_in", "active")}),
-                rows.identities)
-        if rows.block_keys:
-            tx.execute(upsert(tx, block_keys).on_conflict_do_nothing(
-                index_elements=["key", "contact_key"]), rows.block_keys)
+        """Contacts with their identities and blocking keys, one prepared
+        statement each for all of them (`Bulk`)."""
+        # a new contact's id must be free: an insert, never an overwrite
+        _INSERT_CONTACTS.execute(tx, rows.new)
+        _UPSERT_CONTACTS.execute(tx, rows.known)
+        _UPSERT_IDENTITIES.execute(tx, rows.identities)
+        _ADD_BLOCK_KEYS.execute(tx, rows.block_keys)
 
     def contact_key_for(self, kind: str, value: str) -> str | None:
         """The live contact that owns this phone or email, if any (the one seen

@@ -43,7 +43,7 @@ def test_a_collector_that_was_off_stays_off(collector_on):
 
 
 def test_two_runs_at_once_turn_collections_back_on_when_the_last_ends(collector_on):
-    first_in, second_done, first_may_end = threading.Event(), threading.Event(), threading.Event()
+    first_in, first_may_end = threading.Event(), threading.Event()
     seen = []
 
     def first():

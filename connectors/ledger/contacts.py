@@ -159,19 +159,20 @@ def _shallow(record: Contact | Sighting):
     return twin
 
 
-def _upsert(table, index: list[str], columns: Iterable[str]):
-    """INSERT ... ON CONFLICT (index) DO UPDATE SET these columns to the new row's."""
+def _upsert(table, index: list[str], columns: Iterable[str] | None = None):
+    """INSERT ... ON CONFLICT (index) DO UPDATE SET these columns (every one
+    the rows have, when not given) to the new row's."""
     def build(tx: Connection, keys: tuple[str, ...]):
         statement = upsert(tx, table)
         return statement.on_conflict_do_update(
             index_elements=index,
-            set_={name: statement.excluded[name] for name in (columns or keys)
+            set_={name: statement.excluded[name] for name in (keys if columns is None else columns)
                   if name not in index})
     return build
 
 
 _INSERT_CONTACTS = Bulk(lambda tx, keys: insert(contacts))
-_UPSERT_CONTACTS = Bulk(_upsert(contacts, ["contact_key"], ()))
+_UPSERT_CONTACTS = Bulk(_upsert(contacts, ["contact_key"]))
 _UPSERT_IDENTITIES = Bulk(_upsert(identities, ["contact_key", "kind", "value"],
                                   ("written", "first_seen", "last_seen", "seen_in", "active")))
 _ADD_BLOCK_KEYS = Bulk(lambda tx, keys: upsert(tx, block_keys).on_conflict_do_nothing(

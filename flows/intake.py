@@ -135,17 +135,18 @@ def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH,
     logger = log
     ledger = Ledger(settings.store)
     worker = new_worker_id()
+    intake_rules = IntakeRules.of(settings)
     rules = (settings.mail_rules(), settings.submission_rules(), settings.normalize_rules(),
              settings.form_rules())
-    intake_rules = IntakeRules.of(settings)
     stats: Counter = Counter()
     try:
         # what is left at the start: the bar's total (other processors may take some)
         pending = ledger.item_counts().get("items_new", 0)
-        with collected_per_batch(), _Parser(rules, workers or default_workers()) as parse:
+        with (collected_per_batch(),
+              _Parser(rules, intake_rules.identity, workers or default_workers()) as parse):
             while items := ledger.claim_pending(worker, batch_size * PROCESS_WINDOW):
-                for outcomes in parse(items, batch_size):
-                    _record_batch(ledger, outcomes, stats, intake_rules, worker)
+                for outcomes, facts in parse(items, batch_size):
+                    _record_batch(ledger, outcomes, stats, intake_rules, worker, facts)
                     after_batch()
                     done = stats["processed_items"]
                     report("process", done, max(done, pending))
@@ -160,14 +161,20 @@ def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH,
 
 Rules = tuple  # lead_from_item's rules after the item: mail, submission, normalize, form
 _worker_rules: Rules = ()
+_worker_identity: IdentityRules | None = None
+# A batch's outcomes, each with its item, and the matching facts of its leads
+# by item id where a worker process worked them out (None: here, by `_record`).
+Parsed = tuple[list[tuple[RawItem, "Outcome"]], "dict[str, LeadFacts] | None"]
 
 
 class _Parser:
     """Raw items to outcomes a batch at a time, in the order given: here, or
-    in a pool of worker processes when there is more than one batch to do."""
+    in a pool of worker processes when there is more than one batch to do.
+    A worker also works out its leads' matching facts: they cost the one
+    process that writes 2-4 times more to work out than to take back."""
 
-    def __init__(self, rules: Rules, workers: int):
-        self.rules, self.workers = rules, workers
+    def __init__(self, rules: Rules, identity: IdentityRules, workers: int):
+        self.rules, self.identity, self.workers = rules, identity, workers
         self.pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> _Parser:
@@ -177,26 +184,26 @@ class _Parser:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
 
-    def __call__(self, items: list[RawItem], size: int
-                 ) -> Iterator[list[tuple[RawItem, Outcome]]]:
+    def __call__(self, items: list[RawItem], size: int) -> Iterator[Parsed]:
         batches = [items[start:start + size] for start in range(0, len(items), size)]
         if self.workers < 2 or len(batches) < 2:
             for batch in batches:
-                yield list(zip(batch, _outcomes(batch, self.rules), strict=True))
+                yield list(zip(batch, _outcomes(batch, self.rules), strict=True)), None
             return
         if self.pool is None:
             # spawn, not fork: the store's connections and threads stay here
             self.pool = ProcessPoolExecutor(self.workers, get_context("spawn"),
                                             initializer=_start_worker,
-                                            initargs=(self.rules, os.getpid()))
-        futures = [self.pool.submit(_outcomes, batch) for batch in batches]
+                                            initargs=(self.rules, self.identity, os.getpid()))
+        futures = [self.pool.submit(_outcomes_and_facts, batch) for batch in batches]
         for batch, future in zip(batches, futures, strict=True):
-            yield list(zip(batch, future.result(), strict=True))
+            outcomes, facts = future.result()
+            yield list(zip(batch, outcomes, strict=True)), facts
 
 
-def _start_worker(rules: Rules, parent: int) -> None:
-    global _worker_rules
-    _worker_rules = rules
+def _start_worker(rules: Rules, identity: IdentityRules, parent: int) -> None:
+    global _worker_rules, _worker_identity
+    _worker_rules, _worker_identity = rules, identity
     # a worker lives for one processing run: collected per batch (flows/batch_gc.py)
     gc.disable()
     threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
@@ -210,12 +217,17 @@ def _end_with(parent: int) -> None:
     os._exit(1)
 
 
-def _outcomes(items: list[RawItem], rules: Rules | None = None) -> list[Outcome]:
-    """A batch's outcomes: here (`rules` given), or in a worker process."""
-    outcomes = [lead_from_item(item, *(rules or _worker_rules)) for item in items]
-    if rules is None:
-        after_batch()
-    return outcomes
+def _outcomes(items: list[RawItem], rules: Rules) -> list[Outcome]:
+    return [lead_from_item(item, *rules) for item in items]
+
+
+def _outcomes_and_facts(items: list[RawItem]) -> tuple[list[Outcome], dict[str, LeadFacts]]:
+    """A batch's outcomes and its leads' matching facts, in a worker process."""
+    outcomes = _outcomes(items, _worker_rules)
+    facts = {item.item_id: lead_facts(outcome, _worker_identity)
+             for item, outcome in zip(items, outcomes, strict=True) if isinstance(outcome, Lead)}
+    after_batch()
+    return outcomes, facts
 
 
 Outcome = Lead | ParseSkip | Rejection
@@ -236,10 +248,12 @@ class IntakeRules:
 
 
 def _record_batch(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], stats: Counter,
-                  rules: IntakeRules, worker: str | None = None) -> None:
+                  rules: IntakeRules, worker: str | None = None,
+                  facts: dict[str, LeadFacts] | None = None) -> None:
     """One batch in one transaction. Its rows are written together at the end;
     when the store refuses one of them, the batch is done again a row at a
-    time, so that only the refused item is quarantined."""
+    time, so that only the refused item is quarantined. `facts`: its leads'
+    matching facts by item id, where worked out already (the rest are here)."""
     # In the order claimed (received, then stored): what a row ends on must
     # not depend on how the rows were cut into batches. Sorting each batch by
     # the leads' own dates did make it depend on that for a file whose rows
@@ -247,9 +261,9 @@ def _record_batch(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], stats
     # between batches of 7 and one batch); a contact's first-seen moment is
     # the earliest of its leads' whatever the order.
     try:
-        stats.update(_record(ledger, outcomes, rules, worker, together=True))
+        stats.update(_record(ledger, outcomes, rules, worker, facts or {}, together=True))
     except _StoreRefused:
-        stats.update(_record(ledger, outcomes, rules, worker, together=False))
+        stats.update(_record(ledger, outcomes, rules, worker, facts or {}, together=False))
 
 
 class _StoreRefused(Exception):
@@ -257,7 +271,7 @@ class _StoreRefused(Exception):
 
 
 def _record(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], rules: IntakeRules,
-            worker: str | None, together: bool) -> Counter:
+            worker: str | None, known: dict[str, LeadFacts], together: bool) -> Counter:
     stats: Counter = Counter()
     with ledger.transaction() as tx:
         ledger.lock_contacts(tx)
@@ -265,9 +279,8 @@ def _record(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], rules: Inta
         outcomes = [pair for pair in outcomes if pair[0].item_id in mine]
         leads = [outcome for _, outcome in outcomes if isinstance(outcome, Lead)]
         # what matching needs of each lead alone, worked out once for the
-        # book's load and the match (in a worker process it cost more to
-        # bring back than to work out here)
-        facts = {item.item_id: lead_facts(outcome, rules.identity)
+        # book's load and the match (by a worker process where there is one)
+        facts = {item.item_id: known.get(item.item_id) or lead_facts(outcome, rules.identity)
                  for item, outcome in outcomes if isinstance(outcome, Lead)}
         book = ledger.load_book(
             tx, rules.identity, (i for each in facts.values() for i in each.lookups),

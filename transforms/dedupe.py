@@ -114,7 +114,10 @@ class Member:
                                    if hasattr(contact, name)}) if self.corrected else contact
 
     def own_values(self) -> Contact:
-        """The contact as its leads make it, without people's corrections."""
+        """The contact as its leads make it, without people's corrections
+        (the contact itself when no one corrected it: callers do not change it)."""
+        if not self.base:
+            return self.contact
         return replace(self.contact, **{name: value for name, value in self.base.items()
                                         if hasattr(self.contact, name)})
 
@@ -155,7 +158,9 @@ def new_contact_key(founding_lead_id: str) -> str:
     """A contact's own id: stable, not a phone (phones change and are shared),
     the same for the same founding lead (a replay gives the same ids)."""
     digest = hashlib.sha256(founding_lead_id.encode("utf-8", "surrogatepass")).digest()
-    return "C-" + base64.b32encode(digest).decode()[:12]
+    # 12 letters are the first 60 bits: base32 of the first 10 bytes begins
+    # with the same 16 letters as that of the whole digest, at a third of the cost
+    return "C-" + base64.b32encode(digest[:10]).decode()[:12]
 
 
 def identities_of(lead: Lead, rules: IdentityRules) -> dict[Identity, str]:

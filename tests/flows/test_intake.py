@@ -13,10 +13,12 @@ import pytest
 
 from connectors.files import FilesSource
 from connectors.ledger import Ledger
+from flows import intake
 from flows.intake import collect, process_pending, run_intake
 from leadhub.progress import listen
 from leadhub.settings import load_settings
 from tests.store import comparable, query, rows
+from transforms.dedupe import lead_facts
 
 from .helpers import LEAD_SAMPLES, SAMPLES, people, snapshot
 
@@ -184,6 +186,22 @@ def test_worker_processes_give_the_store_one_process_gives(store, tmp_path):
                                          workers=workers)
     assert found[2] == found[1]
     assert snapshot(store) == snapshot(one_process)
+
+
+def test_worker_processes_work_out_the_matching_facts_of_their_leads(store, monkeypatch):
+    """With workers, the one process that writes takes each lead's matching
+    facts from the worker that parsed it instead of working them out again."""
+    worked_out_here = []
+
+    def counted(lead, rules):
+        worked_out_here.append(lead.lead_id)
+        return lead_facts(lead, rules)
+
+    monkeypatch.setattr(intake, "lead_facts", counted)
+    collect(FilesSource("files", LEAD_SAMPLES), store)
+    stats = process_pending(load_settings(store=store), batch_size=5, workers=2)
+    assert stats["new_leads"] == 48
+    assert worked_out_here == []
 
 
 def _refused_by_the_code(rows, refused_id):

@@ -16,9 +16,10 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Set as AbstractSet
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -47,7 +48,10 @@ from transforms.records import Lead, ParseSkip, RawItem, Rejection
 PROCESS_BATCH = 2500
 # How often reading a source reports the items it stored.
 READ_REPORT_EVERY = 1000
-# Batches claimed at once: what the worker processes parse ahead of the writer.
+# Batches the worker processes parse ahead of the writer: as it reaches the
+# middle of them, the next half is claimed and handed out, so the workers
+# never wait for the writer's last batch and the writer never waits for a
+# fresh window's first.
 PROCESS_WINDOW = 6
 # How often a worker process looks whether the process it works for is alive.
 WORKER_WATCH_SECONDS = 1.0
@@ -142,14 +146,16 @@ def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH,
     try:
         # what is left at the start: the bar's total (other processors may take some)
         pending = ledger.item_counts().get("items_new", 0)
+        def claim(limit: int, busy: AbstractSet[str]) -> list[RawItem]:
+            return ledger.claim_pending(worker, limit, excluding=busy)
+
         with (collected_per_batch(),
-              _Parser(rules, intake_rules.identity, workers or default_workers()) as parse):
-            while items := ledger.claim_pending(worker, batch_size * PROCESS_WINDOW):
-                for outcomes, facts in parse(items, batch_size):
-                    _record_batch(ledger, outcomes, stats, intake_rules, worker, facts)
-                    after_batch()
-                    done = stats["processed_items"]
-                    report("process", done, max(done, pending))
+              _Parser(rules, intake_rules.identity, workers or default_workers()) as parser):
+            for outcomes, facts in parser.parsed(claim, batch_size):
+                _record_batch(ledger, outcomes, stats, intake_rules, worker, facts)
+                after_batch()
+                done = stats["processed_items"]
+                report("process", done, max(done, pending))
         for reason, count in stats.items():
             if reason.startswith("reason:"):
                 logger.warning("%d item(s) %s", count, reason.removeprefix("reason:"))
@@ -162,16 +168,18 @@ def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH,
 Rules = tuple  # lead_from_item's rules after the item: mail, submission, normalize, form
 _worker_rules: Rules = ()
 _worker_identity: IdentityRules | None = None
+# Claims up to a number of items, leaving out a set of item ids.
+Claim = Callable[[int, AbstractSet[str]], list[RawItem]]
 # A batch's outcomes, each with its item, and the matching facts of its leads
 # by item id where a worker process worked them out (None: here, by `_record`).
 Parsed = tuple[list[tuple[RawItem, "Outcome"]], "dict[str, LeadFacts] | None"]
 
 
 class _Parser:
-    """Raw items to outcomes a batch at a time, in the order given: here, or
-    in a pool of worker processes when there is more than one batch to do.
-    A worker also works out its leads' matching facts: they cost the one
-    process that writes 2-4 times more to work out than to take back."""
+    """Claimed raw items to outcomes a batch at a time, in the order claimed:
+    here, or in a pool of worker processes once there is more than one batch
+    to do. A worker also works out its leads' matching facts: they cost the
+    one process that writes 2-4 times more to work out than to take back."""
 
     def __init__(self, rules: Rules, identity: IdentityRules, workers: int):
         self.rules, self.identity, self.workers = rules, identity, workers
@@ -184,21 +192,49 @@ class _Parser:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
 
-    def __call__(self, items: list[RawItem], size: int) -> Iterator[Parsed]:
-        batches = [items[start:start + size] for start in range(0, len(items), size)]
-        if self.workers < 2 or len(batches) < 2:
-            for batch in batches:
-                yield list(zip(batch, _outcomes(batch, self.rules), strict=True)), None
+    def parsed(self, claim: Claim, size: int) -> Iterator[Parsed]:
+        """Every batch `claim` gives until it gives none, parsed. With workers,
+        the next half window is claimed while the writer is in the middle of
+        this one (not after its last batch), leaving out the items in hand."""
+        window = size * PROCESS_WINDOW
+        if self.workers < 2:
+            while items := claim(window, frozenset()):
+                for batch in _cut(items, size):
+                    yield list(zip(batch, _outcomes(batch, self.rules), strict=True)), None
             return
+        queue: deque[tuple[list[RawItem], Future]] = deque()
+        busy: set[str] = set()  # claimed and not recorded yet
+        more = True
+        while True:
+            if more and len(queue) <= PROCESS_WINDOW // 2:
+                items = claim(window - len(queue) * size, busy)
+                more = bool(items)
+                if self.pool is None and not queue and len(items) <= size:
+                    # one batch (a web post, a mail): no processes to start for it
+                    if items:
+                        yield list(zip(items, _outcomes(items, self.rules), strict=True)), None
+                    continue
+                for batch in _cut(items, size):
+                    queue.append((batch, self._pool().submit(_outcomes_and_facts, batch)))
+                    busy.update(item.item_id for item in batch)
+            if not queue:
+                return
+            batch, future = queue.popleft()
+            outcomes, facts = future.result()
+            yield list(zip(batch, outcomes, strict=True)), facts
+            busy.difference_update(item.item_id for item in batch)
+
+    def _pool(self) -> ProcessPoolExecutor:
         if self.pool is None:
             # spawn, not fork: the store's connections and threads stay here
             self.pool = ProcessPoolExecutor(self.workers, get_context("spawn"),
                                             initializer=_start_worker,
                                             initargs=(self.rules, self.identity, os.getpid()))
-        futures = [self.pool.submit(_outcomes_and_facts, batch) for batch in batches]
-        for batch, future in zip(batches, futures, strict=True):
-            outcomes, facts = future.result()
-            yield list(zip(batch, outcomes, strict=True)), facts
+        return self.pool
+
+
+def _cut(items: list[RawItem], size: int) -> list[list[RawItem]]:
+    return [items[start:start + size] for start in range(0, len(items), size)]
 
 
 def _start_worker(rules: Rules, identity: IdentityRules, parent: int) -> None:

@@ -10,6 +10,7 @@ import socket
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -304,22 +305,25 @@ class RawItems(LedgerBase):
                                    raw_items.c.item_id).limit(limit))
         return [_row_to_item(row) for row in rows]
 
-    def claim_pending(self, worker: str, limit: int, at: datetime | None = None) -> list[RawItem]:
+    def claim_pending(self, worker: str, limit: int, at: datetime | None = None,
+                      excluding: AbstractSet[str] = frozenset()) -> list[RawItem]:
         """Take up to `limit` unprocessed items for `worker`, oldest first. An
         item another live worker holds is skipped (PostgreSQL: SKIP LOCKED
-        while claiming); one whose claim is void is taken over."""
+        while claiming); one whose claim is void is taken over. `excluding`:
+        items the worker claimed and is still working on (not taken again)."""
         at = at or now()
         candidates = (
             select(raw_items.c.item_id, raw_items.c.claimed_by, raw_items.c.claimed_at)
             .where(raw_items.c.state == "new")
             .order_by(raw_items.c.received_at, raw_items.c.arrival, raw_items.c.item_id)
-            .limit(limit * 4)
+            .limit(limit * 4 + len(excluding))
             .with_for_update(skip_locked=True)
         )
         with self.transaction() as tx:
             taken = [row.item_id for row in tx.execute(candidates).all()
-                     if row.claimed_by == worker
-                     or _claim_is_void(row.claimed_by, row.claimed_at, at)][:limit]
+                     if row.item_id not in excluding
+                     and (row.claimed_by == worker
+                          or _claim_is_void(row.claimed_by, row.claimed_at, at))][:limit]
             items = []
             for chunk in chunks(taken):
                 # the claimed rows come back from the update itself: no read-back

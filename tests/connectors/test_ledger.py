@@ -181,6 +181,16 @@ def test_two_workers_never_claim_the_same_item(ledger):
     assert [i.received_at for i in first] == sorted(i.received_at for i in first)
 
 
+def test_a_worker_claiming_more_leaves_out_the_items_it_has_in_hand(ledger):
+    ledger.store_raw_items([_item(f"file:a:{n}", day=1 + n) for n in range(12)])
+    worker = new_worker_id()
+    in_hand = {item.item_id for item in ledger.claim_pending(worker, 5)}
+    more = ledger.claim_pending(worker, 5, excluding=in_hand)
+    assert [item.item_id for item in more] == [f"file:a:{n}" for n in range(5, 10)]
+    # without `excluding`, its own unprocessed claims come back first (a restart)
+    assert {item.item_id for item in ledger.claim_pending(worker, 5)} == in_hand
+
+
 def test_items_of_one_moment_are_claimed_in_the_order_they_were_stored(ledger):
     """A file's rows share one received_at, and their ids end in the row
     number as text: claimed by id, row 10 came before row 2."""

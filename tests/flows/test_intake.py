@@ -204,6 +204,38 @@ def test_worker_processes_work_out_the_matching_facts_of_their_leads(store, monk
     assert worked_out_here == []
 
 
+def test_with_workers_the_next_half_window_is_claimed_while_the_writer_is_in_the_middle(
+        store, monkeypatch):
+    """The workers parse ahead of the writer without a pause: when half the
+    window is recorded, the next half is claimed (leaving out the items in
+    hand), so the writer never waits for a fresh window's first batch."""
+    events, claimed_ids = [], []
+    claim_pending, record_batch = Ledger.claim_pending, intake._record_batch
+
+    def claiming(ledger, worker, limit, at=None, excluding=frozenset()):
+        items = claim_pending(ledger, worker, limit, at, excluding)
+        events.append(("claim", limit, len(excluding)))
+        claimed_ids.extend(item.item_id for item in items)
+        return items
+
+    def recording(ledger, outcomes, *args):
+        events.append(("record", len(outcomes)))
+        return record_batch(ledger, outcomes, *args)
+
+    monkeypatch.setattr(Ledger, "claim_pending", claiming)
+    monkeypatch.setattr(intake, "_record_batch", recording)
+    collect(FilesSource("files", LEAD_SAMPLES), store)  # 54 items: 11 batches of 5
+    stats = process_pending(load_settings(store=store), batch_size=5, workers=2)
+    assert stats["processed_items"] == 54 and stats["new_leads"] == 48
+    assert len(claimed_ids) == len(set(claimed_ids)) == 54  # none claimed twice
+    half = intake.PROCESS_WINDOW // 2
+    assert events[:half + 2] == [("claim", 30, 0), *[("record", 5)] * half,
+                                 ("claim", 15, 15)]
+    claims = [index for index, event in enumerate(events) if event[0] == "claim"]
+    for index in claims[1:-1]:  # each later claim comes with half a window still in hand
+        assert events[index][2] == 5 * half
+
+
 def _refused_by_the_code(rows, refused_id):
     if any(row["lead_id"] == refused_id for row in rows.leads):
         raise ValueError("a value the store cannot hold")

@@ -150,9 +150,9 @@ def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH,
             return ledger.claim_pending(worker, limit, excluding=busy)
 
         with (collected_per_batch(),
-              _Parser(rules, intake_rules.identity, workers or default_workers()) as parser):
-            for outcomes, facts in parser.parsed(claim, batch_size):
-                _record_batch(ledger, outcomes, stats, intake_rules, worker, facts)
+              _Parser(rules, workers or default_workers()) as parser):
+            for outcomes in parser.parsed(claim, batch_size):
+                _record_batch(ledger, outcomes, stats, intake_rules, worker)
                 after_batch()
                 done = stats["processed_items"]
                 report("process", done, max(done, pending))
@@ -167,22 +167,21 @@ def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH,
 
 Rules = tuple  # lead_from_item's rules after the item: mail, submission, normalize, form
 _worker_rules: Rules = ()
-_worker_identity: IdentityRules | None = None
 # Claims up to a number of items, leaving out a set of item ids.
 Claim = Callable[[int, AbstractSet[str]], list[RawItem]]
-# A batch's outcomes, each with its item, and the matching facts of its leads
-# by item id where a worker process worked them out (None: here, by `_record`).
-Parsed = tuple[list[tuple[RawItem, "Outcome"]], "dict[str, LeadFacts] | None"]
+# A batch's outcomes, each with its item.
+Parsed = list[tuple[RawItem, "Outcome"]]
 
 
 class _Parser:
     """Claimed raw items to outcomes a batch at a time, in the order claimed:
     here, or in a pool of worker processes once there is more than one batch
-    to do. A worker also works out its leads' matching facts: they cost the
-    one process that writes 2-4 times more to work out than to take back."""
+    to do. Matching facts are worked out by the writer, not here: sent back
+    from the workers they cost more CPU in all than they saved it (100,000
+    rows: 110 s against 87 s, and 190 MiB more), for no time saved."""
 
-    def __init__(self, rules: Rules, identity: IdentityRules, workers: int):
-        self.rules, self.identity, self.workers = rules, identity, workers
+    def __init__(self, rules: Rules, workers: int):
+        self.rules, self.workers = rules, workers
         self.pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> _Parser:
@@ -200,7 +199,7 @@ class _Parser:
         if self.workers < 2:
             while items := claim(window, frozenset()):
                 for batch in _cut(items, size):
-                    yield list(zip(batch, _outcomes(batch, self.rules), strict=True)), None
+                    yield list(zip(batch, _outcomes(batch, self.rules), strict=True))
             return
         queue: deque[tuple[list[RawItem], Future]] = deque()
         busy: set[str] = set()  # claimed and not recorded yet
@@ -212,16 +211,15 @@ class _Parser:
                 if self.pool is None and not queue and len(items) <= size:
                     # one batch (a web post, a mail): no processes to start for it
                     if items:
-                        yield list(zip(items, _outcomes(items, self.rules), strict=True)), None
+                        yield list(zip(items, _outcomes(items, self.rules), strict=True))
                     continue
                 for batch in _cut(items, size):
-                    queue.append((batch, self._pool().submit(_outcomes_and_facts, batch)))
+                    queue.append((batch, self._pool().submit(_outcomes_in_worker, batch)))
                     busy.update(item.item_id for item in batch)
             if not queue:
                 return
             batch, future = queue.popleft()
-            outcomes, facts = future.result()
-            yield list(zip(batch, outcomes, strict=True)), facts
+            yield list(zip(batch, future.result(), strict=True))
             busy.difference_update(item.item_id for item in batch)
 
     def _pool(self) -> ProcessPoolExecutor:
@@ -229,7 +227,7 @@ class _Parser:
             # spawn, not fork: the store's connections and threads stay here
             self.pool = ProcessPoolExecutor(self.workers, get_context("spawn"),
                                             initializer=_start_worker,
-                                            initargs=(self.rules, self.identity, os.getpid()))
+                                            initargs=(self.rules, os.getpid()))
         return self.pool
 
 
@@ -237,9 +235,9 @@ def _cut(items: list[RawItem], size: int) -> list[list[RawItem]]:
     return [items[start:start + size] for start in range(0, len(items), size)]
 
 
-def _start_worker(rules: Rules, identity: IdentityRules, parent: int) -> None:
-    global _worker_rules, _worker_identity
-    _worker_rules, _worker_identity = rules, identity
+def _start_worker(rules: Rules, parent: int) -> None:
+    global _worker_rules
+    _worker_rules = rules
     # a worker lives for one processing run: collected per batch (flows/batch_gc.py)
     gc.disable()
     threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
@@ -257,13 +255,10 @@ def _outcomes(items: list[RawItem], rules: Rules) -> list[Outcome]:
     return [lead_from_item(item, *rules) for item in items]
 
 
-def _outcomes_and_facts(items: list[RawItem]) -> tuple[list[Outcome], dict[str, LeadFacts]]:
-    """A batch's outcomes and its leads' matching facts, in a worker process."""
+def _outcomes_in_worker(items: list[RawItem]) -> list[Outcome]:
     outcomes = _outcomes(items, _worker_rules)
-    facts = {item.item_id: lead_facts(outcome, _worker_identity)
-             for item, outcome in zip(items, outcomes, strict=True) if isinstance(outcome, Lead)}
     after_batch()
-    return outcomes, facts
+    return outcomes
 
 
 Outcome = Lead | ParseSkip | Rejection
@@ -284,12 +279,10 @@ class IntakeRules:
 
 
 def _record_batch(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], stats: Counter,
-                  rules: IntakeRules, worker: str | None = None,
-                  facts: dict[str, LeadFacts] | None = None) -> None:
+                  rules: IntakeRules, worker: str | None = None) -> None:
     """One batch in one transaction. Its rows are written together at the end;
     when the store refuses one of them, the batch is done again a row at a
-    time, so that only the refused item is quarantined. `facts`: its leads'
-    matching facts by item id, where worked out already (the rest are here)."""
+    time, so that only the refused item is quarantined."""
     # In the order claimed (received, then stored): what a row ends on must
     # not depend on how the rows were cut into batches. Sorting each batch by
     # the leads' own dates did make it depend on that for a file whose rows
@@ -297,9 +290,9 @@ def _record_batch(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], stats
     # between batches of 7 and one batch); a contact's first-seen moment is
     # the earliest of its leads' whatever the order.
     try:
-        stats.update(_record(ledger, outcomes, rules, worker, facts or {}, together=True))
+        stats.update(_record(ledger, outcomes, rules, worker, together=True))
     except _StoreRefused:
-        stats.update(_record(ledger, outcomes, rules, worker, facts or {}, together=False))
+        stats.update(_record(ledger, outcomes, rules, worker, together=False))
 
 
 class _StoreRefused(Exception):
@@ -307,7 +300,7 @@ class _StoreRefused(Exception):
 
 
 def _record(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], rules: IntakeRules,
-            worker: str | None, known: dict[str, LeadFacts], together: bool) -> Counter:
+            worker: str | None, together: bool) -> Counter:
     stats: Counter = Counter()
     with ledger.transaction() as tx:
         ledger.lock_contacts(tx)
@@ -316,7 +309,7 @@ def _record(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], rules: Inta
         leads = [outcome for _, outcome in outcomes if isinstance(outcome, Lead)]
         # what matching needs of each lead alone, worked out once for the
         # book's load and the match (by a worker process where there is one)
-        facts = {item.item_id: known.get(item.item_id) or lead_facts(outcome, rules.identity)
+        facts = {item.item_id: lead_facts(outcome, rules.identity)
                  for item, outcome in outcomes if isinstance(outcome, Lead)}
         book = ledger.load_book(
             tx, rules.identity, (i for each in facts.values() for i in each.lookups),

@@ -18,7 +18,6 @@ from flows.intake import collect, process_pending, run_intake
 from leadhub.progress import listen
 from leadhub.settings import load_settings
 from tests.store import comparable, query, rows
-from transforms.dedupe import lead_facts
 
 from .helpers import LEAD_SAMPLES, SAMPLES, people, snapshot
 
@@ -186,22 +185,6 @@ def test_worker_processes_give_the_store_one_process_gives(store, tmp_path):
                                          workers=workers)
     assert found[2] == found[1]
     assert snapshot(store) == snapshot(one_process)
-
-
-def test_worker_processes_work_out_the_matching_facts_of_their_leads(store, monkeypatch):
-    """With workers, the one process that writes takes each lead's matching
-    facts from the worker that parsed it instead of working them out again."""
-    worked_out_here = []
-
-    def counted(lead, rules):
-        worked_out_here.append(lead.lead_id)
-        return lead_facts(lead, rules)
-
-    monkeypatch.setattr(intake, "lead_facts", counted)
-    collect(FilesSource("files", LEAD_SAMPLES), store)
-    stats = process_pending(load_settings(store=store), batch_size=5, workers=2)
-    assert stats["new_leads"] == 48
-    assert worked_out_here == []
 
 
 def test_with_workers_the_next_half_window_is_claimed_while_the_writer_is_in_the_middle(

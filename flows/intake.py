@@ -146,11 +146,11 @@ def process_pending(settings: Settings, batch_size: int = PROCESS_BATCH,
     try:
         # what is left at the start: the bar's total (other processors may take some)
         pending = ledger.item_counts().get("items_new", 0)
+
         def claim(limit: int, busy: AbstractSet[str]) -> list[RawItem]:
             return ledger.claim_pending(worker, limit, excluding=busy)
 
-        with (collected_per_batch(),
-              _Parser(rules, workers or default_workers()) as parser):
+        with collected_per_batch(), _Parser(rules, workers or default_workers()) as parser:
             for outcomes in parser.parsed(claim, batch_size):
                 _record_batch(ledger, outcomes, stats, intake_rules, worker)
                 after_batch()
@@ -199,7 +199,7 @@ class _Parser:
         if self.workers < 2:
             while items := claim(window, frozenset()):
                 for batch in _cut(items, size):
-                    yield list(zip(batch, _outcomes(batch, self.rules), strict=True))
+                    yield self._here(batch)
             return
         queue: deque[tuple[list[RawItem], Future]] = deque()
         busy: set[str] = set()  # claimed and not recorded yet
@@ -208,10 +208,10 @@ class _Parser:
             if more and len(queue) <= PROCESS_WINDOW // 2:
                 items = claim(window - len(queue) * size, busy)
                 more = bool(items)
-                if self.pool is None and not queue and len(items) <= size:
+                if self.pool is None and len(items) <= size:
                     # one batch (a web post, a mail): no processes to start for it
                     if items:
-                        yield list(zip(items, _outcomes(items, self.rules), strict=True))
+                        yield self._here(items)
                     continue
                 for batch in _cut(items, size):
                     queue.append((batch, self._pool().submit(_outcomes_in_worker, batch)))
@@ -221,6 +221,9 @@ class _Parser:
             batch, future = queue.popleft()
             yield list(zip(batch, future.result(), strict=True))
             busy.difference_update(item.item_id for item in batch)
+
+    def _here(self, batch: list[RawItem]) -> Parsed:
+        return list(zip(batch, _outcomes(batch, self.rules), strict=True))
 
     def _pool(self) -> ProcessPoolExecutor:
         if self.pool is None:
@@ -308,7 +311,7 @@ def _record(ledger: Ledger, outcomes: list[tuple[RawItem, Outcome]], rules: Inta
         outcomes = [pair for pair in outcomes if pair[0].item_id in mine]
         leads = [outcome for _, outcome in outcomes if isinstance(outcome, Lead)]
         # what matching needs of each lead alone, worked out once for the
-        # book's load and the match (by a worker process where there is one)
+        # book's load and the match
         facts = {item.item_id: lead_facts(outcome, rules.identity)
                  for item, outcome in outcomes if isinstance(outcome, Lead)}
         book = ledger.load_book(

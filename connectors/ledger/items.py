@@ -14,7 +14,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, bindparam, exc, func, null, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, exc, func, null, select, update
 
 from connectors.ledger.base import Bulk, LedgerBase, chunks, now, upsert
 from connectors.ledger.database import as_utc, lock_all
@@ -347,12 +347,16 @@ class RawItems(LedgerBase):
         processor may have taken some meanwhile."""
         found: set[str] = set()
         for chunk in chunks(item_ids):
-            query = select(raw_items.c.item_id).where(raw_items.c.state == "new",
-                                                      raw_items.c.item_id.in_(chunk))
-            if worker is not None:
-                query = query.where(or_(raw_items.c.claimed_by == worker,
-                                        raw_items.c.claimed_by.is_(None)))
-            found.update(tx.execute(query).scalars().all())
+            # Found by their ids alone, the state and claim checked here: given
+            # `state = 'new'` too, SQLite walked the state index over every
+            # pending item for each batch (a million-row file: a third of the
+            # writer's time while most of it was still pending).
+            rows = tx.execute(select(raw_items.c.item_id, raw_items.c.state,
+                                     raw_items.c.claimed_by)
+                              .where(raw_items.c.item_id.in_(chunk))).all()
+            found.update(item_id for item_id, state, claimed_by in rows
+                         if state == "new" and (worker is None
+                                                or claimed_by in (worker, None)))
         return found
 
     def mark_item(self, tx: Connection, item_id: str, state: str, reason: str = "",

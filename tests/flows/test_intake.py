@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from connectors.files import FilesSource
 from connectors.ledger import Ledger
@@ -469,3 +471,46 @@ def test_contacts_a_run_wrote_are_not_read_again_unless_someone_else_changed_the
     assert sum(keys.count(ivan[0]) for keys in read) == (1 if changed else 0)
     if changed:
         assert query(store, "SELECT DISTINCT owner FROM contacts") == [("Ольга",)]
+
+
+def test_a_batch_finds_its_rows_by_their_keys_not_by_walking_the_pending_items(
+        tmp_path, monkeypatch):
+    """Every statement a processing batch runs, as SQLite plans it: none
+    scans a table or walks the pending items' state index (a batch's check
+    that its items are still its own did: for a million-row file, a walk of
+    every item still pending for each batch of 2,500)."""
+    store = str(tmp_path / "leadhub.db")
+    leads = tmp_path / "leads.csv"
+    leads.write_text("Имя,Телефон,Email,Дата\n" + "".join(
+        f"Клиент {row},+7913{row:07d},c{row % 40}@mail.ru,2026-05-{1 + row % 28:02d}\n"
+        for row in range(60)), encoding="utf-8")
+    collect(FilesSource("files", [leads]), store)
+    plans: dict[str, list[str]] = {}
+    recording = []
+
+    def plan(connection, cursor, statement, parameters, context, executemany):
+        if recording and not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE")):
+            given = parameters[0] if executemany else parameters
+            plans[statement] = [row[3] for row in connection.connection.driver_connection
+                                .execute("EXPLAIN QUERY PLAN " + statement, given)]
+
+    real_record = intake._record
+
+    def recorded(*args, **kwargs):
+        recording.append(True)
+        try:
+            return real_record(*args, **kwargs)
+        finally:
+            recording.pop()
+
+    monkeypatch.setattr(intake, "_record", recorded)
+    event.listen(Engine, "before_cursor_execute", plan)
+    try:
+        process_pending(load_settings(store=store), batch_size=20, workers=1)
+    finally:
+        event.remove(Engine, "before_cursor_execute", plan)
+    assert query(store, "SELECT count(*) FROM raw_items WHERE state = 'new'") == [(0,)]
+    assert len(plans) > 10  # the batch's reads and writes were seen
+    walks = {statement: steps for statement, steps in plans.items()
+             if any(step.startswith("SCAN") or "raw_items_state" in step for step in steps)}
+    assert walks == {}

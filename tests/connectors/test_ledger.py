@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, create_engine, exc, insert, text, update
 
 from connectors.ledger import Ledger, locate, new_worker_id
 from connectors.ledger.base import Bulk, upsert
+from connectors.ledger.contacts import _KnownMembers
 from connectors.ledger.database import VERSION_TABLE, as_utc, moment_text
 from connectors.ledger.items import _item_row
 from connectors.ledger.leads import LeadRows
@@ -20,7 +21,8 @@ from connectors.ledger.migrate import HEAD, head_revision
 from connectors.ledger.schema import identities, lead_stages, leads, metadata, raw_items
 from leadhub.errors import FatalError
 from tests.store import comparable, query
-from transforms.records import RawItem
+from transforms.dedupe import ContactBook, Member
+from transforms.records import Contact, RawItem
 
 
 def _item(item_id: str, payload: bytes = b"hello", day: int = 1) -> RawItem:
@@ -61,7 +63,7 @@ def test_a_sqlite_store_syncs_every_commit_and_keeps_a_large_page_cache(tmp_path
         pragma = connection.exec_driver_sql
         # FULL (2): a commit is on disk when it returns, even across a power loss
         assert pragma("PRAGMA synchronous").scalar() == 2
-        assert pragma("PRAGMA cache_size").scalar() == -32768  # KiB
+        assert pragma("PRAGMA cache_size").scalar() == -262144  # KiB
     ledger.close()
 
 
@@ -548,6 +550,40 @@ def _book_for(ledger, lead):
     rules = load_settings().identity_rules()
     with ledger.transaction() as tx:
         return ledger.load_book(tx, rules, lookups_of(lead, rules), query_keys_of(lead, rules))
+
+
+def _book_of(*keys: str) -> ContactBook:
+    book = ContactBook()
+    for key in keys:
+        book.load(Member(Contact(contact_key=key)))
+    return book
+
+
+def test_the_contacts_a_ledger_keeps_between_batches_lose_the_least_recently_used_first(
+        monkeypatch):
+    monkeypatch.setattr("connectors.ledger.contacts.KNOWN_MEMBERS", 3)
+    kept = _KnownMembers()
+    kept.fresh(0, 1)
+    kept.committed(_book_of("a", "b", "c"))
+    kept.fresh(1, 2)
+    # "a" is read again by the next batch: it is the most recently used now
+    assert [member.key for member, _ in kept.copies(["a", "zz"])] == ["a"]
+    kept.committed(_book_of("d"))
+    assert list(kept.members) == ["c", "a", "d"]
+    kept.fresh(2, 3)
+    kept.committed(_book_of("c", "e", "f"))
+    assert list(kept.members) == ["c", "e", "f"]
+    # what a copy is: the same contact, not the one kept (a book changes its members)
+    copy, _ = kept.copies(["e"])[0]
+    assert copy.contact == kept.members["e"].contact and copy is not kept.members["e"]
+
+
+def test_a_ledger_keeps_no_contacts_of_an_older_generation():
+    kept = _KnownMembers()
+    kept.fresh(0, 1)
+    kept.committed(_book_of("a"))
+    kept.fresh(5, 6)  # another worker wrote contacts in between
+    assert kept.copies(["a"]) == []
 
 
 def test_a_full_block_brings_none_of_its_contacts_into_the_book(ledger):

@@ -476,15 +476,18 @@ def test_contacts_a_run_wrote_are_not_read_again_unless_someone_else_changed_the
 def test_a_batch_finds_its_rows_by_their_keys_not_by_walking_the_pending_items(
         tmp_path, monkeypatch):
     """Every statement a processing batch runs, as SQLite plans it: none
-    scans a table or walks the pending items' state index (a batch's check
-    that its items are still its own did: for a million-row file, a walk of
-    every item still pending for each batch of 2,500)."""
+    scans a table or walks an index of a state most rows share (a batch's
+    check that its items are still its own walked the pending items' state
+    index: for a million-row file, every item still pending for each batch of
+    2,500; reading a batch's contacts walked every live contact by the
+    merged_into index once it asked for 50 or more)."""
     store = str(tmp_path / "leadhub.db")
-    leads = tmp_path / "leads.csv"
-    leads.write_text("Имя,Телефон,Email,Дата\n" + "".join(
-        f"Клиент {row},+7913{row:07d},c{row % 40}@mail.ru,2026-05-{1 + row % 28:02d}\n"
-        for row in range(60)), encoding="utf-8")
-    collect(FilesSource("files", [leads]), store)
+    first, again = tmp_path / "leads.csv", tmp_path / "again.csv"
+    for path, day in ((first, 1), (again, 2)):
+        path.write_text("Имя,Телефон,Email,Дата\n" + "".join(
+            f"Клиент {row},+7913{row:07d},c{row % 40}@mail.ru,2026-05-{day + row % 27:02d}\n"
+            for row in range(60)), encoding="utf-8")
+    collect(FilesSource("files", [first]), store)
     plans: dict[str, list[str]] = {}
     recording = []
 
@@ -507,10 +510,16 @@ def test_a_batch_finds_its_rows_by_their_keys_not_by_walking_the_pending_items(
     event.listen(Engine, "before_cursor_execute", plan)
     try:
         process_pending(load_settings(store=store), batch_size=20, workers=1)
+        # the same people again, in one batch of a new run: its contacts are
+        # all read from the store at once (none kept from an earlier batch)
+        collect(FilesSource("files", [again]), store)
+        process_pending(load_settings(store=store), batch_size=100, workers=1)
     finally:
         event.remove(Engine, "before_cursor_execute", plan)
     assert query(store, "SELECT count(*) FROM raw_items WHERE state = 'new'") == [(0,)]
+    assert query(store, "SELECT count(*) FROM leads") == [(120,)]
     assert len(plans) > 10  # the batch's reads and writes were seen
     walks = {statement: steps for statement, steps in plans.items()
-             if any(step.startswith("SCAN") or "raw_items_state" in step for step in steps)}
+             if any(step.startswith("SCAN") or "raw_items_state" in step
+                    or "contacts_merged_into" in step for step in steps)}
     assert walks == {}

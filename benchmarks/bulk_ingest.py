@@ -30,12 +30,25 @@ cumulative time of the functions that do each part of the work (a
 function called from two parts, like the email check that matching also
 uses, counts where it is listed).
 
+With `--marginal ROWS` it measures what a row costs once the store is big:
+it builds a store of ROWS rows (kept in `--keep` for the next time), then
+ingests the `--tail` rows that follow them in the same generated file (the
+same people come back) into a fresh copy of that store, and the same tail
+into an empty store, `--repeats` times each, the codes taking turns (this
+code, and `--baseline REF` when given) so that a slow spell of a shared
+machine falls on all of them. It prints the median and the spread of each,
+the CPU a tail row costs, and that against the empty store (1.00: a big
+store costs a row nothing more). The one-off commands the README quoted for
+the tail of a store of 571,000 leads are this mode now.
+
 Run from the repository root:
 
     .venv/bin/python benchmarks/bulk_ingest.py
     .venv/bin/python benchmarks/bulk_ingest.py --sizes 10000,100000,1000000 --baseline main
     .venv/bin/python benchmarks/bulk_ingest.py --sizes 100000 --workers 1
     .venv/bin/python benchmarks/bulk_ingest.py --profile 100000 --baseline main
+    .venv/bin/python benchmarks/bulk_ingest.py --marginal 500000 --tail 20000 --baseline main \
+        --keep /tmp/bulk-ingest
 """
 
 from __future__ import annotations
@@ -46,6 +59,7 @@ import os
 import pstats
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -97,6 +111,21 @@ def write_csv(path: Path, size: int, seed: int) -> None:
             writer.writerow((record.name, ", ".join(record.phones), ", ".join(record.emails),
                              record.company, SOURCES[index % len(SOURCES)],
                              record.received_at.strftime("%Y-%m-%d %H:%M:%S")))
+
+
+def split_csv(path: Path, head: Path, tail: Path, head_rows: int) -> None:
+    """The first `head_rows` rows of a CSV into `head`, the rest into `tail`,
+    each with the header."""
+    with path.open(encoding="utf-8", newline="") as source, \
+            head.open("w", encoding="utf-8", newline="") as first, \
+            tail.open("w", encoding="utf-8", newline="") as rest:
+        reader = csv.reader(source)
+        header = next(reader)
+        writers = csv.writer(first), csv.writer(rest)
+        for writer in writers:
+            writer.writerow(header)
+        for index, row in enumerate(reader):
+            writers[index >= head_rows].writerow(row)
 
 
 def export_revision(ref: str, into: Path) -> Path:
@@ -321,6 +350,104 @@ def table_rows(runs: Sequence[Run]) -> list[list[str]]:
     return rows
 
 
+@dataclass(frozen=True)
+class TailRun:
+    code: str
+    into: str  # "big" or "empty"
+    seconds: float
+    cpu_seconds: float
+    peak_rss: int
+
+
+def base_store(args: argparse.Namespace, work: Path, report: Report) -> tuple[Path, Path]:
+    """The store of `--marginal` rows (built by this code unless kept from
+    an earlier run with the same rows, tail and seed) and the tail's CSV."""
+    name = f"marginal-{args.marginal}-{args.tail}-{args.seed}"
+    store, tail = work / f"{name}.db", work / f"{name}-tail.csv"
+    if store.exists() and tail.exists():
+        report.line(f"the store of {args.marginal:,} rows kept in {store}")
+        return store, tail
+    whole, head = work / f"{name}-all.csv", work / f"{name}-head.csv"
+    write_csv(whole, args.marginal + args.tail, args.seed)
+    split_csv(whole, head, tail, args.marginal)
+    whole.unlink()
+    building = work / f"{name}.building.db"
+    for old in work.glob(building.name + "*"):
+        old.unlink()
+    seconds, _, _ = run_ingest(head, building, None, [])
+    for suffix in ("", "-wal", "-shm"):  # a whole store or none under the kept name
+        if Path(f"{building}{suffix}").exists():
+            os.replace(f"{building}{suffix}", f"{store}{suffix}")
+    head.unlink()
+    report.line(f"built the store of {args.marginal:,} rows in {seconds:,.0f} s")
+    return store, tail
+
+
+def copy_store(store: Path, into: Path) -> None:
+    for old in into.parent.glob(into.name + "*"):
+        old.unlink()
+    for suffix in ("", "-wal"):
+        if Path(f"{store}{suffix}").exists():
+            shutil.copyfile(f"{store}{suffix}", f"{into}{suffix}")
+
+
+def marginal(args: argparse.Namespace, work: Path, baseline: Path | None,
+             report: Report) -> None:
+    store, tail = base_store(args, work, report)
+    leads_before = count_leads(store)
+    codes = [("this", None, ["--workers", str(args.workers)] if args.workers else [])]
+    if baseline is not None:
+        codes.append((args.baseline, baseline, []))
+    runs: list[TailRun] = []
+    for repeat in range(args.repeats):
+        for code, pythonpath, extra in codes:
+            for into in ("big", "empty"):
+                target = work / f"tail-{into}.db"
+                if into == "big":
+                    copy_store(store, target)
+                else:
+                    for old in work.glob(target.name + "*"):
+                        old.unlink()
+                seconds, cpu, peak = run_ingest(tail, target, pythonpath, extra)
+                runs.append(TailRun(code, into, seconds, cpu, peak))
+                report.line(f"round {repeat + 1}, {code}, into the {into} store:"
+                            f" {seconds:.1f} s, {cpu:.1f} s of CPU")
+    load = os.getloadavg()[1]
+    report.table(
+        f"{args.tail:,} rows more into a store of {leads_before:,} leads ({args.marginal:,}"
+        f" rows) and into an empty one, {args.repeats} rounds each, the codes taking turns"
+        f" ({os.cpu_count()} cores, load average {load:.1f} over the last 5 minutes,"
+        f" seed {args.seed})",
+        ["code", "into", "wall, median (min-max)", "CPU, median (min-max)", "CPU/row",
+         "CPU/row vs empty", "CPU speed-up vs " + (args.baseline or "-"), "peak RSS"],
+        marginal_rows(runs, args.tail), left=["code", "into"])
+
+
+def marginal_rows(runs: Sequence[TailRun], rows: int) -> list[list[str]]:
+    """Per code and store: medians and spreads, the big store against the
+    empty one, and this code against the baseline (CPU medians)."""
+    def median_cpu(code: str, into: str) -> float:
+        return statistics.median(r.cpu_seconds for r in runs if (r.code, r.into) == (code, into))
+
+    table = []
+    codes = list(dict.fromkeys(run.code for run in runs))
+    for code in codes:
+        for into in ("big", "empty"):
+            mine = [r for r in runs if (r.code, r.into) == (code, into)]
+            walls, cpus = [r.seconds for r in mine], [r.cpu_seconds for r in mine]
+            cpu = statistics.median(cpus)
+            against = (f"{median_cpu(codes[1], into) / cpu:.2f}x"
+                       if code == "this" and len(codes) > 1 else "")
+            table.append([
+                code, into,
+                f"{statistics.median(walls):,.1f} s ({min(walls):,.1f}-{max(walls):,.1f})",
+                f"{cpu:,.1f} s ({min(cpus):,.1f}-{max(cpus):,.1f})",
+                f"{cpu / rows * 1e3:,.2f} ms",
+                f"{cpu / median_cpu(code, 'empty'):.2f}", against,
+                mib(max(r.peak_rss for r in mine))])
+    return table
+
+
 def parse_sizes(text: str) -> list[int]:
     return sorted({positive(part) for part in text.split(",") if part.strip()})
 
@@ -338,6 +465,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="pass --workers N to this code's ingest")
     parser.add_argument("--profile", type=positive, metavar="ROWS", default=None,
                         help="profile one ingest of ROWS rows instead of timing the sizes")
+    parser.add_argument("--marginal", type=positive, metavar="ROWS", default=None,
+                        help="measure the rows that follow ROWS rows already stored")
+    parser.add_argument("--tail", type=positive, default=20000,
+                        help="with --marginal: the rows ingested into the big store"
+                             " (default 20000)")
+    parser.add_argument("--repeats", type=positive, default=3,
+                        help="with --marginal: rounds of each code (default 3)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep the CSVs and stores in this folder")
     return parser.parse_args(argv)
@@ -350,9 +484,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     baseline = export_revision(args.baseline, work / "baseline") if args.baseline else None
     extra = ["--workers", str(args.workers)] if args.workers else []
-    if args.profile:
+    if args.profile or args.marginal:
         try:
-            profile(args, work, baseline, report)
+            (profile if args.profile else marginal)(args, work, baseline, report)
         finally:
             if args.keep is None:
                 shutil.rmtree(work, ignore_errors=True)

@@ -373,12 +373,16 @@ class _Batch:
         self.stats["reason:quarantined: " + reason.partition(" (")[0]] += 1
 
     def write_together(self) -> None:
-        """The leads and marks kept for the end, in a savepoint: a refusal rolls
-        back only them, and the caller does the batch again row by row."""
+        """The leads and marks kept for the end. A refusal ends the whole
+        transaction (its rollback takes back everything the batch did) and the
+        caller does the batch again row by row. No savepoint: nothing goes on
+        in this transaction after a refusal, and in one SQLite keeps the old
+        image of every page the batch changes in a statement journal, a temp
+        file (a batch of 2,500 into a store of 571,000 leads: 38 MiB and
+        19,570 writes of its 106,000)."""
         try:
-            with self.tx.begin_nested():
-                self.ledger.save_leads(self.tx, self.lead_rows)
-                self.ledger.mark_items(self.tx, self.marks)
+            self.ledger.save_leads(self.tx, self.lead_rows)
+            self.ledger.mark_items(self.tx, self.marks)
         except (StatementError, ValueError, OverflowError, UnicodeError) as error:
             raise _StoreRefused from error
 

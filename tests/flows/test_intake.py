@@ -523,3 +523,28 @@ def test_a_batch_finds_its_rows_by_their_keys_not_by_walking_the_pending_items(
              if any(step.startswith("SCAN") or "raw_items_state" in step
                     or "contacts_merged_into" in step for step in steps)}
     assert walks == {}
+
+
+def test_a_batch_written_together_opens_no_savepoint(tmp_path, monkeypatch):
+    """A refusal ends the batch's whole transaction (the batch is then done
+    again row by row), so its rows are written in no savepoint of their own:
+    in one, SQLite keeps the old image of every page the batch changes in a
+    temp file (38 MiB a batch of 2,500 into a store of 571,000 leads)."""
+    store = str(tmp_path / "leadhub.db")
+    leads = tmp_path / "leads.csv"
+    leads.write_text("Имя,Телефон,Email,Дата\n" + "".join(
+        f"Клиент {row},+7913{row:07d},c{row}@mail.ru,2026-05-{1 + row % 27:02d}\n"
+        for row in range(30)), encoding="utf-8")
+    collect(FilesSource("files", [leads]), store)
+    statements = []
+
+    def seen(connection, cursor, statement, parameters, context, executemany):
+        statements.append(statement.lstrip().split(None, 1)[0].upper())
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        stats = process_pending(load_settings(store=store), batch_size=10, workers=1)
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert stats["new_leads"] == 30
+    assert "INSERT" in statements and "SAVEPOINT" not in statements

@@ -383,7 +383,8 @@ def base_store(args: argparse.Namespace, work: Path, report: Report) -> tuple[Pa
     return store, tail
 
 
-def copy_store(store: Path, into: Path) -> None:
+def copy_store_files(store: Path, into: Path) -> None:
+    """A SQLite store's file and its WAL, over whatever `into` was."""
     for old in into.parent.glob(into.name + "*"):
         old.unlink()
     for suffix in ("", "-wal"):
@@ -404,7 +405,7 @@ def marginal(args: argparse.Namespace, work: Path, baseline: Path | None,
             for into in ("big", "empty"):
                 target = work / f"tail-{into}.db"
                 if into == "big":
-                    copy_store(store, target)
+                    copy_store_files(store, target)
                 else:
                     for old in work.glob(target.name + "*"):
                         old.unlink()
